@@ -1,0 +1,582 @@
+//! The actor cell: mailbox, state slot, lifecycle and watchers of one actor incarnation, and
+//! the turn that runs its messages.
+//!
+//! An idle actor is a cell and nothing else: no task, no channel. Sending a message to an
+//! idle actor pushes it on the cell's queue and spawns one *turn*, a tokio task that takes
+//! the whole queue at once, handles the messages one by one, takes the next batch, and ends
+//! (putting the actor back in its slot) when the queue is empty. The `running` flag, read and
+//! written under the same lock as the queue, guarantees at most one turn per actor, so an
+//! actor handles one message at a time, and a single FIFO keeps each sender's order.
+//! docs/adr/001-actor-scheduling.md records why, with the measurements.
+
+use std::{
+    any::Any,
+    collections::VecDeque,
+    mem,
+    panic::AssertUnwindSafe,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use futures_util::FutureExt as _;
+use parking_lot::Mutex;
+use plexspaces_types::ActorId;
+use tokio::sync::oneshot;
+
+use crate::{
+    Actor, AnyRef, Context, Down, Error, ExitReason, Lifecycle, LinkExit, MonitorRef, Pid, System,
+};
+
+/// A message on its way to an actor.
+pub(crate) enum Envelope<A: Actor> {
+    Tell(A::Msg),
+    Ask(A::Msg, oneshot::Sender<Result<A::Reply, Error>>),
+    Down(Down),
+    LinkExit(LinkExit),
+}
+
+/// Someone to tell when the actor stops.
+pub(crate) enum Watcher {
+    /// A linked actor: it gets the exit signal.
+    Link(AnyRef),
+    /// A monitoring actor: it gets a `Down` notice.
+    Monitor { by: AnyRef, monitor: MonitorRef },
+    /// A future waiting for the exit (supervisors stopping a child, `ActorRef::stopped`).
+    Waiter(oneshot::Sender<ExitReason>),
+}
+
+/// Where the actor object lives between turns.
+enum Slot<A> {
+    /// Inactive (or running a turn, which holds the object).
+    Vacant,
+    /// Spawned with an instance that has not been activated yet.
+    Fresh(A),
+    /// Active and idle: parked until the next turn.
+    Parked(A),
+}
+
+/// Everything behind the cell's one lock.
+struct Shared<A: Actor> {
+    queue: VecDeque<Envelope<A>>,
+    /// A turn is scheduled or running.
+    running: bool,
+    /// The actor has stopped; nothing more is accepted.
+    closed: bool,
+    slot: Slot<A>,
+    /// What the last deactivation handed over, for the next activation.
+    snapshot: Option<A::Snapshot>,
+    /// A requested stop, taken by the turn.
+    stop: Option<ExitReason>,
+    /// The idle reaper asked for deactivation.
+    deactivate: bool,
+    /// Why the actor stopped, once it has.
+    exit: Option<ExitReason>,
+    watchers: Vec<Watcher>,
+}
+
+/// How a virtual actor is rebuilt after deactivation, and when it is deactivated.
+pub(crate) struct Virtual<A> {
+    pub(crate) factory: Box<dyn Fn() -> A + Send + Sync>,
+    pub(crate) idle_timeout: Duration,
+    /// When its last turn ended, in the system clock's milliseconds.
+    pub(crate) last_active_ms: AtomicU64,
+}
+
+/// One actor incarnation.
+pub(crate) struct Cell<A: Actor> {
+    pub(crate) id: ActorId,
+    pub(crate) pid: Pid,
+    pub(crate) system: System,
+    lifecycle: AtomicU8,
+    /// Set with `Shared::stop`, read between messages without the lock.
+    stop_requested: AtomicBool,
+    pub(crate) trap_exit: AtomicBool,
+    pub(crate) virtual_: Option<Virtual<A>>,
+    shared: Mutex<Shared<A>>,
+}
+
+impl<A: Actor> Cell<A> {
+    pub(crate) fn new(
+        system: System,
+        id: ActorId,
+        pid: Pid,
+        fresh: Option<A>,
+        virtual_: Option<Virtual<A>>,
+    ) -> Self {
+        system.gauges().enter(Lifecycle::Created);
+        let slot = fresh.map_or(Slot::Vacant, Slot::Fresh);
+        Self {
+            id,
+            pid,
+            system,
+            lifecycle: AtomicU8::new(Lifecycle::Created as u8),
+            stop_requested: AtomicBool::new(false),
+            trap_exit: AtomicBool::new(false),
+            virtual_,
+            shared: Mutex::new(Shared {
+                queue: VecDeque::new(),
+                running: false,
+                closed: false,
+                slot,
+                snapshot: None,
+                stop: None,
+                deactivate: false,
+                exit: None,
+                watchers: Vec::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        Lifecycle::from_u8(self.lifecycle.load(Ordering::Acquire))
+    }
+
+    fn set_lifecycle(&self, state: Lifecycle) {
+        let previous = Lifecycle::from_u8(self.lifecycle.swap(state as u8, Ordering::AcqRel));
+        if previous != state {
+            let gauges = self.system.gauges();
+            gauges.leave(previous);
+            gauges.enter(state);
+            self.system.observe(&self.id, self.pid, state);
+        }
+    }
+
+    /// Queues `envelope`; starts a turn if none is running. Gives the envelope back when the
+    /// actor has stopped.
+    pub(crate) fn push(self: &Arc<Self>, envelope: Envelope<A>) -> Result<(), Envelope<A>> {
+        let start_turn = {
+            let mut shared = self.shared.lock();
+            if shared.closed {
+                return Err(envelope);
+            }
+            shared.queue.push_back(envelope);
+            !mem::replace(&mut shared.running, true)
+        };
+        if start_turn {
+            self.system.spawn_turn(run_turn(Arc::clone(self)));
+        }
+        Ok(())
+    }
+
+    /// Asks the actor to stop after its current message. The first reason asked for wins.
+    pub(crate) fn request_stop(self: &Arc<Self>, reason: ExitReason) {
+        let start_turn = {
+            let mut shared = self.shared.lock();
+            if shared.closed || shared.stop.is_some() {
+                return;
+            }
+            shared.stop = Some(reason);
+            self.stop_requested.store(true, Ordering::Release);
+            !mem::replace(&mut shared.running, true)
+        };
+        if start_turn {
+            self.system.spawn_turn(run_turn(Arc::clone(self)));
+        }
+    }
+
+    /// Stops the actor at once without its hooks. A handler that is running finishes in the
+    /// background and its result is dropped.
+    pub(crate) fn kill(self: &Arc<Self>) {
+        self.finish(ExitReason::Killed);
+    }
+
+    /// Deactivates the actor if it is still active, idle and past its idle timeout.
+    pub(crate) fn request_deactivation(self: &Arc<Self>) {
+        let start_turn = {
+            let mut shared = self.shared.lock();
+            let parked = matches!(shared.slot, Slot::Parked(_));
+            if shared.closed || shared.running || !parked || !shared.queue.is_empty() {
+                return;
+            }
+            shared.deactivate = true;
+            shared.running = true;
+            true
+        };
+        if start_turn {
+            self.system.spawn_turn(run_turn(Arc::clone(self)));
+        }
+    }
+
+    /// Registers `watcher`, or fires it at once if the actor has already stopped.
+    pub(crate) fn add_watcher(&self, watcher: Watcher) {
+        let exited = {
+            let mut shared = self.shared.lock();
+            match &shared.exit {
+                Some(reason) => reason.clone(),
+                None => {
+                    shared.watchers.push(watcher);
+                    return;
+                }
+            }
+        };
+        notify(&self.id, self.pid, &exited, watcher);
+    }
+
+    pub(crate) fn remove_link(&self, other: Pid) {
+        self.shared.lock().watchers.retain(|w| !matches!(w, Watcher::Link(r) if r.pid() == other));
+    }
+
+    pub(crate) fn remove_monitor(&self, monitor: MonitorRef) {
+        self.shared
+            .lock()
+            .watchers
+            .retain(|w| !matches!(w, Watcher::Monitor { monitor: m, .. } if *m == monitor));
+    }
+
+    /// A linked actor stopped: a trapping actor gets a message, any other stops with the same
+    /// reason when the reason is abnormal.
+    pub(crate) fn link_exit(self: &Arc<Self>, exit: LinkExit) {
+        self.remove_link(exit.pid);
+        if self.trap_exit.load(Ordering::Relaxed) {
+            let _stopped = self.push(Envelope::LinkExit(exit));
+        } else if !exit.reason.is_normal() {
+            self.request_stop(exit.reason);
+        }
+    }
+
+    pub(crate) fn down(self: &Arc<Self>, down: Down) {
+        let _stopped = self.push(Envelope::Down(down));
+    }
+
+    /// Messages waiting, not counting a batch a turn has already taken.
+    pub(crate) fn queued(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+
+    /// Records the exit, refuses further messages and tells everyone who watches. Returns
+    /// false if the actor had already stopped.
+    fn finish(&self, reason: ExitReason) -> bool {
+        let (queue, watchers) = {
+            let mut shared = self.shared.lock();
+            if shared.exit.is_some() {
+                return false;
+            }
+            shared.closed = true;
+            shared.exit = Some(reason.clone());
+            shared.slot = Slot::Vacant;
+            shared.snapshot = None;
+            (mem::take(&mut shared.queue), mem::take(&mut shared.watchers))
+        };
+        self.set_lifecycle(if reason.is_normal() {
+            Lifecycle::Terminated
+        } else {
+            Lifecycle::Failed
+        });
+        self.system.unregister(&self.id, self.pid);
+        if reason.is_normal() {
+            tracing::debug!(actor = %self.id, pid = %self.pid, %reason, "actor stopped");
+        } else {
+            tracing::warn!(actor = %self.id, pid = %self.pid, %reason, "actor failed");
+        }
+        // Dropping the queued envelopes drops their reply senders: askers get `Stopped`.
+        drop(queue);
+        for watcher in watchers {
+            notify(&self.id, self.pid, &reason, watcher);
+        }
+        true
+    }
+}
+
+fn notify(id: &ActorId, pid: Pid, reason: &ExitReason, watcher: Watcher) {
+    match watcher {
+        Watcher::Link(other) => {
+            other.cell.link_exit(LinkExit { id: id.clone(), pid, reason: reason.clone() });
+        }
+        Watcher::Monitor { by, monitor } => {
+            by.cell.down(Down { monitor, id: id.clone(), pid, reason: reason.clone() });
+        }
+        Watcher::Waiter(sender) => {
+            let _receiver_gone = sender.send(reason.clone());
+        }
+    }
+}
+
+/// The type-erased face of a cell, for links, monitors, supervisors and the directory.
+pub(crate) trait AnyCell: Send + Sync + 'static {
+    fn id(&self) -> &ActorId;
+    fn pid(&self) -> Pid;
+    fn lifecycle(&self) -> Lifecycle;
+    fn queued(&self) -> usize;
+    fn add_watcher(&self, watcher: Watcher);
+    fn remove_link(&self, other: Pid);
+    fn remove_monitor(&self, monitor: MonitorRef);
+    fn link_exit(self: Arc<Self>, exit: LinkExit);
+    fn down(self: Arc<Self>, down: Down);
+    fn request_stop(self: Arc<Self>, reason: ExitReason);
+    fn kill(self: Arc<Self>);
+    /// Deactivates the actor if it is virtual and has been idle past its timeout; returns
+    /// when to look again (`None`: never, it is not active any more).
+    fn reap(self: Arc<Self>, now_ms: u64) -> Option<u64>;
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<A: Actor> AnyCell for Cell<A> {
+    fn id(&self) -> &ActorId {
+        &self.id
+    }
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+    fn lifecycle(&self) -> Lifecycle {
+        Cell::lifecycle(self)
+    }
+    fn queued(&self) -> usize {
+        Cell::queued(self)
+    }
+    fn add_watcher(&self, watcher: Watcher) {
+        Cell::add_watcher(self, watcher);
+    }
+    fn remove_link(&self, other: Pid) {
+        Cell::remove_link(self, other);
+    }
+    fn remove_monitor(&self, monitor: MonitorRef) {
+        Cell::remove_monitor(self, monitor);
+    }
+    fn link_exit(self: Arc<Self>, exit: LinkExit) {
+        Cell::link_exit(&self, exit);
+    }
+    fn down(self: Arc<Self>, down: Down) {
+        Cell::down(&self, down);
+    }
+    fn request_stop(self: Arc<Self>, reason: ExitReason) {
+        Cell::request_stop(&self, reason);
+    }
+    fn kill(self: Arc<Self>) {
+        Cell::kill(&self);
+    }
+    fn reap(self: Arc<Self>, now_ms: u64) -> Option<u64> {
+        let virtual_ = self.virtual_.as_ref()?;
+        if Cell::lifecycle(&self) != Lifecycle::Active {
+            return None;
+        }
+        let timeout_ms = u64::try_from(virtual_.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        let due = virtual_.last_active_ms.load(Ordering::Relaxed).saturating_add(timeout_ms);
+        if due > now_ms {
+            return Some(due);
+        }
+        self.request_deactivation();
+        // Busy actors refuse; look again one timeout later.
+        Some(now_ms.saturating_add(timeout_ms))
+    }
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// What the turn does next.
+enum Next {
+    Handle,
+    Deactivate,
+    Stop(ExitReason),
+    Park,
+    /// Killed while the turn ran: drop the actor object and end.
+    Gone,
+}
+
+/// The text of a caught panic.
+fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        Arc::from(*text)
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        Arc::from(text.as_str())
+    } else {
+        Arc::from("non-string panic payload")
+    }
+}
+
+/// One turn: handles queued messages until the queue is empty, then parks the actor.
+pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
+    let mut ctx = Context::new(Arc::clone(&cell));
+    // The activated actor object, owned by the turn while it runs.
+    let mut actor: Option<A> = None;
+    // Spawned but never activated: the instance given at spawn.
+    let mut fresh: Option<A> = None;
+    let mut batch: VecDeque<Envelope<A>> = VecDeque::new();
+    let max_batch = cell.system.options().turn_budget;
+    let mut handled: usize = 0;
+    {
+        let mut shared = cell.shared.lock();
+        match mem::replace(&mut shared.slot, Slot::Vacant) {
+            Slot::Vacant => {}
+            Slot::Fresh(instance) => fresh = Some(instance),
+            Slot::Parked(instance) => actor = Some(instance),
+        }
+    }
+    loop {
+        let next = {
+            let mut shared = cell.shared.lock();
+            if shared.closed {
+                shared.running = false;
+                Next::Gone
+            } else if let Some(reason) = shared.stop.take() {
+                Next::Stop(reason)
+            } else if !shared.queue.is_empty() {
+                mem::swap(&mut shared.queue, &mut batch);
+                Next::Handle
+            } else if mem::take(&mut shared.deactivate) {
+                Next::Deactivate
+            } else {
+                shared.running = false;
+                if let Some(instance) = actor.take() {
+                    shared.slot = Slot::Parked(instance);
+                } else if let Some(instance) = fresh.take() {
+                    shared.slot = Slot::Fresh(instance);
+                }
+                // Leave nothing allocated behind an idle actor.
+                if shared.queue.capacity() > 0 {
+                    shared.queue = VecDeque::new();
+                }
+                Next::Park
+            }
+        };
+        match next {
+            Next::Gone => return,
+            Next::Park => {
+                if let Some(virtual_) = &cell.virtual_ {
+                    virtual_.last_active_ms.store(cell.system.now_ms(), Ordering::Relaxed);
+                }
+                return;
+            }
+            Next::Stop(reason) => return terminate(&cell, &mut ctx, actor, reason).await,
+            Next::Deactivate => {
+                if let Some(mut instance) = actor.take() {
+                    cell.set_lifecycle(Lifecycle::Deactivating);
+                    match AssertUnwindSafe(instance.deactivate(&mut ctx)).catch_unwind().await {
+                        Ok(snapshot) => {
+                            cell.shared.lock().snapshot = snapshot;
+                            drop(instance);
+                            cell.set_lifecycle(Lifecycle::Inactive);
+                        }
+                        Err(panic) => {
+                            let reason = ExitReason::Panic(panic_message(&*panic));
+                            return terminate(&cell, &mut ctx, None, reason).await;
+                        }
+                    }
+                }
+            }
+            Next::Handle => {
+                let mut instance = match actor.take() {
+                    Some(instance) => instance,
+                    None => match activate(&cell, &mut ctx, fresh.take()).await {
+                        Ok(instance) => instance,
+                        Err(reason) => return terminate(&cell, &mut ctx, None, reason).await,
+                    },
+                };
+                while let Some(envelope) = batch.pop_front() {
+                    if let Err(reason) = handle(&mut instance, envelope, &mut ctx).await {
+                        return terminate(&cell, &mut ctx, None, reason).await;
+                    }
+                    if let Some(reason) = ctx.stop.take() {
+                        return terminate(&cell, &mut ctx, Some(instance), reason).await;
+                    }
+                    if cell.stop_requested.load(Ordering::Acquire) {
+                        // The stop is taken at the top of the loop; drop the rest of the batch.
+                        batch.clear();
+                        break;
+                    }
+                    handled += 1;
+                    if handled % max_batch == 0 {
+                        // Let other actors on this worker run.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                actor = Some(instance);
+            }
+        }
+    }
+}
+
+/// Builds (for virtual actors) and activates the actor object.
+async fn activate<A: Actor>(
+    cell: &Arc<Cell<A>>,
+    ctx: &mut Context<A>,
+    fresh: Option<A>,
+) -> Result<A, ExitReason> {
+    let instance = match (fresh, &cell.virtual_) {
+        (Some(instance), _) => Some(instance),
+        (None, Some(virtual_)) => {
+            let factory = AssertUnwindSafe(|| (virtual_.factory)());
+            match std::panic::catch_unwind(factory) {
+                Ok(instance) => Some(instance),
+                Err(panic) => return Err(ExitReason::Panic(panic_message(&*panic))),
+            }
+        }
+        (None, None) => None,
+    };
+    let Some(mut instance) = instance else {
+        debug_assert!(false, "a non-virtual actor lost its instance");
+        return Err(ExitReason::error("actor instance missing"));
+    };
+    cell.set_lifecycle(Lifecycle::Activating);
+    let snapshot = cell.shared.lock().snapshot.take();
+    match AssertUnwindSafe(instance.activate(snapshot, ctx)).catch_unwind().await {
+        Ok(Ok(())) => {
+            cell.set_lifecycle(Lifecycle::Active);
+            if let Some(virtual_) = &cell.virtual_ {
+                let timeout_ms = u64::try_from(virtual_.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+                let due_ms = cell.system.now_ms().saturating_add(timeout_ms);
+                let weak = Arc::downgrade(cell) as std::sync::Weak<dyn AnyCell>;
+                cell.system.watch_idle(weak, cell.pid, due_ms);
+            }
+            Ok(instance)
+        }
+        Ok(Err(reason)) => Err(reason),
+        Err(panic) => Err(ExitReason::Panic(panic_message(&*panic))),
+    }
+}
+
+/// Handles one envelope; an `Err` means the actor panicked and must stop.
+async fn handle<A: Actor>(
+    actor: &mut A,
+    envelope: Envelope<A>,
+    ctx: &mut Context<A>,
+) -> Result<(), ExitReason> {
+    match envelope {
+        Envelope::Tell(msg) => {
+            let outcome = AssertUnwindSafe(actor.handle(msg, ctx)).catch_unwind().await;
+            outcome.map(drop).map_err(|panic| ExitReason::Panic(panic_message(&*panic)))
+        }
+        Envelope::Ask(msg, reply_to) => {
+            match AssertUnwindSafe(actor.handle(msg, ctx)).catch_unwind().await {
+                Ok(reply) => {
+                    let _asker_gone = reply_to.send(Ok(reply));
+                    Ok(())
+                }
+                Err(panic) => {
+                    let reason = ExitReason::Panic(panic_message(&*panic));
+                    let failed = Error::Failed { id: ctx.cell.id.clone(), reason: reason.clone() };
+                    let _asker_gone = reply_to.send(Err(failed));
+                    Err(reason)
+                }
+            }
+        }
+        Envelope::Down(down) => AssertUnwindSafe(actor.on_down(down, ctx))
+            .catch_unwind()
+            .await
+            .map_err(|panic| ExitReason::Panic(panic_message(&*panic))),
+        Envelope::LinkExit(exit) => AssertUnwindSafe(actor.on_link_exit(exit, ctx))
+            .catch_unwind()
+            .await
+            .map_err(|panic| ExitReason::Panic(panic_message(&*panic))),
+    }
+}
+
+/// Stops the actor: runs its deactivation hook when it stops cleanly, then finishes it.
+async fn terminate<A: Actor>(
+    cell: &Arc<Cell<A>>,
+    ctx: &mut Context<A>,
+    actor: Option<A>,
+    reason: ExitReason,
+) {
+    let mut reason = reason;
+    if let Some(mut instance) = actor {
+        cell.set_lifecycle(Lifecycle::Deactivating);
+        if let Err(panic) = AssertUnwindSafe(instance.deactivate(ctx)).catch_unwind().await {
+            reason = ExitReason::Panic(panic_message(&*panic));
+        }
+    }
+    cell.finish(reason);
+}

@@ -1,0 +1,25 @@
+//! The PlexSpaces actor runtime: actors, their mailboxes, tell and ask, lifecycle, virtual
+//! activation, links, monitors and supervision trees. No I/O, no storage, no network: those
+//! reach actors through the crates built on this one.
+//!
+//! An actor implements [`Actor`]; [`System::spawn`] names it with an
+//! [`ActorId`](plexspaces_types::ActorId) and returns an [`ActorRef`] to [`ActorRef::tell`]
+//! or [`ActorRef::ask`] it. An idle actor is not a task: it is a cell holding its mailbox and
+//! state, and a turn is scheduled on the tokio runtime only when mail arrives (see
+//! `docs/adr/001-actor-scheduling.md`). Each actor handles one message at a time, in order
+//! per sender. [`supervisor`] builds Erlang/OTP supervision trees on top.
+
+mod actor;
+mod actor_ref;
+mod cell;
+mod directory;
+mod error;
+mod lifecycle;
+pub mod supervisor;
+mod system;
+
+pub use actor::{Actor, Context, Down, ExitReason, LinkExit, MonitorRef, Pid};
+pub use actor_ref::{ActorRef, AnyRef};
+pub use error::{Error, Result};
+pub use lifecycle::Lifecycle;
+pub use system::{LifecycleObserver, Options, System};

@@ -1,0 +1,101 @@
+//! The error catalogue: one stable code per kind of failure, mapped once to HTTP and gRPC.
+
+use std::fmt;
+
+/// A stable, documented error code. Clients match on [`ErrorCode::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The addressed actor, type or resource does not exist.
+    NotFound,
+    /// The resource already exists (for example an actor id already taken).
+    AlreadyExists,
+    /// The arguments of a call are not valid.
+    InvalidArguments,
+    /// The addressed actor has stopped and accepts no more messages.
+    ActorStopped,
+    /// The actor failed while handling the message.
+    ActorError,
+    /// A deadline passed before the answer came.
+    Timeout,
+    /// The platform failed; not the caller's fault.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's stable name, as clients see it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::InvalidArguments => "invalid_arguments",
+            ErrorCode::ActorStopped => "actor_stopped",
+            ErrorCode::ActorError => "actor_error",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status the code maps to.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::NotFound => 404,
+            ErrorCode::AlreadyExists => 409,
+            ErrorCode::InvalidArguments => 400,
+            ErrorCode::ActorStopped => 410,
+            ErrorCode::ActorError => 500,
+            ErrorCode::Timeout => 504,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    /// The gRPC status code number (as in `google.rpc.Code`) the code maps to.
+    pub const fn grpc_code(self) -> i32 {
+        match self {
+            ErrorCode::NotFound => 5,          // NOT_FOUND
+            ErrorCode::AlreadyExists => 6,     // ALREADY_EXISTS
+            ErrorCode::InvalidArguments => 3,  // INVALID_ARGUMENT
+            ErrorCode::ActorStopped => 9,      // FAILED_PRECONDITION
+            ErrorCode::ActorError => 2,        // UNKNOWN
+            ErrorCode::Timeout => 4,           // DEADLINE_EXCEEDED
+            ErrorCode::Internal => 13,         // INTERNAL
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_snake_case_and_distinct() {
+        let all = [
+            ErrorCode::NotFound,
+            ErrorCode::AlreadyExists,
+            ErrorCode::InvalidArguments,
+            ErrorCode::ActorStopped,
+            ErrorCode::ActorError,
+            ErrorCode::Timeout,
+            ErrorCode::Internal,
+        ];
+        let mut names: Vec<_> = all.iter().map(|code| code.as_str()).collect();
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
+
+    #[test]
+    fn statuses_follow_the_catalogue() {
+        assert_eq!(ErrorCode::NotFound.http_status(), 404);
+        assert_eq!(ErrorCode::Timeout.http_status(), 504);
+        assert_eq!(ErrorCode::Timeout.grpc_code(), 4);
+        assert_eq!(ErrorCode::InvalidArguments.http_status(), 400);
+    }
+}
