@@ -59,7 +59,8 @@ impl<A: Actor> ActorRef<A> {
 
     /// Sends a message and does not wait for it to be handled.
     pub fn tell(&self, msg: A::Msg) -> Result<()> {
-        Cell::push(&self.cell, Envelope::Tell(msg)).map_err(|_| Error::Stopped(self.cell.id.clone()))
+        Cell::push(&self.cell, Envelope::Tell(msg))
+            .map_err(|_| Error::Stopped(self.cell.id.clone()))
     }
 
     /// Sends a message and waits for the reply, up to the system's default ask timeout.

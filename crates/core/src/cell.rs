@@ -516,7 +516,8 @@ async fn activate<A: Actor>(
         Ok(Ok(())) => {
             cell.set_lifecycle(Lifecycle::Active);
             if let Some(virtual_) = &cell.virtual_ {
-                let timeout_ms = u64::try_from(virtual_.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+                let timeout_ms =
+                    u64::try_from(virtual_.idle_timeout.as_millis()).unwrap_or(u64::MAX);
                 let due_ms = cell.system.now_ms().saturating_add(timeout_ms);
                 let weak = Arc::downgrade(cell) as std::sync::Weak<dyn AnyCell>;
                 cell.system.watch_idle(weak, cell.pid, due_ms);

@@ -1,11 +1,7 @@
 //! The directory: every running actor by id, in shards so spawns on different threads do not
 //! contend on one lock.
 
-use std::{
-    collections::HashMap,
-    hash::BuildHasher,
-    sync::Arc,
-};
+use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
 
 use parking_lot::Mutex;
 use plexspaces_types::ActorId;
@@ -62,11 +58,13 @@ impl Directory {
     }
 
     pub(crate) fn all(&self) -> Vec<Arc<dyn AnyCell>> {
-        self.shards.iter().flat_map(|shard| shard.lock().values().cloned().collect::<Vec<_>>()).collect()
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.lock().values().cloned().collect::<Vec<_>>())
+            .collect()
     }
 
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.lock().len()).sum()
     }
-
 }

@@ -473,7 +473,11 @@ impl SupervisorRef {
 impl System {
     /// Spawns a supervisor and starts its children in order. Fails (having stopped the
     /// children it started) if a child fails to start.
-    pub async fn spawn_supervisor(&self, id: ActorId, spec: SupervisorSpec) -> Result<SupervisorRef> {
+    pub async fn spawn_supervisor(
+        &self,
+        id: ActorId,
+        spec: SupervisorSpec,
+    ) -> Result<SupervisorRef> {
         let actor = self.spawn(id, Supervisor::new(spec))?;
         // The first message activates the supervisor, which starts the children.
         match actor.ask(SupervisorMsg::WhichChildren).await {

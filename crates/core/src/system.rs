@@ -128,11 +128,8 @@ impl System {
         idle_timeout: Duration,
         factory: impl Fn() -> A + Send + Sync + 'static,
     ) -> Result<ActorRef<A>> {
-        let virtual_ = Virtual {
-            factory: Box::new(factory),
-            idle_timeout,
-            last_active_ms: AtomicU64::new(0),
-        };
+        let virtual_ =
+            Virtual { factory: Box::new(factory), idle_timeout, last_active_ms: AtomicU64::new(0) };
         self.spawn_cell(id, None, Some(virtual_))
     }
 

@@ -52,13 +52,13 @@ impl ErrorCode {
     /// The gRPC status code number (as in `google.rpc.Code`) the code maps to.
     pub const fn grpc_code(self) -> i32 {
         match self {
-            ErrorCode::NotFound => 5,          // NOT_FOUND
-            ErrorCode::AlreadyExists => 6,     // ALREADY_EXISTS
-            ErrorCode::InvalidArguments => 3,  // INVALID_ARGUMENT
-            ErrorCode::ActorStopped => 9,      // FAILED_PRECONDITION
-            ErrorCode::ActorError => 2,        // UNKNOWN
-            ErrorCode::Timeout => 4,           // DEADLINE_EXCEEDED
-            ErrorCode::Internal => 13,         // INTERNAL
+            ErrorCode::NotFound => 5,         // NOT_FOUND
+            ErrorCode::AlreadyExists => 6,    // ALREADY_EXISTS
+            ErrorCode::InvalidArguments => 3, // INVALID_ARGUMENT
+            ErrorCode::ActorStopped => 9,     // FAILED_PRECONDITION
+            ErrorCode::ActorError => 2,       // UNKNOWN
+            ErrorCode::Timeout => 4,          // DEADLINE_EXCEEDED
+            ErrorCode::Internal => 13,        // INTERNAL
         }
     }
 }

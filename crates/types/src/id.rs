@@ -129,7 +129,12 @@ pub struct ActorId {
 
 impl ActorId {
     /// Builds an id from its four validated parts.
-    pub fn new(tenant: TenantId, namespace: Namespace, actor_type: ActorType, key: ActorKey) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        namespace: Namespace,
+        actor_type: ActorType,
+        key: ActorKey,
+    ) -> Self {
         Self { tenant, namespace, actor_type, key }
     }
 

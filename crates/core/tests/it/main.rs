@@ -1,0 +1,9 @@
+//! Integration tests of the actor runtime: one binary, one module per area.
+#![allow(unreachable_pub)]
+
+mod common;
+mod lifecycle;
+mod links;
+mod messaging;
+mod properties;
+mod supervision;
