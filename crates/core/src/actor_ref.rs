@@ -184,6 +184,14 @@ impl AnyRef {
         receiver.await.unwrap_or(ExitReason::Killed)
     }
 
+    /// Asks the actor to stop with `Shutdown`; the receiver gets its exit reason.
+    pub(crate) fn stop_and_watch(&self) -> oneshot::Receiver<ExitReason> {
+        let (sender, receiver) = oneshot::channel();
+        self.cell.add_watcher(Watcher::Waiter(sender));
+        self.stop(ExitReason::Shutdown);
+        receiver
+    }
+
     /// Asks the actor to stop and waits up to `grace` for it; kills it past that.
     pub async fn shutdown(&self, reason: ExitReason, grace: Duration) -> ExitReason {
         let (sender, receiver) = oneshot::channel();

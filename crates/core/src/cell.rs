@@ -34,8 +34,9 @@ use crate::{
 pub(crate) enum Envelope<A: Actor> {
     Tell(A::Msg),
     Ask(A::Msg, oneshot::Sender<Result<A::Reply, Error>>),
-    Down(Down),
-    LinkExit(LinkExit),
+    // Boxed: notices are rare and large; the envelope stays small for every queue slot.
+    Down(Box<Down>),
+    LinkExit(Box<LinkExit>),
 }
 
 /// Someone to tell when the actor stops.
@@ -94,7 +95,7 @@ pub(crate) struct Cell<A: Actor> {
     /// Set with `Shared::stop`, read between messages without the lock.
     stop_requested: AtomicBool,
     pub(crate) trap_exit: AtomicBool,
-    pub(crate) virtual_: Option<Virtual<A>>,
+    pub(crate) virtual_: Option<Box<Virtual<A>>>,
     shared: Mutex<Shared<A>>,
 }
 
@@ -104,7 +105,7 @@ impl<A: Actor> Cell<A> {
         id: ActorId,
         pid: Pid,
         fresh: Option<A>,
-        virtual_: Option<Virtual<A>>,
+        virtual_: Option<Box<Virtual<A>>>,
     ) -> Self {
         system.gauges().enter(Lifecycle::Created);
         let slot = fresh.map_or(Slot::Vacant, Slot::Fresh);
@@ -207,7 +208,7 @@ impl<A: Actor> Cell<A> {
             match &shared.exit {
                 Some(reason) => reason.clone(),
                 None => {
-                    shared.watchers.push(watcher);
+                    push_watcher(&mut shared.watchers, watcher);
                     return;
                 }
             }
@@ -215,6 +216,8 @@ impl<A: Actor> Cell<A> {
         notify(&self.id, self.pid, &exited, watcher);
     }
 
+    /// Removes the link to `other` (a scan: explicit unlinks are rare; links to actors that
+    /// stopped are swept lazily by `push_watcher`).
     pub(crate) fn remove_link(&self, other: Pid) {
         self.shared.lock().watchers.retain(|w| !matches!(w, Watcher::Link(r) if r.pid() == other));
     }
@@ -229,16 +232,15 @@ impl<A: Actor> Cell<A> {
     /// A linked actor stopped: a trapping actor gets a message, any other stops with the same
     /// reason when the reason is abnormal.
     pub(crate) fn link_exit(self: &Arc<Self>, exit: LinkExit) {
-        self.remove_link(exit.pid);
         if self.trap_exit.load(Ordering::Relaxed) {
-            let _stopped = self.push(Envelope::LinkExit(exit));
+            let _stopped = self.push(Envelope::LinkExit(Box::new(exit)));
         } else if !exit.reason.is_normal() {
             self.request_stop(exit.reason);
         }
     }
 
     pub(crate) fn down(self: &Arc<Self>, down: Down) {
-        let _stopped = self.push(Envelope::Down(down));
+        let _stopped = self.push(Envelope::Down(Box::new(down)));
     }
 
     /// Messages waiting, not counting a batch a turn has already taken.
@@ -277,6 +279,29 @@ impl<A: Actor> Cell<A> {
             notify(&self.id, self.pid, &reason, watcher);
         }
         true
+    }
+}
+
+/// Adds a watcher. Entries whose other side has gone (linked or monitoring actors that
+/// stopped, waiters that gave up) are swept when the list would grow, so a long-lived actor
+/// that links to many short-lived ones (a supervisor) keeps at most twice its live entries,
+/// at amortised constant cost, and an actor with one watcher holds one slot.
+fn push_watcher(watchers: &mut Vec<Watcher>, watcher: Watcher) {
+    if watchers.capacity() == 0 {
+        watchers.reserve_exact(1);
+    } else if watchers.len() == watchers.capacity() {
+        watchers.retain(Watcher::is_live);
+    }
+    watchers.push(watcher);
+}
+
+impl Watcher {
+    fn is_live(&self) -> bool {
+        match self {
+            Watcher::Link(other) => !other.lifecycle().is_final(),
+            Watcher::Monitor { by, .. } => !by.lifecycle().is_final(),
+            Watcher::Waiter(sender) => !sender.is_closed(),
+        }
     }
 }
 
@@ -478,7 +503,7 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
                         break;
                     }
                     handled += 1;
-                    if handled % max_batch == 0 {
+                    if handled.is_multiple_of(max_batch) {
                         // Let other actors on this worker run.
                         tokio::task::yield_now().await;
                     }
@@ -554,11 +579,11 @@ async fn handle<A: Actor>(
                 }
             }
         }
-        Envelope::Down(down) => AssertUnwindSafe(actor.on_down(down, ctx))
+        Envelope::Down(down) => AssertUnwindSafe(actor.on_down(*down, ctx))
             .catch_unwind()
             .await
             .map_err(|panic| ExitReason::Panic(panic_message(&*panic))),
-        Envelope::LinkExit(exit) => AssertUnwindSafe(actor.on_link_exit(exit, ctx))
+        Envelope::LinkExit(exit) => AssertUnwindSafe(actor.on_link_exit(*exit, ctx))
             .catch_unwind()
             .await
             .map_err(|panic| ExitReason::Panic(panic_message(&*panic))),
@@ -580,4 +605,25 @@ async fn terminate<A: Actor>(
         }
     }
     cell.finish(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Unit;
+    impl Actor for Unit {
+        type Msg = ();
+        type Reply = ();
+        type Snapshot = ();
+        async fn handle(&mut self, _: (), _: &mut Context<Self>) {}
+    }
+
+    #[test]
+    fn an_idle_cell_stays_small() {
+        // The per-actor budget is 1 KB with directory and supervisor entries (BENCHMARKS.md);
+        // the cell itself must stay a fraction of it.
+        let size = size_of::<Cell<Unit>>();
+        assert!(size <= 256, "Cell<Unit> grew to {size} bytes");
+    }
 }

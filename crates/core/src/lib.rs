@@ -8,6 +8,34 @@
 //! state, and a turn is scheduled on the tokio runtime only when mail arrives (see
 //! `docs/adr/001-actor-scheduling.md`). Each actor handles one message at a time, in order
 //! per sender. [`supervisor`] builds Erlang/OTP supervision trees on top.
+//!
+//! ```
+//! use plexspaces_core::{Actor, Context, Options};
+//! use plexspaces_types::ActorId;
+//!
+//! #[derive(Default)]
+//! struct Counter { count: u64 }
+//!
+//! impl Actor for Counter {
+//!     type Msg = u64;
+//!     type Reply = u64;
+//!     type Snapshot = u64;
+//!
+//!     async fn handle(&mut self, amount: u64, _ctx: &mut Context<Self>) -> u64 {
+//!         self.count += amount;
+//!         self.count
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> plexspaces_core::Result<()> {
+//! let system = Options::default().build()?;
+//! let counter = system.spawn(ActorId::parse("acme/default/counter/c-1").unwrap(), Counter::default())?;
+//! counter.tell(5)?;
+//! assert_eq!(counter.ask(1).await?, 6);
+//! # Ok(())
+//! # }
+//! ```
 
 mod actor;
 mod actor_ref;

@@ -20,12 +20,19 @@
 //! transient parent would not restart; this runtime treats giving up as abnormal on purpose,
 //! so escalation always reaches the parent.
 
-use std::{collections::VecDeque, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::Duration,
+};
 
 use plexspaces_types::ActorId;
 use tokio::time::Instant;
 
-use crate::{Actor, ActorRef, AnyRef, Context, Error, ExitReason, LinkExit, Result, System};
+use crate::{Actor, ActorRef, AnyRef, Context, Error, ExitReason, LinkExit, Pid, Result, System};
 
 /// Which children are restarted when one stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,11 +191,18 @@ struct Child {
 }
 
 /// The supervisor actor. Spawn it with [`System::spawn_supervisor`].
+///
+/// Children are kept by start order in a map, with indexes by id and by running pid, so a
+/// supervisor of 100,000 children handles each exit in logarithmic time.
 pub struct Supervisor {
     strategy: Strategy,
     max_restarts: u32,
     period: Duration,
-    children: Vec<Child>,
+    /// Children by start order (the key grows with each added child).
+    children: BTreeMap<u64, Child>,
+    by_id: HashMap<ActorId, u64>,
+    by_pid: HashMap<Pid, u64>,
+    next_order: u64,
     restarts: VecDeque<Instant>,
 }
 
@@ -203,44 +217,84 @@ impl fmt::Debug for Supervisor {
 
 impl Supervisor {
     fn new(spec: SupervisorSpec) -> Self {
-        let children = spec.children.into_iter().map(|spec| Child { spec, actor: None }).collect();
-        Self {
+        let mut supervisor = Self {
             strategy: spec.strategy,
             max_restarts: spec.max_restarts,
             period: spec.period,
-            children,
+            children: BTreeMap::new(),
+            by_id: HashMap::new(),
+            by_pid: HashMap::new(),
+            next_order: 0,
             restarts: VecDeque::new(),
+        };
+        for child in spec.children {
+            supervisor.add(child);
+        }
+        supervisor
+    }
+
+    /// Adds a child at the end of the start order; `None` if its id is taken.
+    fn add(&mut self, spec: ChildSpec) -> Option<u64> {
+        if self.by_id.contains_key(&spec.id) {
+            return None;
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        self.by_id.insert(spec.id.clone(), order);
+        self.children.insert(order, Child { spec, actor: None });
+        Some(order)
+    }
+
+    fn remove(&mut self, order: u64) {
+        if let Some(child) = self.children.remove(&order) {
+            self.by_id.remove(&child.spec.id);
+            if let Some(actor) = child.actor {
+                self.by_pid.remove(&actor.pid());
+            }
         }
     }
 
-    fn position(&self, id: &ActorId) -> Option<usize> {
-        self.children.iter().position(|child| &child.spec.id == id)
+    fn orders_from(&self, from: u64) -> Vec<u64> {
+        self.children.range(from..).map(|(order, _)| *order).collect()
     }
 
-    /// Starts child `index` and links it; `Ok` if it runs.
-    async fn start(&mut self, index: usize, ctx: &Context<Self>) -> Result<AnyRef> {
-        let spec = &self.children[index].spec;
+    fn restart_type(&self, order: u64) -> Option<Restart> {
+        self.children.get(&order).map(|child| child.spec.restart)
+    }
+
+    /// Starts child `order` and links it; `Ok` if it runs.
+    async fn start(&mut self, order: u64, ctx: &Context<Self>) -> Result<AnyRef> {
+        let Some(child) = self.children.get(&order) else {
+            return Err(Error::ShuttingDown);
+        };
+        let spec = child.spec.clone();
         let started = (spec.start)(ctx.system().clone(), spec.id.clone()).await?;
         ctx.link(&started);
-        self.children[index].actor = Some(started.clone());
+        self.by_pid.insert(started.pid(), order);
+        if let Some(child) = self.children.get_mut(&order) {
+            child.actor = Some(started.clone());
+        }
         Ok(started)
     }
 
-    /// Stops child `index` (if running), waiting up to its shutdown grace.
-    async fn terminate(&mut self, index: usize, ctx: &Context<Self>) {
-        if let Some(actor) = self.children[index].actor.take() {
-            ctx.unlink(&actor);
-            actor.shutdown(ExitReason::Shutdown, self.children[index].spec.shutdown).await;
+    /// Stops child `order` (if running), waiting up to its shutdown grace. Its exit notice
+    /// arrives later and is ignored: the pid is no longer a running child's.
+    async fn terminate(&mut self, order: u64) {
+        let Some(child) = self.children.get_mut(&order) else { return };
+        let grace = child.spec.shutdown;
+        if let Some(actor) = child.actor.take() {
+            self.by_pid.remove(&actor.pid());
+            actor.shutdown(ExitReason::Shutdown, grace).await;
         }
     }
 
-    /// Stops children `from..` in reverse start order, dropping temporary ones (OTP's
+    /// Stops children from `from` on in reverse start order, dropping temporary ones (OTP's
     /// `terminate_children`).
-    async fn terminate_from(&mut self, from: usize, ctx: &Context<Self>) {
-        for index in (from..self.children.len()).rev() {
-            self.terminate(index, ctx).await;
-            if self.children[index].spec.restart == Restart::Temporary {
-                self.children.remove(index);
+    async fn terminate_from(&mut self, from: u64) {
+        for order in self.orders_from(from).into_iter().rev() {
+            self.terminate(order).await;
+            if self.restart_type(order) == Some(Restart::Temporary) {
+                self.remove(order);
             }
         }
     }
@@ -255,69 +309,66 @@ impl Supervisor {
         self.restarts.len() <= self.max_restarts as usize
     }
 
-    /// Starts children `from..` in order; the index of the first that failed to start.
-    async fn start_from(&mut self, from: usize, ctx: &Context<Self>) -> Result<(), usize> {
-        for index in from..self.children.len() {
-            if let Err(error) = self.start(index, ctx).await {
-                tracing::warn!(child = %self.children[index].spec.id, %error, "child failed to start");
-                return Err(index);
+    /// Starts children from `from` on in order; the order of the first that failed to start.
+    async fn start_from(&mut self, from: u64, ctx: &Context<Self>) -> Result<(), u64> {
+        for order in self.orders_from(from) {
+            if let Err(error) = self.start(order, ctx).await {
+                let child = self.children.get(&order).map(|child| child.spec.id.to_string());
+                tracing::warn!(child = child.unwrap_or_default(), %error, "child failed to start");
+                return Err(order);
             }
         }
         Ok(())
     }
 
-    /// Restarts after child `index` stopped abnormally (or normally, if permanent).
-    async fn restart(&mut self, index: usize, ctx: &mut Context<Self>) {
-        let mut failed = index;
+    /// Restarts after child `order` stopped abnormally (or normally, if permanent).
+    async fn restart(&mut self, order: u64, ctx: &mut Context<Self>) {
+        let mut failed = order;
         loop {
             if !self.add_restart() {
                 tracing::error!(supervisor = %ctx.id(), "reached max restart intensity");
-                self.terminate_from(0, ctx).await;
+                self.terminate_from(0).await;
                 ctx.stop(ExitReason::RestartIntensity);
                 return;
             }
             let restarted = match self.strategy {
                 Strategy::OneForOne => self.start(failed, ctx).await.map(drop).map_err(|_| failed),
                 Strategy::OneForAll => {
-                    self.terminate_from(0, ctx).await;
+                    self.terminate_from(0).await;
                     self.start_from(0, ctx).await
                 }
                 Strategy::RestForOne => {
-                    self.terminate_from(failed, ctx).await;
+                    self.terminate_from(failed).await;
                     self.start_from(failed, ctx).await
                 }
             };
             match restarted {
                 Ok(()) => return,
                 // A start that fails counts as another restart, as OTP's try_again does.
-                Err(index) => failed = index,
+                Err(order) => failed = order,
             }
         }
     }
 
     async fn child_exited(&mut self, exit: LinkExit, ctx: &mut Context<Self>) {
-        let Some(index) = self
-            .children
-            .iter()
-            .position(|child| child.actor.as_ref().is_some_and(|actor| actor.pid() == exit.pid))
-        else {
-            // An incarnation the supervisor already replaced or stopped itself.
-            return;
-        };
-        self.children[index].actor = None;
+        // An unknown pid is an incarnation the supervisor already replaced or stopped itself.
+        let Some(order) = self.by_pid.remove(&exit.pid) else { return };
+        let Some(child) = self.children.get_mut(&order) else { return };
+        child.actor = None;
+        let restart_type = child.spec.restart;
         if ctx.system().is_shutting_down() {
             return;
         }
-        let restart = match self.children[index].spec.restart {
+        let restart = match restart_type {
             Restart::Permanent => true,
             Restart::Transient => !exit.reason.is_normal(),
             Restart::Temporary => false,
         };
         if restart {
             tracing::warn!(child = %exit.id, reason = %exit.reason, "restarting child");
-            self.restart(index, ctx).await;
-        } else if self.children[index].spec.restart == Restart::Temporary {
-            self.children.remove(index);
+            self.restart(order, ctx).await;
+        } else if restart_type == Restart::Temporary {
+            self.remove(order);
         }
     }
 
@@ -327,7 +378,7 @@ impl Supervisor {
             restart: child.spec.restart,
             actor: child.actor.clone(),
         };
-        self.children.iter().map(info).collect()
+        self.children.values().map(info).collect()
     }
 }
 
@@ -338,16 +389,17 @@ impl Actor for Supervisor {
 
     async fn activate(&mut self, _: Option<()>, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
-        if let Err(index) = self.start_from(0, ctx).await {
-            let id = self.children[index].spec.id.clone();
-            self.terminate_from(0, ctx).await;
+        if let Err(order) = self.start_from(0, ctx).await {
+            let id = self.children.get(&order).map(|child| child.spec.id.to_string());
+            self.terminate_from(0).await;
+            let id = id.unwrap_or_default();
             return Err(ExitReason::error(format!("child {id} failed to start")));
         }
         Ok(())
     }
 
-    async fn deactivate(&mut self, ctx: &mut Context<Self>) -> Option<()> {
-        self.terminate_from(0, ctx).await;
+    async fn deactivate(&mut self, _: &mut Context<Self>) -> Option<()> {
+        self.terminate_from(0).await;
         None
     }
 
@@ -359,47 +411,53 @@ impl Actor for Supervisor {
         match msg {
             SupervisorMsg::WhichChildren => SupervisorReply::Children(self.children_info()),
             SupervisorMsg::StartChild(spec) => {
-                if self.position(&spec.id).is_some() {
-                    return SupervisorReply::Failed(Error::AlreadyExists(spec.id));
-                }
-                self.children.push(Child { spec, actor: None });
-                let index = self.children.len() - 1;
-                match self.start(index, ctx).await {
+                let id = spec.id.clone();
+                let Some(order) = self.add(spec) else {
+                    return SupervisorReply::Failed(Error::AlreadyExists(id));
+                };
+                match self.start(order, ctx).await {
                     Ok(started) => SupervisorReply::Started(started),
                     Err(error) => {
-                        self.children.pop();
+                        self.remove(order);
                         SupervisorReply::Failed(error)
                     }
                 }
             }
-            SupervisorMsg::TerminateChild(id) => match self.position(&id) {
-                Some(index) => {
-                    self.terminate(index, ctx).await;
-                    if self.children[index].spec.restart == Restart::Temporary {
-                        self.children.remove(index);
+            SupervisorMsg::TerminateChild(id) => match self.by_id.get(&id).copied() {
+                Some(order) => {
+                    self.terminate(order).await;
+                    if self.restart_type(order) == Some(Restart::Temporary) {
+                        self.remove(order);
                     }
                     SupervisorReply::Done
                 }
                 None => SupervisorReply::Failed(Error::NotFound(id)),
             },
-            SupervisorMsg::RestartChild(id) => match self.position(&id) {
-                Some(index) if self.children[index].actor.is_none() => {
-                    match self.start(index, ctx).await {
-                        Ok(started) => SupervisorReply::Started(started),
-                        Err(error) => SupervisorReply::Failed(error),
-                    }
-                }
-                Some(_) => SupervisorReply::Failed(Error::AlreadyExists(id)),
-                None => SupervisorReply::Failed(Error::NotFound(id)),
+            SupervisorMsg::RestartChild(id) => match self.stopped_child(&id) {
+                Ok(order) => match self.start(order, ctx).await {
+                    Ok(started) => SupervisorReply::Started(started),
+                    Err(error) => SupervisorReply::Failed(error),
+                },
+                Err(error) => SupervisorReply::Failed(error),
             },
-            SupervisorMsg::DeleteChild(id) => match self.position(&id) {
-                Some(index) if self.children[index].actor.is_none() => {
-                    self.children.remove(index);
+            SupervisorMsg::DeleteChild(id) => match self.stopped_child(&id) {
+                Ok(order) => {
+                    self.remove(order);
                     SupervisorReply::Done
                 }
-                Some(_) => SupervisorReply::Failed(Error::AlreadyExists(id)),
-                None => SupervisorReply::Failed(Error::NotFound(id)),
+                Err(error) => SupervisorReply::Failed(error),
             },
+        }
+    }
+}
+
+impl Supervisor {
+    /// The order of child `id` if it exists and is not running.
+    fn stopped_child(&self, id: &ActorId) -> Result<u64> {
+        let order = *self.by_id.get(id).ok_or_else(|| Error::NotFound(id.clone()))?;
+        match self.children.get(&order) {
+            Some(child) if child.actor.is_none() => Ok(order),
+            _ => Err(Error::AlreadyExists(id.clone())),
         }
     }
 }

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use plexspaces_types::ActorId;
 
 use crate::{
-    Actor, ActorRef, AnyRef, Error, ExitReason, Lifecycle, Pid, Result,
+    Actor, ActorRef, AnyRef, Error, Lifecycle, Pid, Result,
     cell::{AnyCell, Cell, Virtual},
     directory::Directory,
     lifecycle::Gauges,
@@ -66,7 +66,7 @@ impl Options {
     pub fn build(self) -> Result<System> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let turn_budget = self.turn_budget.max(1);
-        Ok(System {
+        let system = System {
             inner: Arc::new(Inner {
                 runtime,
                 options: Options { turn_budget, ..self },
@@ -77,7 +77,14 @@ impl Options {
                 reaper: Mutex::new(Reaper::default()),
                 shutting_down: AtomicBool::new(false),
             }),
-        })
+        };
+        // The reaper runs from the start: besides deactivating idle virtual actors, its tick
+        // keeps a near timer in tokio's wheel, so arming an ask's (later) timeout never has
+        // to wake a parked worker. See docs/adr/001-actor-scheduling.md.
+        let weak = Arc::downgrade(&system.inner);
+        let interval = system.inner.options.reaper_interval;
+        drop(system.inner.runtime.spawn(run_reaper(weak, interval)));
+        Ok(system)
     }
 }
 
@@ -130,26 +137,26 @@ impl System {
     ) -> Result<ActorRef<A>> {
         let virtual_ =
             Virtual { factory: Box::new(factory), idle_timeout, last_active_ms: AtomicU64::new(0) };
-        self.spawn_cell(id, None, Some(virtual_))
+        self.spawn_cell(id, None, Some(Box::new(virtual_)))
     }
 
     fn spawn_cell<A: Actor>(
         &self,
         id: ActorId,
         fresh: Option<A>,
-        virtual_: Option<Virtual<A>>,
+        virtual_: Option<Box<Virtual<A>>>,
     ) -> Result<ActorRef<A>> {
         if self.is_shutting_down() {
             return Err(Error::ShuttingDown);
         }
         let pid = Pid(self.next_id());
-        let spawned = self.inner.directory.insert_with(&id, || {
-            let cell = Arc::new(Cell::new(self.clone(), id.clone(), pid, fresh, virtual_));
+        let spawned = self.inner.directory.insert_with(id, |id| {
+            let cell = Arc::new(Cell::new(self.clone(), id, pid, fresh, virtual_));
             (Arc::clone(&cell) as Arc<dyn AnyCell>, cell)
         });
         match spawned {
-            Some(cell) => Ok(ActorRef { cell }),
-            None => Err(Error::AlreadyExists(id)),
+            Ok(cell) => Ok(ActorRef { cell }),
+            Err(id) => Err(Error::AlreadyExists(id)),
         }
     }
 
@@ -185,8 +192,15 @@ impl System {
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.shutting_down.store(true, Ordering::Release);
         let actors = self.actors();
-        let waits = actors.iter().map(|actor| actor.shutdown(ExitReason::Shutdown, grace));
-        futures_util::future::join_all(waits).await;
+        // Ask every actor first, then wait for each in turn against one deadline: stops
+        // proceed in parallel and the wait stays linear in the number of actors.
+        let exits: Vec<_> = actors.iter().map(AnyRef::stop_and_watch).collect();
+        let deadline = tokio::time::Instant::now() + grace;
+        for (actor, exit) in actors.iter().zip(exits) {
+            if tokio::time::timeout_at(deadline, exit).await.is_err() {
+                actor.kill();
+            }
+        }
         self.inner.reaper.lock().entries.clear();
     }
 
@@ -227,25 +241,15 @@ impl System {
         u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Has the reaper look at `cell` at `due_ms`, starting the reaper on first use.
+    /// Has the reaper look at `cell` at `due_ms`.
     pub(crate) fn watch_idle(&self, cell: Weak<dyn AnyCell>, pid: Pid, due_ms: u64) {
-        let start = {
-            let mut reaper = self.inner.reaper.lock();
-            reaper.entries.push(Reverse(ReapEntry { due_ms, pid, cell }));
-            !std::mem::replace(&mut reaper.started, true)
-        };
-        if start {
-            let system = Arc::downgrade(&self.inner);
-            let interval = self.inner.options.reaper_interval;
-            drop(self.inner.runtime.spawn(run_reaper(system, interval)));
-        }
+        self.inner.reaper.lock().entries.push(Reverse(ReapEntry { due_ms, pid, cell }));
     }
 }
 
 /// Virtual actors to look at, earliest due first.
 #[derive(Default)]
 struct Reaper {
-    started: bool,
     entries: BinaryHeap<Reverse<ReapEntry>>,
 }
 
