@@ -18,6 +18,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
     },
+    task::{Poll, Waker},
     time::Duration,
 };
 
@@ -67,6 +68,13 @@ struct Shared<A: Actor> {
     /// The actor has stopped; nothing more is accepted.
     closed: bool,
     slot: Slot<A>,
+    /// A lingering turn's waker: the turn keeps its task for a while after the queue
+    /// empties, so the next message wakes it instead of spawning a task.
+    waker: Option<Waker>,
+    /// The lingering turn should end (its thread has too many lingering turns).
+    release: bool,
+    /// Counts lingering periods, so a stale release request is ignored.
+    linger_episode: u64,
     /// What the last deactivation handed over, for the next activation.
     snapshot: Option<A::Snapshot>,
     /// A requested stop, taken by the turn.
@@ -122,6 +130,9 @@ impl<A: Actor> Cell<A> {
                 running: false,
                 closed: false,
                 slot,
+                waker: None,
+                release: false,
+                linger_episode: 0,
                 snapshot: None,
                 stop: None,
                 deactivate: false,
@@ -148,18 +159,30 @@ impl<A: Actor> Cell<A> {
     /// Queues `envelope`; starts a turn if none is running. Gives the envelope back when the
     /// actor has stopped.
     pub(crate) fn push(self: &Arc<Self>, envelope: Envelope<A>) -> Result<(), Envelope<A>> {
-        let start_turn = {
+        let wake = {
             let mut shared = self.shared.lock();
             if shared.closed {
                 return Err(envelope);
             }
             shared.queue.push_back(envelope);
-            !mem::replace(&mut shared.running, true)
+            Self::wake_turn(&mut shared)
         };
-        if start_turn {
-            self.system.spawn_turn(run_turn(Arc::clone(self)));
-        }
+        self.start_or_wake(wake);
         Ok(())
+    }
+
+    /// Marks a turn as needed: `None` if one is running (a lingering one is woken through
+    /// the returned waker), else asks the caller to spawn one.
+    fn wake_turn(shared: &mut Shared<A>) -> Option<Option<Waker>> {
+        if mem::replace(&mut shared.running, true) { Some(shared.waker.take()) } else { None }
+    }
+
+    fn start_or_wake(self: &Arc<Self>, wake: Option<Option<Waker>>) {
+        match wake {
+            None => self.system.spawn_turn(run_turn(Arc::clone(self))),
+            Some(Some(waker)) => waker.wake(),
+            Some(None) => {}
+        }
     }
 
     /// Asks the actor to stop after its current message. The first reason asked for wins.
@@ -171,11 +194,9 @@ impl<A: Actor> Cell<A> {
             }
             shared.stop = Some(reason);
             self.stop_requested.store(true, Ordering::Release);
-            !mem::replace(&mut shared.running, true)
+            Self::wake_turn(&mut shared)
         };
-        if start_turn {
-            self.system.spawn_turn(run_turn(Arc::clone(self)));
-        }
+        self.start_or_wake(start_turn);
     }
 
     /// Stops the actor at once without its hooks. A handler that is running finishes in the
@@ -186,18 +207,35 @@ impl<A: Actor> Cell<A> {
 
     /// Deactivates the actor if it is still active, idle and past its idle timeout.
     pub(crate) fn request_deactivation(self: &Arc<Self>) {
-        let start_turn = {
+        let wake = {
             let mut shared = self.shared.lock();
             let parked = matches!(shared.slot, Slot::Parked(_));
-            if shared.closed || shared.running || !parked || !shared.queue.is_empty() {
+            let lingering = shared.waker.is_some();
+            if shared.closed || !shared.queue.is_empty() || !(parked || lingering) {
+                return;
+            }
+            if shared.running && !lingering {
+                // Busy: the reaper looks again later.
                 return;
             }
             shared.deactivate = true;
-            shared.running = true;
-            true
+            Self::wake_turn(&mut shared)
         };
-        if start_turn {
-            self.system.spawn_turn(run_turn(Arc::clone(self)));
+        self.start_or_wake(wake);
+    }
+
+    /// Ends a lingering turn if it is still in the same lingering period.
+    pub(crate) fn release_linger(&self, episode: u64) {
+        let waker = {
+            let mut shared = self.shared.lock();
+            if shared.linger_episode != episode || shared.waker.is_none() {
+                return;
+            }
+            shared.release = true;
+            shared.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
@@ -251,7 +289,7 @@ impl<A: Actor> Cell<A> {
     /// Records the exit, refuses further messages and tells everyone who watches. Returns
     /// false if the actor had already stopped.
     fn finish(&self, reason: ExitReason) -> bool {
-        let (queue, watchers) = {
+        let (queue, watchers, lingering) = {
             let mut shared = self.shared.lock();
             if shared.exit.is_some() {
                 return false;
@@ -260,8 +298,12 @@ impl<A: Actor> Cell<A> {
             shared.exit = Some(reason.clone());
             shared.slot = Slot::Vacant;
             shared.snapshot = None;
-            (mem::take(&mut shared.queue), mem::take(&mut shared.watchers))
+            (mem::take(&mut shared.queue), mem::take(&mut shared.watchers), shared.waker.take())
         };
+        // A lingering turn (a kill) sees `closed` and ends, dropping the actor object.
+        if let Some(waker) = lingering {
+            waker.wake();
+        }
         self.set_lifecycle(if reason.is_normal() {
             Lifecycle::Terminated
         } else {
@@ -332,6 +374,7 @@ pub(crate) trait AnyCell: Send + Sync + 'static {
     fn down(self: Arc<Self>, down: Down);
     fn request_stop(self: Arc<Self>, reason: ExitReason);
     fn kill(self: Arc<Self>);
+    fn release_linger(&self, episode: u64);
     /// Deactivates the actor if it is virtual and has been idle past its timeout; returns
     /// when to look again (`None`: never, it is not active any more).
     fn reap(self: Arc<Self>, now_ms: u64) -> Option<u64>;
@@ -372,6 +415,9 @@ impl<A: Actor> AnyCell for Cell<A> {
     fn kill(self: Arc<Self>) {
         Cell::kill(&self);
     }
+    fn release_linger(&self, episode: u64) {
+        Cell::release_linger(self, episode);
+    }
     fn reap(self: Arc<Self>, now_ms: u64) -> Option<u64> {
         let virtual_ = self.virtual_.as_ref()?;
         if Cell::lifecycle(&self) != Lifecycle::Active {
@@ -396,6 +442,8 @@ enum Next {
     Handle,
     Deactivate,
     Stop(ExitReason),
+    /// Wait for mail with the task kept (the given lingering period).
+    Linger(u64),
     Park,
     /// Killed while the turn ran: drop the actor object and end.
     Gone,
@@ -412,7 +460,44 @@ fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
     }
 }
 
-/// One turn: handles queued messages until the queue is empty, then parks the actor.
+/// Bounds the turns that linger, per worker thread: an actor that just handled a message
+/// keeps its turn task parked on a waker, so its next message costs a wake instead of a
+/// spawn; past `LINGERING_PER_THREAD` the oldest lingering turn on the thread is released and
+/// ends. At most that many recently active actors per thread hold a task; every other idle
+/// actor holds none.
+mod linger {
+    use std::{
+        cell::RefCell,
+        collections::VecDeque,
+        sync::{Arc, Weak},
+    };
+
+    use super::{AnyCell, Cell};
+    use crate::Actor;
+
+    pub(super) const LINGERING_PER_THREAD: usize = 256;
+
+    thread_local! {
+        static LINGERING: RefCell<VecDeque<(Weak<dyn AnyCell>, u64)>> =
+            const { RefCell::new(VecDeque::new()) };
+    }
+
+    pub(super) fn register<A: Actor>(cell: &Arc<Cell<A>>, episode: u64) {
+        let weak = Arc::downgrade(cell) as Weak<dyn AnyCell>;
+        let evicted = LINGERING.with_borrow_mut(|lingering| {
+            lingering.push_back((weak, episode));
+            if lingering.len() > LINGERING_PER_THREAD { lingering.pop_front() } else { None }
+        });
+        if let Some((oldest, episode)) = evicted
+            && let Some(oldest) = oldest.upgrade()
+        {
+            oldest.release_linger(episode);
+        }
+    }
+}
+
+/// One turn: handles queued messages until the queue is empty, lingers a while, then parks
+/// the actor.
 pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
     let mut ctx = Context::new(Arc::clone(&cell));
     // The activated actor object, owned by the turn while it runs.
@@ -443,6 +528,9 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
                 Next::Handle
             } else if mem::take(&mut shared.deactivate) {
                 Next::Deactivate
+            } else if actor.is_some() && !mem::take(&mut shared.release) {
+                shared.linger_episode += 1;
+                Next::Linger(shared.linger_episode)
             } else {
                 shared.running = false;
                 if let Some(instance) = actor.take() {
@@ -460,10 +548,13 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
         match next {
             Next::Gone => return,
             Next::Park => {
-                if let Some(virtual_) = &cell.virtual_ {
-                    virtual_.last_active_ms.store(cell.system.now_ms(), Ordering::Relaxed);
-                }
+                cell.stamp_idle();
                 return;
+            }
+            Next::Linger(episode) => {
+                cell.stamp_idle();
+                linger::register(&cell, episode);
+                std::future::poll_fn(|cx| cell.poll_mail(cx)).await;
             }
             Next::Stop(reason) => return terminate(&cell, &mut ctx, actor, reason).await,
             Next::Deactivate => {
@@ -511,6 +602,34 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
                 actor = Some(instance);
             }
         }
+    }
+}
+
+impl<A: Actor> Cell<A> {
+    /// Records when a virtual actor went idle, for the reaper.
+    fn stamp_idle(&self) {
+        if let Some(virtual_) = &self.virtual_ {
+            virtual_.last_active_ms.store(self.system.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Ready when a lingering turn has something to do; else keeps the turn's waker.
+    fn poll_mail(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut shared = self.shared.lock();
+        let work = !shared.queue.is_empty()
+            || shared.closed
+            || shared.stop.is_some()
+            || shared.deactivate
+            || shared.release;
+        if work {
+            shared.waker = None;
+            return Poll::Ready(());
+        }
+        match &shared.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => shared.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 

@@ -159,3 +159,24 @@ async fn shutdown_kills_an_actor_that_does_not_stop_in_time() {
     assert_eq!(counter.lifecycle(), Lifecycle::Failed);
     assert!(counter.tell(CounterMsg::Get).is_err());
 }
+
+#[tokio::test]
+async fn idle_actors_hold_no_task_beyond_the_lingering_bound() {
+    let (system, _) = observed();
+    let before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let mut refs = Vec::new();
+    for i in 0..2000 {
+        let counter = system.spawn(id("counter", &i.to_string()), Counter::default()).unwrap();
+        counter.ask(CounterMsg::Add(1)).await.unwrap();
+        refs.push(counter);
+    }
+    // Released turns end once they are polled again.
+    tokio::task::yield_now().await;
+    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks() - before;
+    // One thread: at most 256 recently active actors keep a parked turn; the others none.
+    assert!(tasks <= 256 + 1, "{tasks} tasks for 2000 idle actors");
+    assert_eq!(system.actors_in(Lifecycle::Active), 2000);
+    // A lingering actor and a released one both answer.
+    assert_eq!(refs[1999].ask(CounterMsg::Get).await.unwrap(), 1);
+    assert_eq!(refs[0].ask(CounterMsg::Get).await.unwrap(), 1);
+}
