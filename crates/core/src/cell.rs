@@ -437,6 +437,9 @@ impl<A: Actor> AnyCell for Cell<A> {
     }
 }
 
+/// The largest buffer (in messages) a lingering turn keeps in its batch and its mailbox.
+const LINGER_BUFFER: usize = 64;
+
 /// What the turn does next.
 enum Next {
     Handle,
@@ -530,6 +533,10 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
                 Next::Deactivate
             } else if actor.is_some() && !mem::take(&mut shared.release) {
                 shared.linger_episode += 1;
+                // A lingering turn keeps small buffers for the next messages, not a burst's.
+                if shared.queue.capacity() > LINGER_BUFFER {
+                    shared.queue = VecDeque::new();
+                }
                 Next::Linger(shared.linger_episode)
             } else {
                 shared.running = false;
@@ -552,6 +559,9 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
                 return;
             }
             Next::Linger(episode) => {
+                if batch.capacity() > LINGER_BUFFER {
+                    batch = VecDeque::new();
+                }
                 cell.stamp_idle();
                 linger::register(&cell, episode);
                 std::future::poll_fn(|cx| cell.poll_mail(cx)).await;
