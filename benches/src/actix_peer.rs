@@ -11,16 +11,17 @@
 //! the end of a run (those holding each other's addresses) end when the run drops its System.
 
 use std::cell::OnceCell;
-use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::{Framework, Outcome, Workload, XorShift, rss_bytes};
+use crate::{
+    Countdown, Framework, Outcome, Workload, XorShift, fj_work, neighbour, rss_bytes, timed,
+};
 
 /// actix actors on an actix System.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,50 +57,6 @@ impl Framework for Actix {
         });
         Some(outcome)
     }
-}
-
-fn timed(elapsed: Duration) -> Outcome {
-    Outcome { elapsed, ..Outcome::default() }
-}
-
-/// Counts completions down to zero and wakes the waiting driver once.
-struct Countdown {
-    left: AtomicU64,
-    zero: Notify,
-}
-
-impl Countdown {
-    fn new(n: u64) -> Arc<Self> {
-        Arc::new(Self { left: AtomicU64::new(n), zero: Notify::new() })
-    }
-
-    fn tick(&self) {
-        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // `notify_one` stores a permit if the driver is not waiting yet.
-            self.zero.notify_one();
-        }
-    }
-
-    async fn wait(&self) {
-        if self.left.load(Ordering::Acquire) != 0 {
-            self.zero.notified().await;
-        }
-        assert_eq!(self.left.load(Ordering::Acquire), 0);
-    }
-}
-
-/// A random peer other than `me` (itself only when it is alone).
-fn neighbour(rng: &mut XorShift, me: u64, actors: u64) -> u64 {
-    if actors < 2 {
-        return me;
-    }
-    let other = rng.below(actors - 1);
-    if other >= me { other + 1 } else { other }
-}
-
-/// The work each FJCreate actor does: a little arithmetic the optimiser cannot skip.
-fn fj_work() -> u64 {
-    (0..100u64).map(black_box).sum()
 }
 
 /// Declares message types whose handlers return `$result`.

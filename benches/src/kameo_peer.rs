@@ -10,7 +10,6 @@
 //! Timed regions include creating the actors (Savina style) except for Ask, whose samples are
 //! timed one round trip at a time after the echo actor is up and warmed.
 
-use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -19,9 +18,12 @@ use kameo::actor::{Actor, ActorRef, Spawn};
 use kameo::error::Infallible;
 use kameo::mailbox;
 use kameo::message::{Context, Message};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::{Framework, Outcome, Workload, XorShift, drive, multi_thread_runtime, rss_bytes};
+use crate::{
+    Countdown, Framework, Outcome, Workload, XorShift, drive, fj_work, multi_thread_runtime,
+    neighbour, rss_bytes, timed,
+};
 
 /// kameo on the 2-worker multi-thread tokio runtime.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,50 +54,6 @@ impl Framework for Kameo {
         });
         Some(outcome)
     }
-}
-
-fn timed(elapsed: Duration) -> Outcome {
-    Outcome { elapsed, ..Outcome::default() }
-}
-
-/// Counts completions down to zero and wakes the waiting driver once.
-struct Countdown {
-    left: AtomicU64,
-    zero: Notify,
-}
-
-impl Countdown {
-    fn new(n: u64) -> Arc<Self> {
-        Arc::new(Self { left: AtomicU64::new(n), zero: Notify::new() })
-    }
-
-    fn tick(&self) {
-        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // `notify_one` stores a permit if the driver is not waiting yet.
-            self.zero.notify_one();
-        }
-    }
-
-    async fn wait(&self) {
-        if self.left.load(Ordering::Acquire) != 0 {
-            self.zero.notified().await;
-        }
-        assert_eq!(self.left.load(Ordering::Acquire), 0);
-    }
-}
-
-/// A random peer other than `me` (itself only when it is alone).
-fn neighbour(rng: &mut XorShift, me: u64, actors: u64) -> u64 {
-    if actors < 2 {
-        return me;
-    }
-    let other = rng.below(actors - 1);
-    if other >= me { other + 1 } else { other }
-}
-
-/// The work each FJCreate actor does: a little arithmetic the optimiser cannot skip.
-fn fj_work() -> u64 {
-    (0..100u64).map(black_box).sum()
 }
 
 /// Spawns `actor` (its own start arguments) with an unbounded mailbox.

@@ -13,7 +13,14 @@ pub mod ours;
 pub mod ractor_peer;
 pub mod tokio_limit;
 
+use std::hint::black_box;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 /// One benchmark workload, with its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,4 +148,52 @@ impl XorShift {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
     }
+}
+
+// ---- Helpers shared by every framework's workloads ----------------------------------------
+
+/// An outcome with only a wall time.
+pub fn timed(elapsed: Duration) -> Outcome {
+    Outcome { elapsed, ..Outcome::default() }
+}
+
+#[derive(Debug)]
+/// Counts completions down to zero and wakes the waiting driver once.
+pub struct Countdown {
+    left: AtomicU64,
+    zero: Notify,
+}
+
+impl Countdown {
+    pub fn new(n: u64) -> Arc<Self> {
+        Arc::new(Self { left: AtomicU64::new(n), zero: Notify::new() })
+    }
+
+    pub fn tick(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // `notify_one` stores a permit if the driver is not waiting yet.
+            self.zero.notify_one();
+        }
+    }
+
+    pub async fn wait(&self) {
+        if self.left.load(Ordering::Acquire) != 0 {
+            self.zero.notified().await;
+        }
+        assert_eq!(self.left.load(Ordering::Acquire), 0);
+    }
+}
+
+/// A random peer other than `me` (itself only when it is alone).
+pub fn neighbour(rng: &mut XorShift, me: u64, actors: u64) -> u64 {
+    if actors < 2 {
+        return me;
+    }
+    let other = rng.below(actors - 1);
+    if other >= me { other + 1 } else { other }
+}
+
+/// The work each FJCreate actor does: a little arithmetic the optimiser cannot skip.
+pub fn fj_work() -> u64 {
+    (0..100u64).map(black_box).sum()
 }

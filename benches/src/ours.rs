@@ -17,7 +17,7 @@ use plexspaces_core::{
 use plexspaces_types::{ActorId, ActorKey};
 use tokio::sync::oneshot;
 
-use crate::{Framework, Outcome, Workload, XorShift, drive, rss_bytes};
+use crate::{Framework, Outcome, Workload, XorShift, drive, fj_work, neighbour, rss_bytes};
 
 /// Which tokio runtime our actors run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +274,7 @@ enum BigMsg {
 
 impl BigActor {
     fn send_ping(&mut self) {
-        let to = self.rng.below(self.peers.len() as u64) as usize;
+        let to = neighbour(&mut self.rng, self.index as u64, self.peers.len() as u64) as usize;
         self.peers[to].tell(BigMsg::Ping { from: self.index }).unwrap();
     }
 }
@@ -351,7 +351,7 @@ impl Actor for Forked {
     type Snapshot = ();
 
     async fn handle(&mut self, work: u64, ctx: &mut Context<Self>) {
-        black_box((0..black_box(work)).sum::<u64>());
+        assert_eq!(black_box(fj_work()), work);
         ctx.stop(ExitReason::Normal);
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.fire();
@@ -365,7 +365,7 @@ async fn fj_create(system: &System, n: u64) -> Outcome {
     let start = Instant::now();
     for i in 0..n {
         let forked = Forked { remaining: Arc::clone(&remaining), done: done.clone() };
-        system.spawn(actor_id("fj", i), forked).unwrap().tell(100).unwrap();
+        system.spawn(actor_id("fj", i), forked).unwrap().tell(4950).unwrap();
     }
     finished.await.unwrap();
     Outcome { elapsed: start.elapsed(), ..Outcome::default() }
