@@ -12,6 +12,10 @@ pub enum ErrorCode {
     AlreadyExists,
     /// The arguments of a call are not valid.
     InvalidArguments,
+    /// The payload is not valid JSON (or not the JSON the handler expects).
+    InvalidJson,
+    /// The actor has no handler for the message's action.
+    UnknownAction,
     /// The addressed actor has stopped and accepts no more messages.
     ActorStopped,
     /// The actor failed while handling the message.
@@ -29,6 +33,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::AlreadyExists => "already_exists",
             ErrorCode::InvalidArguments => "invalid_arguments",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::UnknownAction => "unknown_action",
             ErrorCode::ActorStopped => "actor_stopped",
             ErrorCode::ActorError => "actor_error",
             ErrorCode::Timeout => "timeout",
@@ -41,7 +47,7 @@ impl ErrorCode {
         match self {
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadyExists => 409,
-            ErrorCode::InvalidArguments => 400,
+            ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 400,
             ErrorCode::ActorStopped => 410,
             ErrorCode::ActorError => 500,
             ErrorCode::Timeout => 504,
@@ -52,13 +58,13 @@ impl ErrorCode {
     /// The gRPC status code number (as in `google.rpc.Code`) the code maps to.
     pub const fn grpc_code(self) -> i32 {
         match self {
-            ErrorCode::NotFound => 5,         // NOT_FOUND
-            ErrorCode::AlreadyExists => 6,    // ALREADY_EXISTS
-            ErrorCode::InvalidArguments => 3, // INVALID_ARGUMENT
-            ErrorCode::ActorStopped => 9,     // FAILED_PRECONDITION
-            ErrorCode::ActorError => 2,       // UNKNOWN
-            ErrorCode::Timeout => 4,          // DEADLINE_EXCEEDED
-            ErrorCode::Internal => 13,        // INTERNAL
+            ErrorCode::NotFound => 5,      // NOT_FOUND
+            ErrorCode::AlreadyExists => 6, // ALREADY_EXISTS
+            ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 3,
+            ErrorCode::ActorStopped => 9, // FAILED_PRECONDITION
+            ErrorCode::ActorError => 2,   // UNKNOWN
+            ErrorCode::Timeout => 4,      // DEADLINE_EXCEEDED
+            ErrorCode::Internal => 13,    // INTERNAL
         }
     }
 }
@@ -79,6 +85,8 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::AlreadyExists,
             ErrorCode::InvalidArguments,
+            ErrorCode::InvalidJson,
+            ErrorCode::UnknownAction,
             ErrorCode::ActorStopped,
             ErrorCode::ActorError,
             ErrorCode::Timeout,

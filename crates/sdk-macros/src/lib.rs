@@ -1,0 +1,261 @@
+//! Attribute macros of the PlexSpaces Rust SDK. Use them through `plexspaces_sdk`, whose
+//! documentation shows them at work; errors point at the user's code.
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::{
+    Attribute, FnArg, ImplItem, ImplItemFn, ItemImpl, ItemStruct, LitStr, parse_macro_input,
+    spanned::Spanned,
+};
+
+/// Marks a struct as the state of a GenServer actor: derives `Default`, so the runtime can
+/// build a fresh state for each new actor id. Pair it with `#[plexspaces_handlers]` on an
+/// `impl` block of the same type.
+#[proc_macro_attribute]
+pub fn gen_server_actor(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !args.is_empty() {
+        let args = proc_macro2::TokenStream::from(args);
+        return syn::Error::new(args.span(), "#[gen_server_actor] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let item = parse_macro_input!(item as ItemStruct);
+    let name = &item.ident;
+    let (impl_generics, type_generics, where_clause) = item.generics.split_for_impl();
+    quote! {
+        #[derive(::core::default::Default)]
+        #item
+
+        impl #impl_generics ::plexspaces_sdk::GenServerState for #name #type_generics #where_clause {}
+    }
+    .into()
+}
+
+/// Marks a method of a `#[plexspaces_handlers]` impl block as the handler of one action:
+/// `#[handler("increment")]`, or `#[handler("*")]` for every action without its own handler.
+/// Outside such a block it is an error.
+#[proc_macro_attribute]
+pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    if args.to_string() == CHECKED {
+        // Left by #[plexspaces_handlers], which has read the action already.
+        return item.into();
+    }
+    // The call site is the attribute itself.
+    let error = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "#[handler] works only on methods inside an `impl` block marked #[plexspaces_handlers]",
+    )
+    .to_compile_error();
+    quote! { #error #item }.into()
+}
+
+/// Turns an `impl` block whose methods carry `#[handler("action")]` into the actor's message
+/// dispatch: the message's action picks the method; named handlers take precedence over
+/// `#[handler("*")]`; any other action is `BehaviorError::UnknownAction`.
+///
+/// Each handler is `async fn name(&mut self, ctx: &ActorContext, msg: &Message) ->
+/// Result<Value, BehaviorError>`.
+#[proc_macro_attribute]
+pub fn plexspaces_handlers(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !args.is_empty() {
+        let args = proc_macro2::TokenStream::from(args);
+        return syn::Error::new(args.span(), "#[plexspaces_handlers] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let mut block = parse_macro_input!(item as ItemImpl);
+    match expand_handlers(&mut block) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote! { #error #block }.into()
+        }
+    }
+}
+
+struct Handler {
+    action: LitStr,
+    method: syn::Ident,
+}
+
+fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream> {
+    if let Some((_, path, _)) = &block.trait_ {
+        return Err(syn::Error::new(
+            path.span(),
+            "#[plexspaces_handlers] goes on an inherent `impl Type` block, not a trait impl",
+        ));
+    }
+    let mut named: Vec<Handler> = Vec::new();
+    let mut wildcard: Option<Handler> = None;
+    let mut errors: Option<syn::Error> = None;
+    let mut add_error = |error: syn::Error| match &mut errors {
+        Some(all) => all.combine(error),
+        None => errors = Some(error),
+    };
+    for item in &mut block.items {
+        let ImplItem::Fn(method) = item else { continue };
+        let Some(action) = take_handler_attribute(method, &mut add_error) else { continue };
+        if let Err(error) = check_signature(method) {
+            add_error(error);
+            continue;
+        }
+        let handler = Handler { action, method: method.sig.ident.clone() };
+        if handler.action.value() == "*" {
+            if let Some(first) = &wildcard {
+                add_error(syn::Error::new(
+                    handler.action.span(),
+                    format!(
+                        "a second #[handler(\"*\")]; `{}` already handles every other action",
+                        first.method
+                    ),
+                ));
+            } else {
+                wildcard = Some(handler);
+            }
+        } else if let Some(first) =
+            named.iter().find(|h| h.action.value() == handler.action.value())
+        {
+            add_error(syn::Error::new(
+                handler.action.span(),
+                format!(
+                    "action {:?} already has a handler: `{}`",
+                    handler.action.value(),
+                    first.method
+                ),
+            ));
+        } else {
+            named.push(handler);
+        }
+    }
+    if let Some(errors) = errors {
+        return Err(errors);
+    }
+    if named.is_empty() && wildcard.is_none() {
+        return Err(syn::Error::new(
+            block.self_ty.span(),
+            "no handlers: mark at least one method #[handler(\"action\")] or #[handler(\"*\")]",
+        ));
+    }
+
+    let self_ty = &block.self_ty;
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    let arms = named.iter().map(|Handler { action, method }| {
+        quote! { #action => self.#method(ctx, msg).await, }
+    });
+    let fallback = match &wildcard {
+        Some(Handler { method, .. }) => quote! { _ => self.#method(ctx, msg).await, },
+        None => quote! {
+            other => ::core::result::Result::Err(
+                ::plexspaces_sdk::BehaviorError::UnknownAction(::std::string::String::from(other)),
+            ),
+        },
+    };
+    let names = named.iter().map(|handler| &handler.action);
+    let has_wildcard = wildcard.is_some();
+    Ok(quote! {
+        #block
+
+        impl #impl_generics ::plexspaces_sdk::Handlers for #self_ty #where_clause {
+            const ACTIONS: &'static [&'static str] = &[#(#names),*];
+            const WILDCARD: bool = #has_wildcard;
+
+            fn dispatch<'a>(
+                &'a mut self,
+                ctx: &'a ::plexspaces_sdk::ActorContext,
+                msg: &'a ::plexspaces_sdk::Message,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<::plexspaces_sdk::Value, ::plexspaces_sdk::BehaviorError>,
+            > + ::core::marker::Send + 'a {
+                async move {
+                    match msg.action() {
+                        #(#arms)*
+                        #fallback
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The argument `#[plexspaces_handlers]` leaves in each `#[handler(..)]` it has read, so the
+/// attribute (and the user's import of it) stays in the code but expands to nothing.
+const CHECKED: &str = "__plexspaces_handlers_checked";
+
+/// Reads the action of `#[handler(..)]` on `method` and marks the attribute as read, or
+/// reports a malformed one.
+fn take_handler_attribute(
+    method: &mut ImplItemFn,
+    add_error: &mut impl FnMut(syn::Error),
+) -> Option<LitStr> {
+    let position = method.attrs.iter().position(is_handler_attribute)?;
+    let attribute: Attribute = method.attrs[position].clone();
+    match &mut method.attrs[position].meta {
+        syn::Meta::List(list) => {
+            let checked = syn::Ident::new(CHECKED, list.tokens.span());
+            list.tokens = quote!(#checked);
+        }
+        // Malformed: reported below; drop it so it is not reported twice.
+        _ => drop(method.attrs.remove(position)),
+    }
+    if let Some(again) = method.attrs.iter().skip(position + 1).find(|a| is_handler_attribute(a)) {
+        add_error(syn::Error::new(again.span(), "a method takes one #[handler(..)]"));
+    }
+    match attribute.parse_args::<LitStr>() {
+        Ok(action) if action.value().is_empty() => {
+            add_error(syn::Error::new(action.span(), "the action name must not be empty"));
+            None
+        }
+        Ok(action) => Some(action),
+        Err(_) => {
+            let span = match &attribute.meta {
+                syn::Meta::List(list) if !list.tokens.is_empty() => list.tokens.span(),
+                _ => attribute.span(),
+            };
+            add_error(syn::Error::new(
+                span,
+                "write the action as a string: #[handler(\"increment\")] or #[handler(\"*\")]",
+            ));
+            None
+        }
+    }
+}
+
+fn is_handler_attribute(attribute: &Attribute) -> bool {
+    attribute.path().segments.last().is_some_and(|segment| segment.ident == "handler")
+}
+
+/// A handler is `async fn(&mut self, &ActorContext, &Message) -> Result<Value, BehaviorError>`;
+/// the types are checked by the compiler at the call, this checks the shape.
+fn check_signature(method: &ImplItemFn) -> syn::Result<()> {
+    let signature = &method.sig;
+    if signature.asyncness.is_none() {
+        return Err(syn::Error::new(signature.fn_token.span(), "a handler must be an `async fn`"));
+    }
+    let mut inputs = signature.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(receiver))
+            if receiver.mutability.is_some() && receiver.reference.is_some() => {}
+        Some(other) => {
+            return Err(syn::Error::new(other.span(), "a handler takes `&mut self` first"));
+        }
+        None => {
+            return Err(syn::Error::new(signature.span(), "a handler takes `&mut self` first"));
+        }
+    }
+    let rest: Vec<_> = inputs.collect();
+    if rest.len() != 2 {
+        let span = signature.inputs.span();
+        return Err(syn::Error::new(
+            span,
+            "a handler takes `(&mut self, ctx: &ActorContext, msg: &Message)`",
+        ));
+    }
+    if matches!(signature.output, syn::ReturnType::Default) {
+        return Err(syn::Error::new(
+            signature.span(),
+            "a handler returns `Result<Value, BehaviorError>`",
+        ));
+    }
+    Ok(())
+}

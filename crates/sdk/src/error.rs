@@ -1,0 +1,34 @@
+//! Errors a handler returns to its caller.
+
+use plexspaces_types::ErrorCode;
+
+/// Why a handler did not produce a reply. It goes back to the caller with a stable code; the
+/// actor keeps running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BehaviorError {
+    /// No handler for this action.
+    #[error("unknown action {0:?}")]
+    UnknownAction(String),
+    /// The payload is not the JSON the handler expects (`?` on `serde_json` results).
+    #[error("invalid json: {0}")]
+    InvalidJson(#[from] serde_json::Error),
+    /// The payload lacks or mistypes an argument.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The handler failed; the message is the actor's own.
+    #[error("{0}")]
+    ProcessingError(String),
+}
+
+impl BehaviorError {
+    /// The stable catalogue code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            BehaviorError::UnknownAction(_) => ErrorCode::UnknownAction,
+            BehaviorError::InvalidJson(_) => ErrorCode::InvalidJson,
+            BehaviorError::InvalidArguments(_) => ErrorCode::InvalidArguments,
+            BehaviorError::ProcessingError(_) => ErrorCode::ActorError,
+        }
+    }
+}

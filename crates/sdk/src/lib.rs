@@ -1,0 +1,57 @@
+//! The PlexSpaces Rust SDK: write an actor as a plain struct and a block of handlers.
+//!
+//! ```
+//! use plexspaces_sdk::prelude::*;
+//!
+//! #[gen_server_actor]
+//! struct Counter { count: i32 }
+//!
+//! #[plexspaces_handlers]
+//! impl Counter {
+//!     #[handler("increment")]
+//!     async fn increment(&mut self, _ctx: &ActorContext, msg: &Message)
+//!         -> Result<serde_json::Value, BehaviorError> {
+//!         let payload: serde_json::Value = serde_json::from_slice(&msg.payload)?;
+//!         self.count += payload["amount"].as_i64().unwrap_or(1) as i32;
+//!         Ok(json!({ "count": self.count }))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let system = plexspaces_core::Options::default().build()?;
+//! let id = plexspaces_types::ActorId::parse("acme/default/counter/c-1")?;
+//! let counter = system.spawn(id, GenServer::<Counter>::default())?;
+//! let reply = counter.ask(Message::json(&json!({"action": "increment", "amount": 5}))).await?;
+//! assert_eq!(reply?, json!({"count": 5}));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The message's action picks the handler; `#[handler("*")]` takes every action that has no
+//! handler of its own; any other action is [`BehaviorError::UnknownAction`]. A handler's error
+//! goes back to the caller and the actor keeps running with its state as the handler left it.
+
+mod context;
+mod error;
+mod gen_server;
+mod message;
+
+pub use context::ActorContext;
+pub use error::BehaviorError;
+pub use gen_server::{GenServer, GenServerState, Handlers};
+pub use message::Message;
+pub use plexspaces_sdk_macros::{gen_server_actor, handler, plexspaces_handlers};
+pub use serde_json::{Value, json};
+
+/// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ActorContext, BehaviorError, GenServer, Message, Value, gen_server_actor, handler, json,
+        plexspaces_handlers,
+    };
+    pub use serde::{Deserialize, Serialize};
+    pub use std::collections::HashMap;
+    pub use std::sync::Arc;
+    pub use tokio::sync::RwLock;
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the Rust SDK: the user-facing examples, dispatch rules and errors.
+#![allow(unreachable_pub, dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+mod dispatch;
+mod examples;
+mod macro_errors;
