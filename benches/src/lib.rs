@@ -10,6 +10,7 @@
 pub mod actix_peer;
 pub mod kameo_peer;
 pub mod ours;
+pub mod ours_sdk;
 pub mod ractor_peer;
 pub mod tokio_limit;
 
