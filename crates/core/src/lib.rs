@@ -42,12 +42,15 @@ mod actor_ref;
 mod cell;
 mod directory;
 mod error;
+pub mod facet;
 mod lifecycle;
 pub mod supervisor;
 mod system;
 
 pub use actor::{Actor, Context, Down, ExitReason, LinkExit, MonitorRef, Pid};
 pub use actor_ref::{ActorRef, AnyRef};
+pub use async_trait::async_trait;
 pub use error::{Error, Result};
+pub use facet::{Facet, FacetError, FacetRegistry, InterceptResult};
 pub use lifecycle::Lifecycle;
 pub use system::{LifecycleObserver, Options, System};

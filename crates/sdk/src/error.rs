@@ -16,6 +16,14 @@ pub enum BehaviorError {
     /// The payload lacks or mistypes an argument.
     #[error("invalid arguments: {0}")]
     InvalidArguments(String),
+    /// A facet attached to the actor refused the message; the handler did not run.
+    #[error("facet {facet} rejected the message: {reason}")]
+    FacetRejected {
+        /// The facet's name.
+        facet: String,
+        /// Its reason.
+        reason: String,
+    },
     /// The handler failed; the message is the actor's own.
     #[error("{0}")]
     ProcessingError(String),
@@ -28,6 +36,7 @@ impl BehaviorError {
             BehaviorError::UnknownAction(_) => ErrorCode::UnknownAction,
             BehaviorError::InvalidJson(_) => ErrorCode::InvalidJson,
             BehaviorError::InvalidArguments(_) => ErrorCode::InvalidArguments,
+            BehaviorError::FacetRejected { .. } => ErrorCode::FacetRejected,
             BehaviorError::ProcessingError(_) => ErrorCode::ActorError,
         }
     }

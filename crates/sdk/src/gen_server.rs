@@ -2,7 +2,10 @@
 
 use std::future::Future;
 
-use plexspaces_core::{Actor, Context, ExitReason};
+use plexspaces_core::{
+    Actor, Context, ExitReason,
+    facet::{FacetChain, MethodOutcome},
+};
 
 use crate::{ActorContext, BehaviorError, Message};
 
@@ -25,18 +28,26 @@ pub trait Handlers: Send + 'static {
 }
 
 /// The runtime actor that hosts a GenServer state `S`: spawn it with
-/// `system.spawn(id, GenServer::<S>::default())` (or `GenServer::new(state)`), then tell or
-/// ask it [`Message`]s; an ask's reply is the handler's `Result`.
+/// `system.spawn(id, GenServer::<S>::default())` (or `GenServer::new(state)`, or
+/// `GenServer::with_facets(state, chain)`), then tell or ask it [`Message`]s; an ask's reply is
+/// the handler's `Result`. Attached facets run around every message (see
+/// [`plexspaces_core::facet`]); a facet's refusal is [`BehaviorError::FacetRejected`].
 #[derive(Debug, Default)]
 pub struct GenServer<S> {
     state: S,
     context: Option<ActorContext>,
+    facets: FacetChain,
 }
 
 impl<S> GenServer<S> {
-    /// Hosts `state`.
+    /// Hosts `state`, with no facets.
     pub fn new(state: S) -> Self {
-        Self { state, context: None }
+        Self { state, context: None, facets: FacetChain::default() }
+    }
+
+    /// Hosts `state` with the facets of `chain` (built by a `FacetRegistry`).
+    pub fn with_facets(state: S, facets: FacetChain) -> Self {
+        Self { state, context: None, facets }
     }
 
     /// The state.
@@ -57,6 +68,24 @@ impl<S: Handlers> Actor for GenServer<S> {
 
     async fn handle(&mut self, msg: Message, ctx: &mut Context<Self>) -> Self::Reply {
         let context = self.context.get_or_insert_with(|| ActorContext::new(ctx.id().clone()));
-        self.state.dispatch(context, &msg).await
+        if self.facets.is_empty() {
+            return self.state.dispatch(context, &msg).await;
+        }
+        if let Err(rejection) = self.facets.before(msg.action(), &msg.payload).await {
+            return Err(BehaviorError::FacetRejected {
+                facet: rejection.facet,
+                reason: rejection.reason.to_string(),
+            });
+        }
+        let reply = self.state.dispatch(context, &msg).await;
+        match &reply {
+            Ok(_) => self.facets.after(msg.action(), &msg.payload, MethodOutcome::Replied).await,
+            Err(error) => {
+                let error = error.to_string();
+                let outcome = MethodOutcome::Failed(&error);
+                self.facets.after(msg.action(), &msg.payload, outcome).await;
+            }
+        }
+        reply
     }
 }

@@ -50,6 +50,9 @@ pub mod prelude {
         ActorContext, BehaviorError, GenServer, Message, Value, gen_server_actor, handler, json,
         plexspaces_handlers,
     };
+    pub use plexspaces_core::{
+        Facet, FacetError, FacetRegistry, InterceptResult, async_trait, facet::MethodOutcome,
+    };
     pub use serde::{Deserialize, Serialize};
     pub use std::collections::HashMap;
     pub use std::sync::Arc;

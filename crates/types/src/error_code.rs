@@ -16,6 +16,8 @@ pub enum ErrorCode {
     InvalidJson,
     /// The actor has no handler for the message's action.
     UnknownAction,
+    /// A facet attached to the actor refused the message.
+    FacetRejected,
     /// The addressed actor has stopped and accepts no more messages.
     ActorStopped,
     /// The actor failed while handling the message.
@@ -35,6 +37,7 @@ impl ErrorCode {
             ErrorCode::InvalidArguments => "invalid_arguments",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::UnknownAction => "unknown_action",
+            ErrorCode::FacetRejected => "facet_rejected",
             ErrorCode::ActorStopped => "actor_stopped",
             ErrorCode::ActorError => "actor_error",
             ErrorCode::Timeout => "timeout",
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadyExists => 409,
             ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 400,
+            ErrorCode::FacetRejected => 403,
             ErrorCode::ActorStopped => 410,
             ErrorCode::ActorError => 500,
             ErrorCode::Timeout => 504,
@@ -61,10 +65,11 @@ impl ErrorCode {
             ErrorCode::NotFound => 5,      // NOT_FOUND
             ErrorCode::AlreadyExists => 6, // ALREADY_EXISTS
             ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 3,
-            ErrorCode::ActorStopped => 9, // FAILED_PRECONDITION
-            ErrorCode::ActorError => 2,   // UNKNOWN
-            ErrorCode::Timeout => 4,      // DEADLINE_EXCEEDED
-            ErrorCode::Internal => 13,    // INTERNAL
+            ErrorCode::FacetRejected => 7, // PERMISSION_DENIED
+            ErrorCode::ActorStopped => 9,  // FAILED_PRECONDITION
+            ErrorCode::ActorError => 2,    // UNKNOWN
+            ErrorCode::Timeout => 4,       // DEADLINE_EXCEEDED
+            ErrorCode::Internal => 13,     // INTERNAL
         }
     }
 }
@@ -87,6 +92,7 @@ mod tests {
             ErrorCode::InvalidArguments,
             ErrorCode::InvalidJson,
             ErrorCode::UnknownAction,
+            ErrorCode::FacetRejected,
             ErrorCode::ActorStopped,
             ErrorCode::ActorError,
             ErrorCode::Timeout,

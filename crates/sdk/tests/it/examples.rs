@@ -90,3 +90,70 @@ mod worker {
         assert_eq!(unknown.to_string(), "Unknown action");
     }
 }
+
+#[allow(clippy::all, unused_variables)]
+mod fraud_detection {
+    include!("../../../../examples/rust/fraud_detection_facet.rs");
+
+    use super::{call, id, system};
+    use plexspaces_core::facet::FacetMetrics;
+    use plexspaces_types::ErrorCode;
+
+    #[gen_server_actor]
+    struct Payments {
+        accepted: u64,
+    }
+
+    #[plexspaces_handlers]
+    impl Payments {
+        #[handler("pay")]
+        async fn pay(
+            &mut self,
+            _ctx: &ActorContext,
+            _msg: &Message,
+        ) -> Result<Value, BehaviorError> {
+            self.accepted += 1;
+            Ok(json!({ "accepted": self.accepted }))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_custom_facet_registered_once_guards_any_actor_it_is_attached_to() {
+        let metrics = FacetMetrics::default();
+        let mut registry = FacetRegistry::with_builtins(metrics.clone());
+        register(&mut registry);
+        let system = system();
+        let attached = [("fraud_detection", json!({"threshold": 0.5})), ("metrics", json!({}))];
+        let payments = system
+            .spawn(
+                id("acme/default/payments/p-1"),
+                GenServer::with_facets(Payments::default(), registry.build(&attached).unwrap()),
+            )
+            .unwrap();
+        let ok = call(&payments, json!({"action": "pay", "amount": 100})).await.unwrap();
+        assert_eq!(ok, json!({"accepted": 1}));
+        let refused = call(&payments, json!({"action": "pay", "amount": 9000})).await.unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::FacetRejected);
+        assert_eq!(
+            refused.to_string(),
+            "facet fraud_detection rejected the message: fraud_detected"
+        );
+        let ok = call(&payments, json!({"action": "pay", "amount": 10})).await.unwrap();
+        assert_eq!(ok, json!({"accepted": 2}), "the refused payment never reached the handler");
+        assert_eq!((metrics.messages(), metrics.rejections()), (2, 1));
+
+        // Another actor, another threshold, the same registration.
+        let strict = registry.build(&[("fraud_detection", json!({"threshold": 0.0}))]).unwrap();
+        let other = system
+            .spawn(
+                id("acme/default/payments/p-2"),
+                GenServer::with_facets(Payments::default(), strict),
+            )
+            .unwrap();
+        let refused = call(&other, json!({"action": "pay", "amount": 100})).await.unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::FacetRejected);
+        // Unknown facet names are refused when the actor is built.
+        let unknown = registry.build(&[("durability", json!({}))]).unwrap_err();
+        assert!(unknown.to_string().starts_with(r#"unknown facet "durability""#));
+    }
+}

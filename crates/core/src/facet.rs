@@ -1,0 +1,455 @@
+//! Facets: behaviour attached to an actor at run time, by name, around every message.
+//!
+//! A [`Facet`] sees each message's method (the action) and payload before the handler runs,
+//! and the outcome after it. Facets run in ascending [`Facet::priority`] before the handler
+//! (lower numbers first: security at 100 runs before a domain check at 200) and in the reverse
+//! order after it, like layers of an onion. A facet stops a message by returning an error
+//! from [`Facet::before_method`]; the handler does not run, the facets already passed see
+//! [`Facet::on_error`], and the caller gets the facet's name and reason.
+//!
+//! A [`FacetRegistry`] holds facet *factories* by name: register a facet once, then attach it
+//! to any number of actors; each actor gets its own instance, built from that actor's config.
+//! Attaching a name nobody registered is an error when the actor is built.
+
+use std::{collections::BTreeMap, fmt, sync::Arc};
+
+use async_trait::async_trait;
+
+/// What a facet decides before the handler runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InterceptResult {
+    /// Go on with the next facet, then the handler.
+    Continue,
+}
+
+/// A facet's failure, or its refusal of a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FacetError {
+    /// A reason of the facet's own (for example `fraud_detected`).
+    #[error("{0}")]
+    Custom(String),
+    /// No facet of this name is registered.
+    #[error("unknown facet {name:?}; registered facets: {registered}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names that are registered, comma-separated.
+        registered: String,
+    },
+    /// The facet's config is not what it expects.
+    #[error("invalid config for facet {name:?}: {reason}")]
+    InvalidConfig {
+        /// The facet.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// How the handler ended, as facets see it after the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodOutcome<'a> {
+    /// The handler replied.
+    Replied,
+    /// The handler returned an error with this message.
+    Failed(&'a str),
+}
+
+/// Behaviour around an actor's messages. Implement it with `#[async_trait]`.
+#[async_trait]
+pub trait Facet: Send + 'static {
+    /// The facet's name (the one it is registered and attached under).
+    fn name(&self) -> &str;
+
+    /// Where it runs in the chain: lower numbers run first before the handler, last after.
+    fn priority(&self) -> u32 {
+        500
+    }
+
+    /// Runs before the handler. An error stops the message.
+    async fn before_method(
+        &mut self,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<InterceptResult, FacetError> {
+        let _ = (method, payload);
+        Ok(InterceptResult::Continue)
+    }
+
+    /// Runs after the handler, whatever it returned.
+    async fn after_method(&mut self, method: &str, payload: &[u8], outcome: MethodOutcome<'_>) {
+        let _ = (method, payload, outcome);
+    }
+
+    /// Runs when a facet further in stopped the message or the handler failed.
+    async fn on_error(&mut self, method: &str, error: &str) {
+        let _ = (method, error);
+    }
+}
+
+/// Builds a facet instance from an actor's config for it.
+pub type FacetFactory =
+    Arc<dyn Fn(&serde_json::Value) -> Result<Box<dyn Facet>, FacetError> + Send + Sync>;
+
+/// Facet factories by name. Cheap to clone; clones share nothing once made.
+#[derive(Clone, Default)]
+pub struct FacetRegistry {
+    factories: BTreeMap<String, FacetFactory>,
+}
+
+impl fmt::Debug for FacetRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.factories.keys()).finish()
+    }
+}
+
+impl FacetRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `factory` under `name`, replacing any earlier one.
+    pub fn register(
+        &mut self,
+        name: impl Into<String>,
+        factory: impl Fn(&serde_json::Value) -> Result<Box<dyn Facet>, FacetError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> &mut Self {
+        self.factories.insert(name.into(), Arc::new(factory));
+        self
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+
+    /// Builds one actor's chain from `(name, config)` pairs; fails on the first unknown name
+    /// or refused config.
+    pub fn build(&self, attached: &[(&str, serde_json::Value)]) -> Result<FacetChain, FacetError> {
+        let mut facets = Vec::with_capacity(attached.len());
+        for (name, config) in attached {
+            let Some(factory) = self.factories.get(*name) else {
+                let registered = self.names().collect::<Vec<_>>().join(", ");
+                return Err(FacetError::Unknown { name: (*name).to_owned(), registered });
+            };
+            facets.push(factory(config)?);
+        }
+        // Stable: facets of equal priority keep the order they were attached in.
+        facets.sort_by_key(|facet| facet.priority());
+        Ok(FacetChain { facets })
+    }
+}
+
+/// One actor's facets, in priority order.
+#[derive(Default)]
+pub struct FacetChain {
+    facets: Vec<Box<dyn Facet>>,
+}
+
+impl fmt::Debug for FacetChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.facets.iter().map(|facet| facet.name())).finish()
+    }
+}
+
+/// A facet stopped a message: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("facet {facet} rejected the message: {reason}")]
+pub struct Rejection {
+    /// The facet's name.
+    pub facet: String,
+    /// Its reason.
+    pub reason: FacetError,
+}
+
+impl FacetChain {
+    /// Whether no facet is attached (the chain then costs nothing).
+    pub fn is_empty(&self) -> bool {
+        self.facets.is_empty()
+    }
+
+    /// The attached facets' names, in the order they run before the handler.
+    pub fn names(&self) -> Vec<&str> {
+        self.facets.iter().map(|facet| facet.name()).collect()
+    }
+
+    /// Runs every facet's `before_method` in order. On a refusal, the facets that already
+    /// passed get `on_error` (innermost first) and the refusal is returned.
+    pub async fn before(&mut self, method: &str, payload: &[u8]) -> Result<(), Rejection> {
+        for index in 0..self.facets.len() {
+            if let Err(reason) = self.facets[index].before_method(method, payload).await {
+                let facet = self.facets[index].name().to_owned();
+                let message = reason.to_string();
+                for passed in self.facets[..index].iter_mut().rev() {
+                    passed.on_error(method, &message).await;
+                }
+                return Err(Rejection { facet, reason });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every facet's `after_method` (then `on_error` when the handler failed), in
+    /// reverse order.
+    pub async fn after(&mut self, method: &str, payload: &[u8], outcome: MethodOutcome<'_>) {
+        for facet in self.facets.iter_mut().rev() {
+            facet.after_method(method, payload, outcome).await;
+            if let MethodOutcome::Failed(error) = outcome {
+                facet.on_error(method, error).await;
+            }
+        }
+    }
+}
+
+/// Counters the built-in `metrics` facet keeps, shared by every actor it is attached to.
+#[derive(Debug, Clone, Default)]
+pub struct FacetMetrics {
+    inner: Arc<MetricsInner>,
+}
+
+#[derive(Debug, Default)]
+struct MetricsInner {
+    messages: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    rejections: std::sync::atomic::AtomicU64,
+    handler_nanos: std::sync::atomic::AtomicU64,
+}
+
+impl FacetMetrics {
+    /// Messages that reached the handler.
+    pub fn messages(&self) -> u64 {
+        self.inner.messages.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Messages whose handler returned an error.
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Messages a facet further in stopped.
+    pub fn rejections(&self) -> u64 {
+        self.inner.rejections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Total time inside the chain further in and the handler, in nanoseconds.
+    pub fn handler_nanos(&self) -> u64 {
+        self.inner.handler_nanos.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The built-in `metrics` facet: counts messages, failures and rejections and times the
+/// handler. Priority 10: it wraps every other facet.
+#[derive(Debug)]
+pub struct MetricsFacet {
+    metrics: FacetMetrics,
+    started: Option<std::time::Instant>,
+}
+
+impl MetricsFacet {
+    /// A facet that records into `metrics`.
+    pub fn new(metrics: FacetMetrics) -> Self {
+        Self { metrics, started: None }
+    }
+}
+
+#[async_trait]
+impl Facet for MetricsFacet {
+    fn name(&self) -> &str {
+        "metrics"
+    }
+    fn priority(&self) -> u32 {
+        10
+    }
+    async fn before_method(&mut self, _: &str, _: &[u8]) -> Result<InterceptResult, FacetError> {
+        self.started = Some(std::time::Instant::now());
+        Ok(InterceptResult::Continue)
+    }
+    async fn after_method(&mut self, _: &str, _: &[u8], outcome: MethodOutcome<'_>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let inner = &self.metrics.inner;
+        inner.messages.fetch_add(1, Relaxed);
+        if let MethodOutcome::Failed(_) = outcome {
+            inner.failures.fetch_add(1, Relaxed);
+        }
+        if let Some(started) = self.started.take() {
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            inner.handler_nanos.fetch_add(nanos, Relaxed);
+        }
+    }
+    async fn on_error(&mut self, _: &str, _: &str) {
+        // `after_method` has taken the start time when the handler ran; a start time still
+        // here means a facet further in refused the message.
+        if self.started.take().is_some() {
+            self.metrics.inner.rejections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The built-in `logging` facet: one `tracing` event per message with its method, outcome and
+/// duration. Priority 20.
+#[derive(Debug, Default)]
+pub struct LoggingFacet {
+    started: Option<std::time::Instant>,
+}
+
+#[async_trait]
+impl Facet for LoggingFacet {
+    fn name(&self) -> &str {
+        "logging"
+    }
+    fn priority(&self) -> u32 {
+        20
+    }
+    async fn before_method(&mut self, _: &str, _: &[u8]) -> Result<InterceptResult, FacetError> {
+        self.started = Some(std::time::Instant::now());
+        Ok(InterceptResult::Continue)
+    }
+    async fn after_method(&mut self, method: &str, _: &[u8], outcome: MethodOutcome<'_>) {
+        let micros = self.started.take().map_or(0, |started| started.elapsed().as_micros());
+        match outcome {
+            MethodOutcome::Replied => tracing::debug!(method, micros, "message handled"),
+            MethodOutcome::Failed(error) => tracing::info!(method, micros, error, "message failed"),
+        }
+    }
+}
+
+impl FacetRegistry {
+    /// A registry with the built-in facets: `metrics` (recording into `metrics`) and
+    /// `logging`.
+    pub fn with_builtins(metrics: FacetMetrics) -> Self {
+        let mut registry = Self::new();
+        registry.register("metrics", move |_| Ok(Box::new(MetricsFacet::new(metrics.clone()))));
+        registry.register("logging", |_| Ok(Box::new(LoggingFacet::default())));
+        registry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    /// Records every hook it sees into a shared log; refuses methods named "forbidden".
+    struct Recorder {
+        name: &'static str,
+        priority: u32,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl Facet for Recorder {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn priority(&self) -> u32 {
+            self.priority
+        }
+        async fn before_method(
+            &mut self,
+            method: &str,
+            _: &[u8],
+        ) -> Result<InterceptResult, FacetError> {
+            self.log.lock().push(format!("{} before", self.name));
+            if method == "forbidden" && self.name == "guard" {
+                return Err(FacetError::Custom("not allowed".into()));
+            }
+            Ok(InterceptResult::Continue)
+        }
+        async fn after_method(&mut self, _: &str, _: &[u8], _: MethodOutcome<'_>) {
+            self.log.lock().push(format!("{} after", self.name));
+        }
+        async fn on_error(&mut self, _: &str, error: &str) {
+            self.log.lock().push(format!("{} error: {error}", self.name));
+        }
+    }
+
+    fn registry(log: &Arc<Mutex<Vec<String>>>) -> FacetRegistry {
+        let mut registry = FacetRegistry::with_builtins(FacetMetrics::default());
+        for (name, priority) in [("guard", 100), ("audit", 300), ("outer", 50)] {
+            let log = Arc::clone(log);
+            registry.register(name, move |_| {
+                Ok(Box::new(Recorder { name, priority, log: Arc::clone(&log) }))
+            });
+        }
+        registry
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().build().unwrap()
+    }
+
+    #[test]
+    fn facets_run_by_priority_before_and_in_reverse_after() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let attached = [
+            ("audit", serde_json::Value::Null),
+            ("guard", serde_json::Value::Null),
+            ("outer", serde_json::Value::Null),
+        ];
+        let mut chain = registry(&log).build(&attached).unwrap();
+        assert_eq!(chain.names(), ["outer", "guard", "audit"]);
+        runtime().block_on(async {
+            chain.before("get", b"{}").await.unwrap();
+            chain.after("get", b"{}", MethodOutcome::Replied).await;
+        });
+        assert_eq!(
+            *log.lock(),
+            [
+                "outer before",
+                "guard before",
+                "audit before",
+                "audit after",
+                "guard after",
+                "outer after"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_facet_stops_a_message_and_the_outer_ones_hear_of_it() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let attached = [
+            ("guard", serde_json::Value::Null),
+            ("audit", serde_json::Value::Null),
+            ("outer", serde_json::Value::Null),
+        ];
+        let mut chain = registry(&log).build(&attached).unwrap();
+        let rejection = runtime().block_on(chain.before("forbidden", b"{}")).unwrap_err();
+        assert_eq!(rejection.facet, "guard");
+        assert_eq!(rejection.reason, FacetError::Custom("not allowed".into()));
+        assert_eq!(rejection.to_string(), "facet guard rejected the message: not allowed");
+        assert_eq!(*log.lock(), ["outer before", "guard before", "outer error: not allowed"]);
+    }
+
+    #[test]
+    fn an_unknown_facet_name_is_refused_with_the_registered_names() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let error = registry(&log).build(&[("durability", serde_json::Value::Null)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"unknown facet "durability"; registered facets: audit, guard, logging, metrics, outer"#
+        );
+    }
+
+    #[test]
+    fn the_metrics_facet_counts_messages_failures_and_rejections() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let metrics = FacetMetrics::default();
+        let mut registry = registry(&log);
+        let recording = metrics.clone();
+        registry.register("metrics", move |_| Ok(Box::new(MetricsFacet::new(recording.clone()))));
+        let attached = [("metrics", serde_json::Value::Null), ("guard", serde_json::Value::Null)];
+        let mut chain = registry.build(&attached).unwrap();
+        runtime().block_on(async {
+            chain.before("get", b"").await.unwrap();
+            chain.after("get", b"", MethodOutcome::Replied).await;
+            chain.before("get", b"").await.unwrap();
+            chain.after("get", b"", MethodOutcome::Failed("boom")).await;
+            assert!(chain.before("forbidden", b"").await.is_err());
+        });
+        assert_eq!((metrics.messages(), metrics.failures(), metrics.rejections()), (2, 1, 1));
+    }
+}
