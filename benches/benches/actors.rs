@@ -24,7 +24,8 @@ fn frameworks() -> Vec<Box<dyn Framework>> {
     vec![
         Box::new(Ours(Flavour::MultiThread)),
         Box::new(Ours(Flavour::CurrentThread)),
-        Box::new(OursSdk),
+        Box::new(OursSdk { metrics_facet: false }),
+        Box::new(OursSdk { metrics_facet: true }),
         Box::new(Actix),
         Box::new(Ractor),
         Box::new(Kameo),

@@ -4,15 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use plexspaces_core::Options;
+use plexspaces_core::{Options, facet::FacetMetrics};
 use plexspaces_sdk::prelude::*;
 use plexspaces_types::ActorId;
 
 use crate::{Framework, Outcome, Workload, drive, multi_thread_runtime};
 
-/// The SDK on the 2-worker multi-thread runtime.
+/// The SDK on the 2-worker multi-thread runtime, with no facets or with the built-in
+/// `metrics` facet.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OursSdk;
+pub struct OursSdk {
+    /// Attach the `metrics` facet.
+    pub metrics_facet: bool,
+}
 
 #[gen_server_actor]
 struct SdkCounter {
@@ -39,7 +43,11 @@ impl SdkCounter {
 
 impl Framework for OursSdk {
     fn name(&self) -> &'static str {
-        "plexspaces SDK GenServer"
+        if self.metrics_facet {
+            "plexspaces SDK GenServer + metrics facet"
+        } else {
+            "plexspaces SDK GenServer"
+        }
     }
 
     fn flavour(&self) -> &'static str {
@@ -51,10 +59,18 @@ impl Framework for OursSdk {
             return None;
         }
         let runtime = multi_thread_runtime();
+        let metrics_facet = self.metrics_facet;
         Some(drive(&runtime, async move {
             let system = Options::default().build().unwrap();
             let id = ActorId::parse("bench/default/counter/sdk").unwrap();
-            let counter = system.spawn(id, GenServer::<SdkCounter>::default()).unwrap();
+            let actor = if metrics_facet {
+                let registry = FacetRegistry::with_builtins(FacetMetrics::default());
+                let chain = registry.build(&[("metrics", Value::Null)]).unwrap();
+                GenServer::with_facets(SdkCounter::default(), chain)
+            } else {
+                GenServer::<SdkCounter>::default()
+            };
+            let counter = system.spawn(id, actor).unwrap();
             let outcome = match workload {
                 Workload::Counting { n } => {
                     let start = Instant::now();
