@@ -51,7 +51,8 @@ pub mod prelude {
         plexspaces_handlers,
     };
     pub use plexspaces_core::{
-        Facet, FacetError, FacetRegistry, InterceptResult, async_trait, facet::MethodOutcome,
+        Facet, FacetError, FacetRegistry, InterceptResult, async_trait,
+        facet::{FacetMetrics, MethodOutcome},
     };
     pub use serde::{Deserialize, Serialize};
     pub use std::collections::HashMap;
