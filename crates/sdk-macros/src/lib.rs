@@ -20,13 +20,60 @@ pub fn gen_server_actor(args: TokenStream, item: TokenStream) -> TokenStream {
             .into();
     }
     let item = parse_macro_input!(item as ItemStruct);
+    actor_state(&item, quote! {})
+}
+
+/// Marks a struct as the data of a GenFSM actor that starts in state `initial`:
+/// `#[gen_fsm_actor(initial = "locked")]`. Handlers say in which states they are valid and
+/// where they lead: `#[handler("coin", from = ["locked"], to = "unlocked")]`; a message not
+/// valid in the current state is an `invalid_state` error and changes nothing.
+#[proc_macro_attribute]
+pub fn gen_fsm_actor(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    let item = parse_macro_input!(item as ItemStruct);
+    let initial = match parse_initial(args) {
+        Ok(initial) => initial,
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote! { #error #item }.into();
+        }
+    };
+    actor_state(
+        &item,
+        quote! { const INITIAL_STATE: ::core::option::Option<&'static str> =
+        ::core::option::Option::Some(#initial); },
+    )
+}
+
+fn parse_initial(args: proc_macro2::TokenStream) -> syn::Result<LitStr> {
+    let usage = "write the initial state: #[gen_fsm_actor(initial = \"locked\")]";
+    let span = args.span();
+    let assignment: syn::MetaNameValue =
+        syn::parse2(args).map_err(|_| syn::Error::new(span, usage))?;
+    if !assignment.path.is_ident("initial") {
+        return Err(syn::Error::new(assignment.path.span(), usage));
+    }
+    match assignment.value {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(state), .. })
+            if !state.value().is_empty() =>
+        {
+            Ok(state)
+        }
+        other => Err(syn::Error::new(other.span(), usage)),
+    }
+}
+
+/// The struct with `Default` derived and its `ActorState` impl.
+fn actor_state(item: &ItemStruct, body: proc_macro2::TokenStream) -> TokenStream {
     let name = &item.ident;
     let (impl_generics, type_generics, where_clause) = item.generics.split_for_impl();
     quote! {
         #[derive(::core::default::Default)]
         #item
 
-        impl #impl_generics ::plexspaces_sdk::GenServerState for #name #type_generics #where_clause {}
+        impl #impl_generics ::plexspaces_sdk::ActorState for #name #type_generics #where_clause {
+            #body
+        }
     }
     .into()
 }
@@ -77,6 +124,50 @@ pub fn plexspaces_handlers(args: TokenStream, item: TokenStream) -> TokenStream 
 struct Handler {
     action: LitStr,
     method: syn::Ident,
+    from: Vec<LitStr>,
+    to: Option<LitStr>,
+}
+
+/// What `#[handler(..)]` says: the action, and for GenFSM actors the states it is valid in
+/// and the state it leads to.
+struct HandlerArgs {
+    action: LitStr,
+    from: Vec<LitStr>,
+    to: Option<LitStr>,
+}
+
+impl syn::parse::Parse for HandlerArgs {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        let action: LitStr = input.parse()?;
+        let mut from = Vec::new();
+        let mut to = None;
+        while !input.is_empty() {
+            input.parse::<syn::Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let key: syn::Ident = input.parse()?;
+            input.parse::<syn::Token![=]>()?;
+            if key == "from" {
+                if input.peek(syn::token::Bracket) {
+                    let states;
+                    syn::bracketed!(states in input);
+                    let list = states.parse_terminated(|s| s.parse::<LitStr>(), syn::Token![,])?;
+                    from.extend(list);
+                } else {
+                    from.push(input.parse()?);
+                }
+            } else if key == "to" {
+                to = Some(input.parse()?);
+            } else {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "unknown handler option; expected `from = [\"state\", ..]` or `to = \"state\"`",
+                ));
+            }
+        }
+        Ok(Self { action, from, to })
+    }
 }
 
 fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream> {
@@ -95,12 +186,15 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
     };
     for item in &mut block.items {
         let ImplItem::Fn(method) = item else { continue };
-        let Some(action) = take_handler_attribute(method, &mut add_error) else { continue };
+        let Some(HandlerArgs { action, from, to }) = take_handler_attribute(method, &mut add_error)
+        else {
+            continue;
+        };
         if let Err(error) = check_signature(method) {
             add_error(error);
             continue;
         }
-        let handler = Handler { action, method: method.sig.ident.clone() };
+        let handler = Handler { action, method: method.sig.ident.clone(), from, to };
         if handler.action.value() == "*" {
             if let Some(first) = &wildcard {
                 add_error(syn::Error::new(
@@ -140,8 +234,17 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
 
     let self_ty = &block.self_ty;
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
-    let arms = named.iter().map(|Handler { action, method }| {
+    let arms = named.iter().map(|Handler { action, method, .. }| {
         quote! { #action => self.#method(ctx, msg).await, }
+    });
+    let transitions =
+        named.iter().chain(wildcard.iter()).filter(|h| !h.from.is_empty() || h.to.is_some());
+    let transitions = transitions.map(|Handler { action, from, to, .. }| {
+        let to = match to {
+            Some(to) => quote! { ::core::option::Option::Some(#to) },
+            None => quote! { ::core::option::Option::None },
+        };
+        quote! { ::plexspaces_sdk::Transition { action: #action, from: &[#(#from),*], to: #to }, }
     });
     let fallback = match &wildcard {
         Some(Handler { method, .. }) => quote! { _ => self.#method(ctx, msg).await, },
@@ -159,6 +262,7 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
         impl #impl_generics ::plexspaces_sdk::Handlers for #self_ty #where_clause {
             const ACTIONS: &'static [&'static str] = &[#(#names),*];
             const WILDCARD: bool = #has_wildcard;
+            const TRANSITIONS: &'static [::plexspaces_sdk::Transition] = &[#(#transitions)*];
 
             fn dispatch<'a>(
                 &'a mut self,
@@ -187,7 +291,7 @@ const CHECKED: &str = "__plexspaces_handlers_checked";
 fn take_handler_attribute(
     method: &mut ImplItemFn,
     add_error: &mut impl FnMut(syn::Error),
-) -> Option<LitStr> {
+) -> Option<HandlerArgs> {
     let position = method.attrs.iter().position(is_handler_attribute)?;
     let attribute: Attribute = method.attrs[position].clone();
     match &mut method.attrs[position].meta {
@@ -201,12 +305,22 @@ fn take_handler_attribute(
     if let Some(again) = method.attrs.iter().skip(position + 1).find(|a| is_handler_attribute(a)) {
         add_error(syn::Error::new(again.span(), "a method takes one #[handler(..)]"));
     }
-    match attribute.parse_args::<LitStr>() {
-        Ok(action) if action.value().is_empty() => {
-            add_error(syn::Error::new(action.span(), "the action name must not be empty"));
+    let starts_with_string = match &attribute.meta {
+        syn::Meta::List(list) => {
+            syn::parse2::<LitStr>(list.tokens.clone().into_iter().take(1).collect()).is_ok()
+        }
+        _ => false,
+    };
+    match attribute.parse_args::<HandlerArgs>() {
+        Ok(args) if args.action.value().is_empty() => {
+            add_error(syn::Error::new(args.action.span(), "the action name must not be empty"));
             None
         }
-        Ok(action) => Some(action),
+        Ok(args) => Some(args),
+        Err(error) if starts_with_string => {
+            add_error(error);
+            None
+        }
         Err(_) => {
             let span = match &attribute.meta {
                 syn::Meta::List(list) if !list.tokens.is_empty() => list.tokens.span(),

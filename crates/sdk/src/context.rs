@@ -6,11 +6,17 @@ use plexspaces_types::ActorId;
 #[derive(Debug, Clone)]
 pub struct ActorContext {
     id: ActorId,
+    pub(crate) fsm_state: Option<&'static str>,
 }
 
 impl ActorContext {
     pub(crate) fn new(id: ActorId) -> Self {
-        Self { id }
+        Self { id, fsm_state: None }
+    }
+
+    /// A GenFSM actor's current state (before this message); `None` for other behaviors.
+    pub fn fsm_state(&self) -> Option<&'static str> {
+        self.fsm_state
     }
 
     /// The actor's id (tenant, namespace, type, key).

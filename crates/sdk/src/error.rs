@@ -16,6 +16,14 @@ pub enum BehaviorError {
     /// The payload lacks or mistypes an argument.
     #[error("invalid arguments: {0}")]
     InvalidArguments(String),
+    /// A GenFSM actor got an action that is not valid in its current state; nothing changed.
+    #[error("action {action:?} is not valid in state {state:?}")]
+    InvalidState {
+        /// The action.
+        action: String,
+        /// The state the actor is in.
+        state: &'static str,
+    },
     /// A facet attached to the actor refused the message; the handler did not run.
     #[error("facet {facet} rejected the message: {reason}")]
     FacetRejected {
@@ -37,6 +45,7 @@ impl BehaviorError {
             BehaviorError::InvalidJson(_) => ErrorCode::InvalidJson,
             BehaviorError::InvalidArguments(_) => ErrorCode::InvalidArguments,
             BehaviorError::FacetRejected { .. } => ErrorCode::FacetRejected,
+            BehaviorError::InvalidState { .. } => ErrorCode::InvalidState,
             BehaviorError::ProcessingError(_) => ErrorCode::ActorError,
         }
     }

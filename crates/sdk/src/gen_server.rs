@@ -9,8 +9,24 @@ use plexspaces_core::{
 
 use crate::{ActorContext, BehaviorError, Message};
 
-/// Implemented by `#[gen_server_actor]`: the type is the state of a GenServer actor.
-pub trait GenServerState: Default + Send + 'static {}
+/// Implemented by `#[gen_server_actor]` and `#[gen_fsm_actor]`: the type is an actor's state,
+/// and the behavior it was built as.
+pub trait ActorState: Default + Send + 'static {
+    /// `Some(initial state)` for a GenFSM actor; `None` for a GenServer.
+    const INITIAL_STATE: Option<&'static str> = None;
+}
+
+/// One handler's place in a GenFSM: the states it is valid in (empty: all) and the state it
+/// leads to when it succeeds (`None`: it stays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The action.
+    pub action: &'static str,
+    /// The states the action is valid in; empty means every state.
+    pub from: &'static [&'static str],
+    /// The state after a successful handler.
+    pub to: Option<&'static str>,
+}
 
 /// Implemented by `#[plexspaces_handlers]`: routes a message to its handler by action.
 pub trait Handlers: Send + 'static {
@@ -18,6 +34,8 @@ pub trait Handlers: Send + 'static {
     const ACTIONS: &'static [&'static str];
     /// Whether a `#[handler("*")]` takes every other action.
     const WILDCARD: bool;
+    /// The handlers that declared `from` or `to` states (GenFSM actors).
+    const TRANSITIONS: &'static [Transition] = &[];
 
     /// Runs the handler for `msg.action()`.
     fn dispatch<'a>(
@@ -27,32 +45,66 @@ pub trait Handlers: Send + 'static {
     ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;
 }
 
-/// The runtime actor that hosts a GenServer state `S`: spawn it with
+/// The runtime actor that hosts an SDK actor's state `S` (a GenServer, or a GenFSM when `S`
+/// was built with `#[gen_fsm_actor]`): spawn it with
 /// `system.spawn(id, GenServer::<S>::default())` (or `GenServer::new(state)`, or
 /// `GenServer::with_facets(state, chain)`), then tell or ask it [`Message`]s; an ask's reply is
 /// the handler's `Result`. Attached facets run around every message (see
 /// [`plexspaces_core::facet`]); a facet's refusal is [`BehaviorError::FacetRejected`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GenServer<S> {
     state: S,
     context: Option<ActorContext>,
     facets: FacetChain,
+    /// A GenFSM's current state.
+    fsm_state: Option<&'static str>,
 }
 
-impl<S> GenServer<S> {
+/// A GenFSM is hosted like a GenServer; the state type decides the behavior.
+pub type GenFsm<S> = GenServer<S>;
+
+impl<S: ActorState> Default for GenServer<S> {
+    fn default() -> Self {
+        Self::new(S::default())
+    }
+}
+
+impl<S: ActorState> GenServer<S> {
     /// Hosts `state`, with no facets.
     pub fn new(state: S) -> Self {
-        Self { state, context: None, facets: FacetChain::default() }
+        Self::with_facets(state, FacetChain::default())
     }
 
     /// Hosts `state` with the facets of `chain` (built by a `FacetRegistry`).
     pub fn with_facets(state: S, facets: FacetChain) -> Self {
-        Self { state, context: None, facets }
+        Self { state, context: None, facets, fsm_state: S::INITIAL_STATE }
+    }
+}
+
+impl<S> GenServer<S> {
+    /// A GenFSM's current state (`None` for a GenServer).
+    pub fn fsm_state(&self) -> Option<&'static str> {
+        self.fsm_state
     }
 
     /// The state.
     pub fn state(&self) -> &S {
         &self.state
+    }
+}
+
+impl<S: Handlers> GenServer<S> {
+    /// The transition `action` takes, after checking it is valid in the current state.
+    fn transition(&self, action: &str) -> Result<Option<&'static Transition>, BehaviorError> {
+        let Some(current) = self.fsm_state else { return Ok(None) };
+        let Some(transition) = S::TRANSITIONS.iter().find(|t| t.action == action) else {
+            return Ok(None);
+        };
+        if transition.from.is_empty() || transition.from.contains(&current) {
+            Ok(Some(transition))
+        } else {
+            Err(BehaviorError::InvalidState { action: action.to_owned(), state: current })
+        }
     }
 }
 
@@ -67,25 +119,57 @@ impl<S: Handlers> Actor for GenServer<S> {
     }
 
     async fn handle(&mut self, msg: Message, ctx: &mut Context<Self>) -> Self::Reply {
+        if self.fsm_state.is_some() {
+            return self.handle_fsm(msg, ctx).await;
+        }
         let context = self.context.get_or_insert_with(|| ActorContext::new(ctx.id().clone()));
-        if self.facets.is_empty() {
-            return self.state.dispatch(context, &msg).await;
-        }
-        if let Err(rejection) = self.facets.before(msg.action(), &msg.payload).await {
-            return Err(BehaviorError::FacetRejected {
-                facet: rejection.facet,
-                reason: rejection.reason.to_string(),
-            });
-        }
-        let reply = self.state.dispatch(context, &msg).await;
-        match &reply {
-            Ok(_) => self.facets.after(msg.action(), &msg.payload, MethodOutcome::Replied).await,
-            Err(error) => {
-                let error = error.to_string();
-                let outcome = MethodOutcome::Failed(&error);
-                self.facets.after(msg.action(), &msg.payload, outcome).await;
-            }
+        dispatch_with_facets(&mut self.state, &mut self.facets, context, &msg).await
+    }
+}
+
+impl<S: Handlers> GenServer<S> {
+    /// A GenFSM message: valid in the current state, or refused; a success moves the state.
+    async fn handle_fsm(
+        &mut self,
+        msg: Message,
+        ctx: &Context<Self>,
+    ) -> Result<serde_json::Value, BehaviorError> {
+        let transition = self.transition(msg.action())?;
+        let context = self.context.get_or_insert_with(|| ActorContext::new(ctx.id().clone()));
+        context.fsm_state = self.fsm_state;
+        let reply = dispatch_with_facets(&mut self.state, &mut self.facets, context, &msg).await;
+        if reply.is_ok()
+            && let Some(to) = transition.and_then(|transition| transition.to)
+        {
+            self.fsm_state = Some(to);
         }
         reply
     }
+}
+
+/// Runs the facet chain around the handler.
+async fn dispatch_with_facets<S: Handlers>(
+    state: &mut S,
+    facets: &mut FacetChain,
+    context: &ActorContext,
+    msg: &Message,
+) -> Result<serde_json::Value, BehaviorError> {
+    if facets.is_empty() {
+        return state.dispatch(context, msg).await;
+    }
+    if let Err(rejection) = facets.before(msg.action(), &msg.payload).await {
+        return Err(BehaviorError::FacetRejected {
+            facet: rejection.facet,
+            reason: rejection.reason.to_string(),
+        });
+    }
+    let reply = state.dispatch(context, msg).await;
+    match &reply {
+        Ok(_) => facets.after(msg.action(), &msg.payload, MethodOutcome::Replied).await,
+        Err(error) => {
+            let error = error.to_string();
+            facets.after(msg.action(), &msg.payload, MethodOutcome::Failed(&error)).await;
+        }
+    }
+    reply
 }

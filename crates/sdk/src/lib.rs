@@ -39,16 +39,16 @@ mod message;
 
 pub use context::ActorContext;
 pub use error::BehaviorError;
-pub use gen_server::{GenServer, GenServerState, Handlers};
+pub use gen_server::{ActorState, GenFsm, GenServer, Handlers, Transition};
 pub use message::Message;
-pub use plexspaces_sdk_macros::{gen_server_actor, handler, plexspaces_handlers};
+pub use plexspaces_sdk_macros::{gen_fsm_actor, gen_server_actor, handler, plexspaces_handlers};
 pub use serde_json::{Value, json};
 
 /// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActorContext, BehaviorError, GenServer, Message, Value, gen_server_actor, handler, json,
-        plexspaces_handlers,
+        ActorContext, BehaviorError, GenFsm, GenServer, Message, Value, gen_fsm_actor,
+        gen_server_actor, handler, json, plexspaces_handlers,
     };
     pub use plexspaces_core::{
         Facet, FacetError, FacetRegistry, InterceptResult, async_trait,

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     UnknownAction,
     /// A facet attached to the actor refused the message.
     FacetRejected,
+    /// The action is not valid in the actor's current state (a GenFSM).
+    InvalidState,
     /// The addressed actor has stopped and accepts no more messages.
     ActorStopped,
     /// The actor failed while handling the message.
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::UnknownAction => "unknown_action",
             ErrorCode::FacetRejected => "facet_rejected",
+            ErrorCode::InvalidState => "invalid_state",
             ErrorCode::ActorStopped => "actor_stopped",
             ErrorCode::ActorError => "actor_error",
             ErrorCode::Timeout => "timeout",
@@ -52,6 +55,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => 409,
             ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 400,
             ErrorCode::FacetRejected => 403,
+            ErrorCode::InvalidState => 409,
             ErrorCode::ActorStopped => 410,
             ErrorCode::ActorError => 500,
             ErrorCode::Timeout => 504,
@@ -66,6 +70,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => 6, // ALREADY_EXISTS
             ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 3,
             ErrorCode::FacetRejected => 7, // PERMISSION_DENIED
+            ErrorCode::InvalidState => 9,  // FAILED_PRECONDITION
             ErrorCode::ActorStopped => 9,  // FAILED_PRECONDITION
             ErrorCode::ActorError => 2,    // UNKNOWN
             ErrorCode::Timeout => 4,       // DEADLINE_EXCEEDED
@@ -93,6 +98,7 @@ mod tests {
             ErrorCode::InvalidJson,
             ErrorCode::UnknownAction,
             ErrorCode::FacetRejected,
+            ErrorCode::InvalidState,
             ErrorCode::ActorStopped,
             ErrorCode::ActorError,
             ErrorCode::Timeout,

@@ -40,6 +40,18 @@ impl Strict {
     }
 }
 
+/// A GenServer, for comparison with GenFSM actors.
+#[gen_server_actor]
+pub struct Plain;
+
+#[plexspaces_handlers]
+impl Plain {
+    #[handler("*")]
+    async fn any(&mut self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        Ok(Value::Null)
+    }
+}
+
 #[test]
 fn the_generated_tables_list_the_handlers() {
     assert_eq!(Router::ACTIONS, ["ping"]);

@@ -3,4 +3,5 @@
 
 mod dispatch;
 mod examples;
+mod fsm;
 mod macro_errors;
