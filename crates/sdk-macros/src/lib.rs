@@ -23,6 +23,21 @@ pub fn gen_server_actor(args: TokenStream, item: TokenStream) -> TokenStream {
     actor_state(&item, quote! {})
 }
 
+/// Marks a struct as the state of a GenEvent actor: events are fire-and-forget, and one
+/// action (event) may have several handlers, which run in declaration order; the first error
+/// stops the rest. Derives `Default`.
+#[proc_macro_attribute]
+pub fn gen_event_actor(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !args.is_empty() {
+        let args = proc_macro2::TokenStream::from(args);
+        return syn::Error::new(args.span(), "#[gen_event_actor] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let item = parse_macro_input!(item as ItemStruct);
+    actor_state(&item, quote! { const EVENTS: bool = true; })
+}
+
 /// Marks a struct as the data of a GenFSM actor that starts in state `initial`:
 /// `#[gen_fsm_actor(initial = "locked")]`. Handlers say in which states they are valid and
 /// where they lead: `#[handler("coin", from = ["locked"], to = "unlocked")]`; a message not
@@ -207,18 +222,9 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
             } else {
                 wildcard = Some(handler);
             }
-        } else if let Some(first) =
-            named.iter().find(|h| h.action.value() == handler.action.value())
-        {
-            add_error(syn::Error::new(
-                handler.action.span(),
-                format!(
-                    "action {:?} already has a handler: `{}`",
-                    handler.action.value(),
-                    first.method
-                ),
-            ));
         } else {
+            // Several handlers for one action are for GenEvent actors; a check emitted below
+            // refuses them elsewhere.
             named.push(handler);
         }
     }
@@ -234,8 +240,43 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
 
     let self_ty = &block.self_ty;
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
-    let arms = named.iter().map(|Handler { action, method, .. }| {
-        quote! { #action => self.#method(ctx, msg).await, }
+    // Handlers grouped by action, in the order each action first appears.
+    let mut groups: Vec<(&LitStr, Vec<&Handler>)> = Vec::new();
+    for handler in &named {
+        match groups.iter_mut().find(|(action, _)| action.value() == handler.action.value()) {
+            Some((_, handlers)) => handlers.push(handler),
+            None => groups.push((&handler.action, vec![handler])),
+        }
+    }
+    let mut shared_action_checks = Vec::new();
+    for (action, handlers) in &groups {
+        let Some(second) = handlers.get(1) else { continue };
+        if !block.generics.params.is_empty() {
+            return Err(syn::Error::new(
+                second.action.span(),
+                "several handlers for one action need a non-generic #[gen_event_actor] type",
+            ));
+        }
+        let message = format!(
+            "action {:?} already has a handler (`{}`); only a #[gen_event_actor] may have several handlers for one action",
+            action.value(),
+            handlers[0].method
+        );
+        let self_ty = &block.self_ty;
+        shared_action_checks.push(quote::quote_spanned! { second.action.span() =>
+            const _: () = ::core::assert!(
+                <#self_ty as ::plexspaces_sdk::ActorState>::EVENTS,
+                #message
+            );
+        });
+    }
+    let arms = groups.iter().map(|(action, handlers)| {
+        let (last, first) =
+            handlers.split_last().unwrap_or_else(|| unreachable!("a group has a handler"));
+        let first =
+            first.iter().map(|Handler { method, .. }| quote! { self.#method(ctx, msg).await?; });
+        let last = &last.method;
+        quote! { #action => { #(#first)* self.#last(ctx, msg).await } }
     });
     let transitions =
         named.iter().chain(wildcard.iter()).filter(|h| !h.from.is_empty() || h.to.is_some());
@@ -254,10 +295,12 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
             ),
         },
     };
-    let names = named.iter().map(|handler| &handler.action);
+    let names = groups.iter().map(|(action, _)| action);
     let has_wildcard = wildcard.is_some();
     Ok(quote! {
         #block
+
+        #(#shared_action_checks)*
 
         impl #impl_generics ::plexspaces_sdk::Handlers for #self_ty #where_clause {
             const ACTIONS: &'static [&'static str] = &[#(#names),*];

@@ -12,8 +12,10 @@ use crate::{ActorContext, BehaviorError, Message};
 /// Implemented by `#[gen_server_actor]` and `#[gen_fsm_actor]`: the type is an actor's state,
 /// and the behavior it was built as.
 pub trait ActorState: Default + Send + 'static {
-    /// `Some(initial state)` for a GenFSM actor; `None` for a GenServer.
+    /// `Some(initial state)` for a GenFSM actor; `None` otherwise.
     const INITIAL_STATE: Option<&'static str> = None;
+    /// Whether this is a GenEvent actor (one action may have several handlers).
+    const EVENTS: bool = false;
 }
 
 /// One handler's place in a GenFSM: the states it is valid in (empty: all) and the state it
@@ -62,6 +64,9 @@ pub struct GenServer<S> {
 
 /// A GenFSM is hosted like a GenServer; the state type decides the behavior.
 pub type GenFsm<S> = GenServer<S>;
+
+/// A GenEvent is hosted like a GenServer; the state type decides the behavior.
+pub type GenEvent<S> = GenServer<S>;
 
 impl<S: ActorState> Default for GenServer<S> {
     fn default() -> Self {

@@ -39,16 +39,18 @@ mod message;
 
 pub use context::ActorContext;
 pub use error::BehaviorError;
-pub use gen_server::{ActorState, GenFsm, GenServer, Handlers, Transition};
+pub use gen_server::{ActorState, GenEvent, GenFsm, GenServer, Handlers, Transition};
 pub use message::Message;
-pub use plexspaces_sdk_macros::{gen_fsm_actor, gen_server_actor, handler, plexspaces_handlers};
+pub use plexspaces_sdk_macros::{
+    gen_event_actor, gen_fsm_actor, gen_server_actor, handler, plexspaces_handlers,
+};
 pub use serde_json::{Value, json};
 
 /// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActorContext, BehaviorError, GenFsm, GenServer, Message, Value, gen_fsm_actor,
-        gen_server_actor, handler, json, plexspaces_handlers,
+        ActorContext, BehaviorError, GenEvent, GenFsm, GenServer, Message, Value, gen_event_actor,
+        gen_fsm_actor, gen_server_actor, handler, json, plexspaces_handlers,
     };
     pub use plexspaces_core::{
         Facet, FacetError, FacetRegistry, InterceptResult, async_trait,

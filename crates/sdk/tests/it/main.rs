@@ -2,6 +2,7 @@
 #![allow(unreachable_pub, dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 mod dispatch;
+mod events;
 mod examples;
 mod fsm;
 mod macro_errors;
