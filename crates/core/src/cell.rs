@@ -88,7 +88,7 @@ struct Shared<A: Actor> {
 
 /// How a virtual actor is rebuilt after deactivation, and when it is deactivated.
 pub(crate) struct Virtual<A> {
-    pub(crate) factory: Box<dyn Fn() -> A + Send + Sync>,
+    pub(crate) factory: Box<dyn Fn() -> Result<A, ExitReason> + Send + Sync>,
     pub(crate) idle_timeout: Duration,
     /// When its last turn ended, in the system clock's milliseconds.
     pub(crate) last_active_ms: AtomicU64,
@@ -654,7 +654,8 @@ async fn activate<A: Actor>(
         (None, Some(virtual_)) => {
             let factory = AssertUnwindSafe(|| (virtual_.factory)());
             match std::panic::catch_unwind(factory) {
-                Ok(instance) => Some(instance),
+                Ok(Ok(instance)) => Some(instance),
+                Ok(Err(reason)) => return Err(reason),
                 Err(panic) => return Err(ExitReason::Panic(panic_message(&*panic))),
             }
         }

@@ -131,12 +131,16 @@ impl FacetRegistry {
 
     /// Builds one actor's chain from `(name, config)` pairs; fails on the first unknown name
     /// or refused config.
-    pub fn build(&self, attached: &[(&str, serde_json::Value)]) -> Result<FacetChain, FacetError> {
+    pub fn build<N: AsRef<str>>(
+        &self,
+        attached: &[(N, serde_json::Value)],
+    ) -> Result<FacetChain, FacetError> {
         let mut facets = Vec::with_capacity(attached.len());
         for (name, config) in attached {
-            let Some(factory) = self.factories.get(*name) else {
+            let name = name.as_ref();
+            let Some(factory) = self.factories.get(name) else {
                 let registered = self.names().collect::<Vec<_>>().join(", ");
-                return Err(FacetError::Unknown { name: (*name).to_owned(), registered });
+                return Err(FacetError::Unknown { name: name.to_owned(), registered });
             };
             facets.push(factory(config)?);
         }
@@ -316,13 +320,49 @@ impl Facet for LoggingFacet {
     }
 }
 
+/// The name of the built-in virtual-actor facet.
+pub const VIRTUAL_ACTOR: &str = "virtual_actor";
+
+/// The built-in `virtual_actor` facet. Attaching it makes the actor virtual (Orleans-style:
+/// built on its first message, deactivated after `idle_timeout_ms` without messages, 300,000 by
+/// default, and reactivated by the next one with its state); the spawn reads that from the
+/// config, so around messages the facet does nothing.
+#[derive(Debug)]
+pub struct VirtualActorFacet;
+
+#[async_trait]
+impl Facet for VirtualActorFacet {
+    fn name(&self) -> &str {
+        VIRTUAL_ACTOR
+    }
+}
+
+/// The idle timeout the `virtual_actor` facet's config asks for.
+pub fn virtual_idle_timeout(config: &serde_json::Value) -> Result<std::time::Duration, FacetError> {
+    match config.get("idle_timeout_ms") {
+        None | Some(serde_json::Value::Null) => Ok(std::time::Duration::from_secs(300)),
+        Some(value) => {
+            value.as_u64().filter(|ms| *ms > 0).map(std::time::Duration::from_millis).ok_or_else(
+                || FacetError::InvalidConfig {
+                    name: VIRTUAL_ACTOR.to_owned(),
+                    reason: format!("idle_timeout_ms must be a positive integer, not {value}"),
+                },
+            )
+        }
+    }
+}
+
 impl FacetRegistry {
-    /// A registry with the built-in facets: `metrics` (recording into `metrics`) and
-    /// `logging`.
+    /// A registry with the built-in facets: `metrics` (recording into `metrics`), `logging`
+    /// and `virtual_actor`.
     pub fn with_builtins(metrics: FacetMetrics) -> Self {
         let mut registry = Self::new();
         registry.register("metrics", move |_| Ok(Box::new(MetricsFacet::new(metrics.clone()))));
         registry.register("logging", |_| Ok(Box::new(LoggingFacet::default())));
+        registry.register(VIRTUAL_ACTOR, |config| {
+            virtual_idle_timeout(config)?;
+            Ok(Box::new(VirtualActorFacet))
+        });
         registry
     }
 }
@@ -430,7 +470,7 @@ mod tests {
         let error = registry(&log).build(&[("durability", serde_json::Value::Null)]).unwrap_err();
         assert_eq!(
             error.to_string(),
-            r#"unknown facet "durability"; registered facets: audit, guard, logging, metrics, outer"#
+            r#"unknown facet "durability"; registered facets: audit, guard, logging, metrics, outer, virtual_actor"#
         );
     }
 

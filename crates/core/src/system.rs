@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use plexspaces_types::ActorId;
 
 use crate::{
-    Actor, ActorRef, AnyRef, Error, Lifecycle, Pid, Result,
+    Actor, ActorRef, AnyRef, Error, ExitReason, Lifecycle, Pid, Result,
     cell::{AnyCell, Cell, Virtual},
     directory::Directory,
     lifecycle::Gauges,
@@ -134,6 +134,17 @@ impl System {
         id: ActorId,
         idle_timeout: Duration,
         factory: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Result<ActorRef<A>> {
+        self.spawn_virtual_with(id, idle_timeout, move || Ok(factory()))
+    }
+
+    /// Like [`System::spawn_virtual`], with a factory that may fail: its error fails that
+    /// activation (the actor stops as failed with that reason).
+    pub fn spawn_virtual_with<A: Actor>(
+        &self,
+        id: ActorId,
+        idle_timeout: Duration,
+        factory: impl Fn() -> Result<A, ExitReason> + Send + Sync + 'static,
     ) -> Result<ActorRef<A>> {
         let virtual_ =
             Virtual { factory: Box::new(factory), idle_timeout, last_active_ms: AtomicU64::new(0) };

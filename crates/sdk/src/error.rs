@@ -50,3 +50,25 @@ impl BehaviorError {
         }
     }
 }
+
+/// Why an SDK actor could not be spawned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// A facet name is unknown or its config was refused.
+    #[error(transparent)]
+    Facet(#[from] plexspaces_core::FacetError),
+    /// The runtime refused the spawn (for example, the id is taken).
+    #[error(transparent)]
+    Runtime(#[from] plexspaces_core::Error),
+}
+
+impl SpawnError {
+    /// The stable catalogue code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SpawnError::Facet(_) => ErrorCode::InvalidArguments,
+            SpawnError::Runtime(error) => error.code(),
+        }
+    }
+}

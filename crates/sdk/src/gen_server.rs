@@ -3,11 +3,12 @@
 use std::future::Future;
 
 use plexspaces_core::{
-    Actor, Context, ExitReason,
-    facet::{FacetChain, MethodOutcome},
+    Actor, ActorRef, Context, ExitReason, FacetRegistry, System,
+    facet::{FacetChain, MethodOutcome, VIRTUAL_ACTOR, virtual_idle_timeout},
 };
+use plexspaces_types::ActorId;
 
-use crate::{ActorContext, BehaviorError, Message};
+use crate::{ActorContext, BehaviorError, Message, SpawnError};
 
 /// Implemented by `#[gen_server_actor]` and `#[gen_fsm_actor]`: the type is an actor's state,
 /// and the behavior it was built as.
@@ -113,14 +114,27 @@ impl<S: Handlers> GenServer<S> {
     }
 }
 
-impl<S: Handlers> Actor for GenServer<S> {
+impl<S: Handlers + ActorState> Actor for GenServer<S> {
     type Msg = Message;
     type Reply = Result<serde_json::Value, BehaviorError>;
-    type Snapshot = ();
+    /// A virtual actor's state (and GenFSM state) while it is deactivated, kept in memory.
+    type Snapshot = (S, Option<&'static str>);
 
-    async fn activate(&mut self, _: Option<()>, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+    async fn activate(
+        &mut self,
+        snapshot: Option<Self::Snapshot>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ExitReason> {
+        if let Some((state, fsm_state)) = snapshot {
+            self.state = state;
+            self.fsm_state = fsm_state;
+        }
         self.context = Some(ActorContext::new(ctx.id().clone()));
         Ok(())
+    }
+
+    async fn deactivate(&mut self, _: &mut Context<Self>) -> Option<Self::Snapshot> {
+        Some((std::mem::take(&mut self.state), self.fsm_state))
     }
 
     async fn handle(&mut self, msg: Message, ctx: &mut Context<Self>) -> Self::Reply {
@@ -132,7 +146,7 @@ impl<S: Handlers> Actor for GenServer<S> {
     }
 }
 
-impl<S: Handlers> GenServer<S> {
+impl<S: Handlers + ActorState> GenServer<S> {
     /// A GenFSM message: valid in the current state, or refused; a success moves the state.
     async fn handle_fsm(
         &mut self,
@@ -177,4 +191,30 @@ async fn dispatch_with_facets<S: Handlers>(
         }
     }
     reply
+}
+
+/// Spawns an SDK actor of state `S` with the named facets attached (each with its config),
+/// built from `registry`. Unknown facet names and refused configs fail here, before the actor
+/// exists. With `virtual_actor` attached the actor is virtual: built on its first message,
+/// deactivated after its idle timeout, reactivated with its state and fresh facet instances.
+pub fn spawn_actor<S: Handlers + ActorState>(
+    system: &System,
+    id: ActorId,
+    registry: &FacetRegistry,
+    facets: &[(&str, serde_json::Value)],
+) -> Result<ActorRef<GenServer<S>>, SpawnError> {
+    let chain = registry.build(facets)?;
+    let Some((_, config)) = facets.iter().find(|(name, _)| *name == VIRTUAL_ACTOR) else {
+        return Ok(system.spawn(id, GenServer::with_facets(S::default(), chain))?);
+    };
+    let idle_timeout = virtual_idle_timeout(config)?;
+    let registry = registry.clone();
+    let attached: Vec<(String, serde_json::Value)> =
+        facets.iter().map(|(name, config)| ((*name).to_owned(), config.clone())).collect();
+    let factory = move || {
+        let chain =
+            registry.build(&attached).map_err(|error| ExitReason::error(error.to_string()))?;
+        Ok(GenServer::with_facets(S::default(), chain))
+    };
+    Ok(system.spawn_virtual_with(id, idle_timeout, factory)?)
 }

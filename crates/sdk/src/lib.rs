@@ -38,8 +38,8 @@ mod gen_server;
 mod message;
 
 pub use context::ActorContext;
-pub use error::BehaviorError;
-pub use gen_server::{ActorState, GenEvent, GenFsm, GenServer, Handlers, Transition};
+pub use error::{BehaviorError, SpawnError};
+pub use gen_server::{ActorState, GenEvent, GenFsm, GenServer, Handlers, Transition, spawn_actor};
 pub use message::Message;
 pub use plexspaces_sdk_macros::{
     gen_event_actor, gen_fsm_actor, gen_server_actor, handler, plexspaces_handlers,

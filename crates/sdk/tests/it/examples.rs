@@ -2,7 +2,7 @@
 //! Each is included in a module of its own, with its tests beside it.
 
 use plexspaces_core::{ActorRef, Options, System};
-use plexspaces_sdk::{BehaviorError, GenServer, Handlers, Message, Value};
+use plexspaces_sdk::{ActorState, BehaviorError, GenServer, Handlers, Message, Value};
 use plexspaces_types::ActorId;
 
 fn system() -> System {
@@ -13,7 +13,7 @@ fn id(path: &str) -> ActorId {
     ActorId::parse(path).unwrap()
 }
 
-async fn call<S: Handlers>(
+async fn call<S: Handlers + ActorState>(
     actor: &ActorRef<GenServer<S>>,
     payload: Value,
 ) -> Result<Value, BehaviorError> {

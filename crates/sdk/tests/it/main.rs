@@ -4,5 +4,6 @@
 mod dispatch;
 mod events;
 mod examples;
+mod facets;
 mod fsm;
 mod macro_errors;
