@@ -178,6 +178,11 @@ impl FacetChain {
         self.facets.is_empty()
     }
 
+    /// Whether a facet of this name is attached.
+    pub fn contains(&self, name: &str) -> bool {
+        self.facets.iter().any(|facet| facet.name() == name)
+    }
+
     /// The attached facets' names, in the order they run before the handler.
     pub fn names(&self) -> Vec<&str> {
         self.facets.iter().map(|facet| facet.name()).collect()
@@ -320,6 +325,22 @@ impl Facet for LoggingFacet {
     }
 }
 
+/// The name of the built-in timer facet.
+pub const TIMER: &str = "timer";
+
+/// The built-in `timer` facet: attaching it gives the actor transient timers (a message to
+/// itself after a delay, cancelled when it deactivates or stops). The SDK reads it when it
+/// builds the actor's context; around messages the facet does nothing.
+#[derive(Debug)]
+pub struct TimerFacet;
+
+#[async_trait]
+impl Facet for TimerFacet {
+    fn name(&self) -> &str {
+        TIMER
+    }
+}
+
 /// The name of the built-in virtual-actor facet.
 pub const VIRTUAL_ACTOR: &str = "virtual_actor";
 
@@ -353,12 +374,13 @@ pub fn virtual_idle_timeout(config: &serde_json::Value) -> Result<std::time::Dur
 }
 
 impl FacetRegistry {
-    /// A registry with the built-in facets: `metrics` (recording into `metrics`), `logging`
-    /// and `virtual_actor`.
+    /// A registry with the built-in facets: `metrics` (recording into `metrics`), `logging`,
+    /// `timer` and `virtual_actor`.
     pub fn with_builtins(metrics: FacetMetrics) -> Self {
         let mut registry = Self::new();
         registry.register("metrics", move |_| Ok(Box::new(MetricsFacet::new(metrics.clone()))));
         registry.register("logging", |_| Ok(Box::new(LoggingFacet::default())));
+        registry.register(TIMER, |_| Ok(Box::new(TimerFacet)));
         registry.register(VIRTUAL_ACTOR, |config| {
             virtual_idle_timeout(config)?;
             Ok(Box::new(VirtualActorFacet))
@@ -470,7 +492,7 @@ mod tests {
         let error = registry(&log).build(&[("durability", serde_json::Value::Null)]).unwrap_err();
         assert_eq!(
             error.to_string(),
-            r#"unknown facet "durability"; registered facets: audit, guard, logging, metrics, outer, virtual_actor"#
+            r#"unknown facet "durability"; registered facets: audit, guard, logging, metrics, outer, timer, virtual_actor"#
         );
     }
 

@@ -1,17 +1,23 @@
-//! What a handler knows about the actor it runs in.
+//! What a handler knows about the actor it runs in, and what it can ask of it.
 
+use std::{fmt, sync::Arc, time::Duration};
+
+use parking_lot::Mutex;
 use plexspaces_types::ActorId;
+
+use crate::{BehaviorError, Message};
 
 /// The handler's view of its actor.
 #[derive(Debug, Clone)]
 pub struct ActorContext {
     id: ActorId,
     pub(crate) fsm_state: Option<&'static str>,
+    timers: Option<Timers>,
 }
 
 impl ActorContext {
-    pub(crate) fn new(id: ActorId) -> Self {
-        Self { id, fsm_state: None }
+    pub(crate) fn new(id: ActorId, timers: Option<Timers>) -> Self {
+        Self { id, fsm_state: None, timers }
     }
 
     /// A GenFSM actor's current state (before this message); `None` for other behaviors.
@@ -22,5 +28,64 @@ impl ActorContext {
     /// The actor's id (tenant, namespace, type, key).
     pub fn actor_id(&self) -> &ActorId {
         &self.id
+    }
+
+    /// Sends `msg` to this actor after `delay`. Timers are transient: they are cancelled
+    /// when the actor deactivates or stops, and nothing keeps them across a restart. Needs the
+    /// `timer` facet.
+    pub fn schedule(&self, msg: Message, delay: Duration) -> Result<(), BehaviorError> {
+        let Some(timers) = &self.timers else {
+            return Err(BehaviorError::ProcessingError(
+                "timers need the timer facet: attach \"timer\" to this actor".to_owned(),
+            ));
+        };
+        timers.schedule(msg, delay);
+        Ok(())
+    }
+
+    pub(crate) fn cancel_timers(&self) {
+        if let Some(timers) = &self.timers {
+            timers.cancel_all();
+        }
+    }
+}
+
+/// Sends a message to the actor itself; false once it has stopped.
+pub(crate) type SendToSelf = Arc<dyn Fn(Message) -> bool + Send + Sync>;
+
+/// One actor's pending transient timers.
+#[derive(Clone)]
+pub(crate) struct Timers {
+    send: SendToSelf,
+    pending: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl fmt::Debug for Timers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timers").field("pending", &self.pending.lock().len()).finish()
+    }
+}
+
+impl Timers {
+    pub(crate) fn new(send: SendToSelf) -> Self {
+        Self { send, pending: Arc::default() }
+    }
+
+    fn schedule(&self, msg: Message, delay: Duration) {
+        let send = Arc::clone(&self.send);
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // A stopped actor takes no message; the timer simply lapses.
+            let _delivered = send(msg);
+        });
+        let mut pending = self.pending.lock();
+        pending.retain(|timer| !timer.is_finished());
+        pending.push(timer.abort_handle());
+    }
+
+    fn cancel_all(&self) {
+        for timer in self.pending.lock().drain(..) {
+            timer.abort();
+        }
     }
 }

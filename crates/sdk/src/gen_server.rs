@@ -1,14 +1,14 @@
 //! GenServer: request-reply actors built from a state struct and its handlers.
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use plexspaces_core::{
     Actor, ActorRef, Context, ExitReason, FacetRegistry, System,
-    facet::{FacetChain, MethodOutcome, VIRTUAL_ACTOR, virtual_idle_timeout},
+    facet::{FacetChain, MethodOutcome, TIMER, VIRTUAL_ACTOR, virtual_idle_timeout},
 };
 use plexspaces_types::ActorId;
 
-use crate::{ActorContext, BehaviorError, Message, SpawnError};
+use crate::{ActorContext, BehaviorError, Message, SpawnError, context::Timers};
 
 /// Implemented by `#[gen_server_actor]` and `#[gen_fsm_actor]`: the type is an actor's state,
 /// and the behavior it was built as.
@@ -129,11 +129,14 @@ impl<S: Handlers + ActorState> Actor for GenServer<S> {
             self.state = state;
             self.fsm_state = fsm_state;
         }
-        self.context = Some(ActorContext::new(ctx.id().clone()));
+        self.context = Some(new_context(&self.facets, ctx));
         Ok(())
     }
 
     async fn deactivate(&mut self, _: &mut Context<Self>) -> Option<Self::Snapshot> {
+        if let Some(context) = &self.context {
+            context.cancel_timers();
+        }
         Some((std::mem::take(&mut self.state), self.fsm_state))
     }
 
@@ -141,7 +144,7 @@ impl<S: Handlers + ActorState> Actor for GenServer<S> {
         if self.fsm_state.is_some() {
             return self.handle_fsm(msg, ctx).await;
         }
-        let context = self.context.get_or_insert_with(|| ActorContext::new(ctx.id().clone()));
+        let context = self.context.get_or_insert_with(|| new_context(&self.facets, ctx));
         dispatch_with_facets(&mut self.state, &mut self.facets, context, &msg).await
     }
 }
@@ -154,7 +157,7 @@ impl<S: Handlers + ActorState> GenServer<S> {
         ctx: &Context<Self>,
     ) -> Result<serde_json::Value, BehaviorError> {
         let transition = self.transition(msg.action())?;
-        let context = self.context.get_or_insert_with(|| ActorContext::new(ctx.id().clone()));
+        let context = self.context.get_or_insert_with(|| new_context(&self.facets, ctx));
         context.fsm_state = self.fsm_state;
         let reply = dispatch_with_facets(&mut self.state, &mut self.facets, context, &msg).await;
         if reply.is_ok()
@@ -164,6 +167,18 @@ impl<S: Handlers + ActorState> GenServer<S> {
         }
         reply
     }
+}
+
+/// The handlers' context: the actor's id, and timers when the `timer` facet is attached.
+fn new_context<S: Handlers + ActorState>(
+    facets: &FacetChain,
+    ctx: &Context<GenServer<S>>,
+) -> ActorContext {
+    let timers = facets.contains(TIMER).then(|| {
+        let myself = ctx.myself();
+        Timers::new(Arc::new(move |msg: Message| myself.tell(msg).is_ok()))
+    });
+    ActorContext::new(ctx.id().clone(), timers)
 }
 
 /// Runs the facet chain around the handler.

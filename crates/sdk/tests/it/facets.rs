@@ -65,3 +65,68 @@ async fn unknown_facets_and_bad_configs_fail_at_spawn() {
     let taken = spawn_actor::<Tally>(&system, id("c"), &registry, &[]).unwrap_err();
     assert_eq!(taken.code(), ErrorCode::AlreadyExists);
 }
+
+#[gen_server_actor]
+struct Alarm {
+    rings: u32,
+}
+
+#[plexspaces_handlers]
+impl Alarm {
+    #[handler("set")]
+    async fn set(&mut self, ctx: &ActorContext, msg: &Message) -> Result<Value, BehaviorError> {
+        let payload: Value = serde_json::from_slice(&msg.payload)?;
+        let delay = Duration::from_millis(payload["ms"].as_u64().unwrap_or(100));
+        ctx.schedule(Message::new("ring", "{}"), delay)?;
+        Ok(Value::Null)
+    }
+
+    #[handler("ring")]
+    async fn ring(&mut self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        self.rings += 1;
+        Ok(Value::Null)
+    }
+
+    #[handler("rings")]
+    async fn rings(&mut self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        Ok(json!(self.rings))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_timer_facet_sends_the_actor_a_message_later() {
+    let system = Options::default().build().unwrap();
+    let registry = FacetRegistry::with_builtins(FacetMetrics::default());
+    let alarm =
+        spawn_actor::<Alarm>(&system, id("alarm"), &registry, &[("timer", json!({}))]).unwrap();
+    let ask =
+        |action: &'static str, payload: Value| alarm.ask(Message::new(action, payload.to_string()));
+    ask("set", json!({"ms": 500})).await.unwrap().unwrap();
+    ask("set", json!({"ms": 1500})).await.unwrap().unwrap();
+    assert_eq!(ask("rings", json!({})).await.unwrap().unwrap(), json!(0));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(ask("rings", json!({})).await.unwrap().unwrap(), json!(1));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(ask("rings", json!({})).await.unwrap().unwrap(), json!(2));
+
+    // Without the facet, scheduling is a clear error.
+    let plain = spawn_actor::<Alarm>(&system, id("plain"), &registry, &[]).unwrap();
+    let error = plain.ask(Message::new("set", "{}")).await.unwrap().unwrap_err();
+    assert_eq!(error.to_string(), r#"timers need the timer facet: attach "timer" to this actor"#);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timers_are_transient_a_deactivation_cancels_them() {
+    let system = Options::default().build().unwrap();
+    let registry = FacetRegistry::with_builtins(FacetMetrics::default());
+    let attached = [("timer", json!({})), ("virtual_actor", json!({"idle_timeout_ms": 1000}))];
+    let alarm = spawn_actor::<Alarm>(&system, id("sleepy"), &registry, &attached).unwrap();
+    alarm.ask(Message::new("set", r#"{"ms": 5000}"#)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(alarm.lifecycle(), Lifecycle::Inactive);
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    // Still inactive: the timer died with the activation and never reactivated the actor.
+    assert_eq!(alarm.lifecycle(), Lifecycle::Inactive);
+    let rings = alarm.ask(Message::new("rings", "{}")).await.unwrap().unwrap();
+    assert_eq!(rings, json!(0));
+}
