@@ -78,16 +78,31 @@ fn parse_initial(args: proc_macro2::TokenStream) -> syn::Result<LitStr> {
     }
 }
 
-/// The struct with `Default` derived and its `ActorState` impl.
+/// The struct with `Default` derived and its `ActorState` impl, which also records whether
+/// the state can be checkpointed (it implements `Serialize` and `DeserializeOwned`).
 fn actor_state(item: &ItemStruct, body: proc_macro2::TokenStream) -> TokenStream {
     let name = &item.ident;
     let (impl_generics, type_generics, where_clause) = item.generics.split_for_impl();
+    // Autoref specialisation: on a concrete type, method resolution picks the probe impl
+    // that needs serde when the type has it, and the fallback otherwise.
+    let checkpointable = if item.generics.params.is_empty() {
+        quote! {
+            fn checkpointable() -> bool {
+                #[allow(unused_imports)]
+                use ::plexspaces_sdk::__private::{Checkpointable as _, NotCheckpointable as _};
+                (&&::plexspaces_sdk::__private::Probe::<#name>::new()).checkpointable()
+            }
+        }
+    } else {
+        quote! {}
+    };
     quote! {
         #[derive(::core::default::Default)]
         #item
 
         impl #impl_generics ::plexspaces_sdk::ActorState for #name #type_generics #where_clause {
             #body
+            #checkpointable
         }
     }
     .into()

@@ -58,6 +58,14 @@ pub enum SpawnError {
     /// A facet name is unknown or its config was refused.
     #[error(transparent)]
     Facet(#[from] plexspaces_core::FacetError),
+    /// Durability was asked for a state that cannot be checkpointed.
+    #[error(
+        "state {state} cannot be checkpointed, so it cannot be durable: derive Serialize and Deserialize for it"
+    )]
+    StateNotSerializable {
+        /// The state's type.
+        state: &'static str,
+    },
     /// The runtime refused the spawn (for example, the id is taken).
     #[error(transparent)]
     Runtime(#[from] plexspaces_core::Error),
@@ -68,6 +76,7 @@ impl SpawnError {
     pub fn code(&self) -> ErrorCode {
         match self {
             SpawnError::Facet(_) => ErrorCode::InvalidArguments,
+            SpawnError::StateNotSerializable { .. } => ErrorCode::StateNotSerializable,
             SpawnError::Runtime(error) => error.code(),
         }
     }

@@ -17,6 +17,12 @@ pub trait ActorState: Default + Send + 'static {
     const INITIAL_STATE: Option<&'static str> = None;
     /// Whether this is a GenEvent actor (one action may have several handlers).
     const EVENTS: bool = false;
+
+    /// Whether the state can be checkpointed: it implements `Serialize` and
+    /// `DeserializeOwned`. The attribute macros fill this in.
+    fn checkpointable() -> bool {
+        false
+    }
 }
 
 /// One handler's place in a GenFSM: the states it is valid in (empty: all) and the state it
@@ -208,9 +214,13 @@ async fn dispatch_with_facets<S: Handlers>(
     reply
 }
 
+/// The facet name that asks for durability (the facet itself comes with durable execution).
+const DURABILITY: &str = "durability";
+
 /// Spawns an SDK actor of state `S` with the named facets attached (each with its config),
 /// built from `registry`. Unknown facet names and refused configs fail here, before the actor
-/// exists. With `virtual_actor` attached the actor is virtual: built on its first message,
+/// exists, and so does `durability` on a state that cannot be checkpointed
+/// (`state_not_serializable`). With `virtual_actor` attached the actor is virtual: built on its first message,
 /// deactivated after its idle timeout, reactivated with its state and fresh facet instances.
 pub fn spawn_actor<S: Handlers + ActorState>(
     system: &System,
@@ -218,6 +228,9 @@ pub fn spawn_actor<S: Handlers + ActorState>(
     registry: &FacetRegistry,
     facets: &[(&str, serde_json::Value)],
 ) -> Result<ActorRef<GenServer<S>>, SpawnError> {
+    if facets.iter().any(|(name, _)| *name == DURABILITY) && !S::checkpointable() {
+        return Err(SpawnError::StateNotSerializable { state: std::any::type_name::<S>() });
+    }
     let chain = registry.build(facets)?;
     let Some((_, config)) = facets.iter().find(|(name, _)| *name == VIRTUAL_ACTOR) else {
         return Ok(system.spawn(id, GenServer::with_facets(S::default(), chain))?);

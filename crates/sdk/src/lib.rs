@@ -46,6 +46,39 @@ pub use plexspaces_sdk_macros::{
 };
 pub use serde_json::{Value, json};
 
+/// Support code for the macros; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    use std::marker::PhantomData;
+
+    /// A value whose method resolution tells whether `T` can be checkpointed.
+    #[derive(Debug)]
+    pub struct Probe<T>(PhantomData<T>);
+
+    impl<T> Probe<T> {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    /// Picked (one autoref away) when `T` has serde.
+    pub trait Checkpointable {
+        fn checkpointable(&self) -> bool {
+            true
+        }
+    }
+    impl<T: serde::Serialize + serde::de::DeserializeOwned> Checkpointable for &Probe<T> {}
+
+    /// The fallback (two autorefs away).
+    pub trait NotCheckpointable {
+        fn checkpointable(&self) -> bool {
+            false
+        }
+    }
+    impl<T> NotCheckpointable for &&Probe<T> {}
+}
+
 /// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{

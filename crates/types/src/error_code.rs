@@ -20,6 +20,8 @@ pub enum ErrorCode {
     FacetRejected,
     /// The action is not valid in the actor's current state (a GenFSM).
     InvalidState,
+    /// Durability was asked for an actor whose state cannot be serialized.
+    StateNotSerializable,
     /// The addressed actor has stopped and accepts no more messages.
     ActorStopped,
     /// The actor failed while handling the message.
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::UnknownAction => "unknown_action",
             ErrorCode::FacetRejected => "facet_rejected",
             ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::StateNotSerializable => "state_not_serializable",
             ErrorCode::ActorStopped => "actor_stopped",
             ErrorCode::ActorError => "actor_error",
             ErrorCode::Timeout => "timeout",
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 400,
             ErrorCode::FacetRejected => 403,
             ErrorCode::InvalidState => 409,
+            ErrorCode::StateNotSerializable => 400,
             ErrorCode::ActorStopped => 410,
             ErrorCode::ActorError => 500,
             ErrorCode::Timeout => 504,
@@ -71,10 +75,11 @@ impl ErrorCode {
             ErrorCode::InvalidArguments | ErrorCode::InvalidJson | ErrorCode::UnknownAction => 3,
             ErrorCode::FacetRejected => 7, // PERMISSION_DENIED
             ErrorCode::InvalidState => 9,  // FAILED_PRECONDITION
-            ErrorCode::ActorStopped => 9,  // FAILED_PRECONDITION
-            ErrorCode::ActorError => 2,    // UNKNOWN
-            ErrorCode::Timeout => 4,       // DEADLINE_EXCEEDED
-            ErrorCode::Internal => 13,     // INTERNAL
+            ErrorCode::StateNotSerializable => 9,
+            ErrorCode::ActorStopped => 9, // FAILED_PRECONDITION
+            ErrorCode::ActorError => 2,   // UNKNOWN
+            ErrorCode::Timeout => 4,      // DEADLINE_EXCEEDED
+            ErrorCode::Internal => 13,    // INTERNAL
         }
     }
 }
@@ -99,6 +104,7 @@ mod tests {
             ErrorCode::UnknownAction,
             ErrorCode::FacetRejected,
             ErrorCode::InvalidState,
+            ErrorCode::StateNotSerializable,
             ErrorCode::ActorStopped,
             ErrorCode::ActorError,
             ErrorCode::Timeout,
