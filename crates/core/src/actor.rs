@@ -2,6 +2,8 @@
 
 use std::{fmt, future::Future, sync::Arc, sync::atomic::Ordering};
 
+use tokio::sync::oneshot;
+
 use plexspaces_types::ActorId;
 
 use crate::{
@@ -163,6 +165,27 @@ pub struct LinkExit {
 pub struct Context<A: Actor> {
     pub(crate) cell: Arc<Cell<A>>,
     pub(crate) stop: Option<ExitReason>,
+    /// The current ask's reply sender, while its handler runs.
+    pub(crate) reply_to: Option<oneshot::Sender<Result<A::Reply, crate::Error>>>,
+}
+
+/// A reply promised to an asker, to be sent after the handler returns (see
+/// [`Context::defer_reply`]). Dropping it unsent gives the asker `Error::Stopped`.
+pub struct ReplyTo<R> {
+    sender: oneshot::Sender<Result<R, crate::Error>>,
+}
+
+impl<R> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyTo").field("asker_waiting", &!self.sender.is_closed()).finish()
+    }
+}
+
+impl<R> ReplyTo<R> {
+    /// Answers the asker; false if it stopped waiting (its timeout passed).
+    pub fn send(self, reply: R) -> bool {
+        self.sender.send(Ok(reply)).is_ok()
+    }
 }
 
 impl<A: Actor> fmt::Debug for Context<A> {
@@ -173,7 +196,15 @@ impl<A: Actor> fmt::Debug for Context<A> {
 
 impl<A: Actor> Context<A> {
     pub(crate) fn new(cell: Arc<Cell<A>>) -> Self {
-        Self { cell, stop: None }
+        Self { cell, stop: None, reply_to: None }
+    }
+
+    /// Takes over the reply of the ask being handled: the handler's return value is then
+    /// dropped, and the asker waits (up to its own timeout) for [`ReplyTo::send`]. `None` when
+    /// the message is a tell, or the reply was already taken. Lets an actor answer a request
+    /// after other messages, as Erlang's `{noreply, State}` with `gen_server:reply/2`.
+    pub fn defer_reply(&mut self) -> Option<ReplyTo<A::Reply>> {
+        self.reply_to.take().map(|sender| ReplyTo { sender })
     }
 
     /// The actor's id.

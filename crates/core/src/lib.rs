@@ -47,7 +47,7 @@ mod lifecycle;
 pub mod supervisor;
 mod system;
 
-pub use actor::{Actor, Context, Down, ExitReason, LinkExit, MonitorRef, Pid};
+pub use actor::{Actor, Context, Down, ExitReason, LinkExit, MonitorRef, Pid, ReplyTo};
 pub use actor_ref::{ActorRef, AnyRef};
 pub use async_trait::async_trait;
 pub use error::{Error, Result};

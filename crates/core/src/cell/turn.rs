@@ -273,15 +273,24 @@ async fn handle<A: Actor>(
             outcome.map(drop).map_err(|panic| ExitReason::Panic(panic_message(&*panic)))
         }
         Envelope::Ask(msg, reply_to) => {
-            match AssertUnwindSafe(actor.handle(msg, ctx)).catch_unwind().await {
+            // The handler may take the reply sender (`Context::defer_reply`) and answer later.
+            ctx.reply_to = Some(reply_to);
+            let outcome = AssertUnwindSafe(actor.handle(msg, ctx)).catch_unwind().await;
+            let reply_to = ctx.reply_to.take();
+            match outcome {
                 Ok(reply) => {
-                    let _asker_gone = reply_to.send(Ok(reply));
+                    if let Some(reply_to) = reply_to {
+                        let _asker_gone = reply_to.send(Ok(reply));
+                    }
                     Ok(())
                 }
                 Err(panic) => {
                     let reason = ExitReason::Panic(panic_message(&*panic));
-                    let failed = Error::Failed { id: ctx.cell.id.clone(), reason: reason.clone() };
-                    let _asker_gone = reply_to.send(Err(failed));
+                    if let Some(reply_to) = reply_to {
+                        let id = ctx.cell.id.clone();
+                        let _asker_gone =
+                            reply_to.send(Err(Error::Failed { id, reason: reason.clone() }));
+                    }
                     Err(reason)
                 }
             }

@@ -150,3 +150,71 @@ async fn tells_from_outside_the_runtime_threads_are_delivered() {
     .unwrap();
     assert_eq!(counter.ask(CounterMsg::Get).await.unwrap(), 200);
 }
+
+/// Holds asks until it is told to release them, answering other messages meanwhile.
+#[derive(Debug, Default)]
+struct Barrier {
+    waiting: Vec<plexspaces_core::ReplyTo<u64>>,
+}
+
+#[derive(Debug)]
+enum BarrierMsg {
+    Wait,
+    Count,
+    Release,
+}
+
+impl Actor for Barrier {
+    type Msg = BarrierMsg;
+    type Reply = u64;
+    type Snapshot = ();
+
+    async fn handle(&mut self, msg: BarrierMsg, ctx: &mut Context<Self>) -> u64 {
+        match msg {
+            BarrierMsg::Wait => {
+                if let Some(reply) = ctx.defer_reply() {
+                    self.waiting.push(reply);
+                }
+                0
+            }
+            BarrierMsg::Count => self.waiting.len() as u64,
+            BarrierMsg::Release => {
+                let released = self.waiting.len() as u64;
+                for reply in self.waiting.drain(..) {
+                    reply.send(released);
+                }
+                released
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_reply_answers_the_asker_later_while_the_actor_keeps_serving() {
+    let system = system();
+    let barrier = system.spawn(id("barrier", "b"), Barrier::default()).unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move { barrier.ask(BarrierMsg::Wait).await })
+        })
+        .collect();
+    // The actor answers other messages while the three asks wait.
+    while barrier.ask(BarrierMsg::Count).await.unwrap() < 3 {
+        tokio::task::yield_now().await;
+    }
+    // A tell has no reply to defer.
+    barrier.tell(BarrierMsg::Wait).unwrap();
+    assert_eq!(barrier.ask(BarrierMsg::Release).await.unwrap(), 3);
+    for waiter in waiters {
+        assert_eq!(waiter.await.unwrap().unwrap(), 3);
+    }
+    // A deferred reply that is dropped unsent is an error for the asker, not a hang.
+    let asker = barrier.clone();
+    let dropped = tokio::spawn(async move { asker.ask(BarrierMsg::Wait).await });
+    while barrier.ask(BarrierMsg::Count).await.unwrap() < 1 {
+        tokio::task::yield_now().await;
+    }
+    barrier.stop(ExitReason::Normal);
+    assert_eq!(dropped.await.unwrap(), Err(Error::Stopped(id("barrier", "b"))));
+}
