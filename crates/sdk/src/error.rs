@@ -24,6 +24,9 @@ pub enum BehaviorError {
         /// The state the actor is in.
         state: &'static str,
     },
+    /// A workflow got `run` while a run is in progress.
+    #[error("the workflow is already running; one run at a time")]
+    WorkflowRunning,
     /// A facet attached to the actor refused the message; the handler did not run.
     #[error("facet {facet} rejected the message: {reason}")]
     FacetRejected {
@@ -46,6 +49,7 @@ impl BehaviorError {
             BehaviorError::InvalidArguments(_) => ErrorCode::InvalidArguments,
             BehaviorError::FacetRejected { .. } => ErrorCode::FacetRejected,
             BehaviorError::InvalidState { .. } => ErrorCode::InvalidState,
+            BehaviorError::WorkflowRunning => ErrorCode::WorkflowRunning,
             BehaviorError::ProcessingError(_) => ErrorCode::ActorError,
         }
     }

@@ -36,15 +36,18 @@ mod context;
 mod error;
 mod gen_server;
 mod message;
+mod workflow;
 
 pub use context::ActorContext;
 pub use error::{BehaviorError, SpawnError};
 pub use gen_server::{ActorState, GenEvent, GenFsm, GenServer, Handlers, Transition, spawn_actor};
 pub use message::Message;
 pub use plexspaces_sdk_macros::{
-    gen_event_actor, gen_fsm_actor, gen_server_actor, handler, plexspaces_handlers,
+    gen_event_actor, gen_fsm_actor, gen_server_actor, handler, plexspaces_handlers, query_handler,
+    run_handler, signal_handler, workflow_actor,
 };
 pub use serde_json::{Value, json};
+pub use workflow::{WorkflowActor, WorkflowContext, WorkflowHandlers};
 
 /// Support code for the macros; not part of the API.
 #[doc(hidden)]
@@ -82,8 +85,9 @@ pub mod __private {
 /// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActorContext, BehaviorError, GenEvent, GenFsm, GenServer, Message, Value, gen_event_actor,
-        gen_fsm_actor, gen_server_actor, handler, json, plexspaces_handlers,
+        ActorContext, BehaviorError, GenEvent, GenFsm, GenServer, Message, Value, WorkflowActor,
+        WorkflowContext, gen_event_actor, gen_fsm_actor, gen_server_actor, handler, json,
+        plexspaces_handlers, query_handler, run_handler, signal_handler, workflow_actor,
     };
     pub use plexspaces_core::{
         Facet, FacetError, FacetRegistry, InterceptResult, async_trait,

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     InvalidState,
     /// Durability was asked for an actor whose state cannot be serialized.
     StateNotSerializable,
+    /// A workflow got `run` while a run is in progress.
+    WorkflowRunning,
     /// The addressed actor has stopped and accepts no more messages.
     ActorStopped,
     /// The actor failed while handling the message.
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::FacetRejected => "facet_rejected",
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::StateNotSerializable => "state_not_serializable",
+            ErrorCode::WorkflowRunning => "workflow_running",
             ErrorCode::ActorStopped => "actor_stopped",
             ErrorCode::ActorError => "actor_error",
             ErrorCode::Timeout => "timeout",
@@ -60,6 +63,7 @@ impl ErrorCode {
             ErrorCode::FacetRejected => 403,
             ErrorCode::InvalidState => 409,
             ErrorCode::StateNotSerializable => 400,
+            ErrorCode::WorkflowRunning => 409,
             ErrorCode::ActorStopped => 410,
             ErrorCode::ActorError => 500,
             ErrorCode::Timeout => 504,
@@ -76,10 +80,11 @@ impl ErrorCode {
             ErrorCode::FacetRejected => 7, // PERMISSION_DENIED
             ErrorCode::InvalidState => 9,  // FAILED_PRECONDITION
             ErrorCode::StateNotSerializable => 9,
-            ErrorCode::ActorStopped => 9, // FAILED_PRECONDITION
-            ErrorCode::ActorError => 2,   // UNKNOWN
-            ErrorCode::Timeout => 4,      // DEADLINE_EXCEEDED
-            ErrorCode::Internal => 13,    // INTERNAL
+            ErrorCode::WorkflowRunning => 10, // ABORTED
+            ErrorCode::ActorStopped => 9,     // FAILED_PRECONDITION
+            ErrorCode::ActorError => 2,       // UNKNOWN
+            ErrorCode::Timeout => 4,          // DEADLINE_EXCEEDED
+            ErrorCode::Internal => 13,        // INTERNAL
         }
     }
 }
@@ -105,6 +110,7 @@ mod tests {
             ErrorCode::FacetRejected,
             ErrorCode::InvalidState,
             ErrorCode::StateNotSerializable,
+            ErrorCode::WorkflowRunning,
             ErrorCode::ActorStopped,
             ErrorCode::ActorError,
             ErrorCode::Timeout,

@@ -7,3 +7,4 @@ mod examples;
 mod facets;
 mod fsm;
 mod macro_errors;
+mod workflow;
