@@ -15,7 +15,7 @@ use plexspaces_benches::{
     actix_peer::Actix,
     kameo_peer::Kameo,
     ours::{Flavour, Ours},
-    ours_sdk::OursSdk,
+    ours_sdk::{OursLargeMessage, OursSdk},
     ractor_peer::Ractor,
     tokio_limit::TokioLimit,
 };
@@ -24,6 +24,7 @@ fn frameworks() -> Vec<Box<dyn Framework>> {
     vec![
         Box::new(Ours(Flavour::MultiThread)),
         Box::new(Ours(Flavour::CurrentThread)),
+        Box::new(OursLargeMessage),
         Box::new(OursSdk { metrics_facet: false }),
         Box::new(OursSdk { metrics_facet: true }),
         Box::new(Actix),

@@ -103,3 +103,53 @@ impl Framework for OursSdk {
         }))
     }
 }
+
+/// The bare runtime carrying a message as large as the SDK's `Message` (72 bytes): separates
+/// what the SDK's machinery costs from what moving a larger message costs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OursLargeMessage;
+
+#[derive(Debug, Default)]
+struct LargeCounter {
+    count: u64,
+}
+
+impl plexspaces_core::Actor for LargeCounter {
+    type Msg = [u64; 9];
+    type Reply = u64;
+    type Snapshot = ();
+
+    async fn handle(&mut self, msg: [u64; 9], _: &mut plexspaces_core::Context<Self>) -> u64 {
+        self.count += msg[0];
+        self.count
+    }
+}
+
+impl Framework for OursLargeMessage {
+    fn name(&self) -> &'static str {
+        "plexspaces, 72-byte message"
+    }
+
+    fn flavour(&self) -> &'static str {
+        "tokio multi-thread, 2 workers"
+    }
+
+    fn run(&self, workload: Workload) -> Option<Outcome> {
+        let Workload::Counting { n } = workload else { return None };
+        let runtime = multi_thread_runtime();
+        Some(drive(&runtime, async move {
+            let system = Options::default().build().unwrap();
+            let id = ActorId::parse("bench/default/counter/large").unwrap();
+            let counter = system.spawn(id, LargeCounter::default()).unwrap();
+            let start = Instant::now();
+            for _ in 0..n {
+                counter.tell([1; 9]).unwrap();
+            }
+            let total = counter.ask([0; 9]).await.unwrap();
+            let elapsed = start.elapsed();
+            assert_eq!(total, n);
+            system.shutdown(Duration::from_secs(10)).await;
+            Outcome { elapsed, ..Outcome::default() }
+        }))
+    }
+}

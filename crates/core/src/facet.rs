@@ -87,6 +87,62 @@ pub trait Facet: Send + 'static {
     async fn on_error(&mut self, method: &str, error: &str) {
         let _ = (method, error);
     }
+
+    /// Whether the facet's hooks never wait. The chain then calls the `*_now` hooks below
+    /// instead of the async ones, which saves a boxed future per hook per message; a facet
+    /// that says so implements those (the async ones are not called).
+    fn is_synchronous(&self) -> bool {
+        false
+    }
+
+    /// [`Facet::before_method`] for a synchronous facet.
+    fn before_method_now(
+        &mut self,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<InterceptResult, FacetError> {
+        let _ = (method, payload);
+        Ok(InterceptResult::Continue)
+    }
+
+    /// [`Facet::after_method`] for a synchronous facet.
+    fn after_method_now(&mut self, method: &str, payload: &[u8], outcome: MethodOutcome<'_>) {
+        let _ = (method, payload, outcome);
+    }
+
+    /// [`Facet::on_error`] for a synchronous facet.
+    fn on_error_now(&mut self, method: &str, error: &str) {
+        let _ = (method, error);
+    }
+}
+
+/// Calls one facet's hooks, synchronously when it says it can.
+async fn before(
+    facet: &mut dyn Facet,
+    method: &str,
+    payload: &[u8],
+) -> Result<InterceptResult, FacetError> {
+    if facet.is_synchronous() {
+        facet.before_method_now(method, payload)
+    } else {
+        facet.before_method(method, payload).await
+    }
+}
+
+async fn after(facet: &mut dyn Facet, method: &str, payload: &[u8], outcome: MethodOutcome<'_>) {
+    if facet.is_synchronous() {
+        facet.after_method_now(method, payload, outcome);
+    } else {
+        facet.after_method(method, payload, outcome).await;
+    }
+}
+
+async fn on_error(facet: &mut dyn Facet, method: &str, error: &str) {
+    if facet.is_synchronous() {
+        facet.on_error_now(method, error);
+    } else {
+        facet.on_error(method, error).await;
+    }
 }
 
 /// Builds a facet instance from an actor's config for it.
@@ -192,11 +248,11 @@ impl FacetChain {
     /// passed get `on_error` (innermost first) and the refusal is returned.
     pub async fn before(&mut self, method: &str, payload: &[u8]) -> Result<(), Rejection> {
         for index in 0..self.facets.len() {
-            if let Err(reason) = self.facets[index].before_method(method, payload).await {
+            if let Err(reason) = before(self.facets[index].as_mut(), method, payload).await {
                 let facet = self.facets[index].name().to_owned();
                 let message = reason.to_string();
                 for passed in self.facets[..index].iter_mut().rev() {
-                    passed.on_error(method, &message).await;
+                    on_error(passed.as_mut(), method, &message).await;
                 }
                 return Err(Rejection { facet, reason });
             }
@@ -208,9 +264,9 @@ impl FacetChain {
     /// reverse order.
     pub async fn after(&mut self, method: &str, payload: &[u8], outcome: MethodOutcome<'_>) {
         for facet in self.facets.iter_mut().rev() {
-            facet.after_method(method, payload, outcome).await;
+            after(facet.as_mut(), method, payload, outcome).await;
             if let MethodOutcome::Failed(error) = outcome {
-                facet.on_error(method, error).await;
+                on_error(facet.as_mut(), method, error).await;
             }
         }
     }
@@ -272,11 +328,14 @@ impl Facet for MetricsFacet {
     fn priority(&self) -> u32 {
         10
     }
-    async fn before_method(&mut self, _: &str, _: &[u8]) -> Result<InterceptResult, FacetError> {
+    fn is_synchronous(&self) -> bool {
+        true
+    }
+    fn before_method_now(&mut self, _: &str, _: &[u8]) -> Result<InterceptResult, FacetError> {
         self.started = Some(std::time::Instant::now());
         Ok(InterceptResult::Continue)
     }
-    async fn after_method(&mut self, _: &str, _: &[u8], outcome: MethodOutcome<'_>) {
+    fn after_method_now(&mut self, _: &str, _: &[u8], outcome: MethodOutcome<'_>) {
         use std::sync::atomic::Ordering::Relaxed;
         let inner = &self.metrics.inner;
         inner.messages.fetch_add(1, Relaxed);
@@ -288,7 +347,7 @@ impl Facet for MetricsFacet {
             inner.handler_nanos.fetch_add(nanos, Relaxed);
         }
     }
-    async fn on_error(&mut self, _: &str, _: &str) {
+    fn on_error_now(&mut self, _: &str, _: &str) {
         // `after_method` has taken the start time when the handler ran; a start time still
         // here means a facet further in refused the message.
         if self.started.take().is_some() {
@@ -312,11 +371,14 @@ impl Facet for LoggingFacet {
     fn priority(&self) -> u32 {
         20
     }
-    async fn before_method(&mut self, _: &str, _: &[u8]) -> Result<InterceptResult, FacetError> {
+    fn is_synchronous(&self) -> bool {
+        true
+    }
+    fn before_method_now(&mut self, _: &str, _: &[u8]) -> Result<InterceptResult, FacetError> {
         self.started = Some(std::time::Instant::now());
         Ok(InterceptResult::Continue)
     }
-    async fn after_method(&mut self, method: &str, _: &[u8], outcome: MethodOutcome<'_>) {
+    fn after_method_now(&mut self, method: &str, _: &[u8], outcome: MethodOutcome<'_>) {
         let micros = self.started.take().map_or(0, |started| started.elapsed().as_micros());
         match outcome {
             MethodOutcome::Replied => tracing::debug!(method, micros, "message handled"),
