@@ -8,7 +8,8 @@
 //! handed to its `#[signal_handler]` on the run's state at the run's next context call
 //! ([`WorkflowContext::wait_signal`], [`WorkflowContext::sleep`], [`WorkflowContext::commit`]),
 //! and `wait_signal` returns it whole, even if it arrived before the call. Without a run in
-//! progress a signal's handler runs on the committed state at once, and the signal waits for
+//! progress a signal's handler runs on the committed state at once (the next run starts from
+//! that state and does not handle it again), and the signal waits, up to 1,024 of them, for
 //! the next run's `wait_signal`. The state is committed (made visible to queries) at each of
 //! those calls and when the run ends. Durability (journal, replay) comes with its own issue.
 
@@ -140,6 +141,10 @@ impl<S: WorkflowHandlers> WorkflowContext<S> {
     }
 }
 
+/// Signals kept for the next run's `wait_signal` while no run is in progress; past this the
+/// oldest is dropped (its handler has already run on the committed state).
+const MAX_WAITING_SIGNALS: usize = 1024;
+
 /// A run in progress: where its signals go, and whether it has ended.
 struct Run {
     signals: mpsc::UnboundedSender<Message>,
@@ -151,7 +156,7 @@ pub struct WorkflowActor<S> {
     committed: Arc<Mutex<S>>,
     run: Option<Run>,
     /// Signals received while no run was in progress, for the next run.
-    waiting_signals: Vec<Message>,
+    waiting_signals: VecDeque<Message>,
     context: Option<ActorContext>,
 }
 
@@ -173,7 +178,7 @@ impl<S: WorkflowHandlers> WorkflowActor<S> {
         Self {
             committed: Arc::new(Mutex::new(state)),
             run: None,
-            waiting_signals: Vec::new(),
+            waiting_signals: VecDeque::new(),
             context: None,
         }
     }
@@ -188,9 +193,9 @@ impl<S: WorkflowHandlers> WorkflowActor<S> {
             return Err(BehaviorError::WorkflowRunning);
         }
         let (signals, incoming) = mpsc::unbounded_channel();
-        for signal in self.waiting_signals.drain(..) {
-            let _run_ended = signals.send(signal);
-        }
+        // Signals that came before the run have been handled on the committed state the run
+        // starts from; the run only needs them for `wait_signal`.
+        let delivered = std::mem::take(&mut self.waiting_signals);
         let ended = Arc::new(AtomicBool::new(false));
         self.run = Some(Run { signals, ended: Arc::clone(&ended) });
         let reply = ctx.defer_reply();
@@ -198,7 +203,7 @@ impl<S: WorkflowHandlers> WorkflowActor<S> {
         let workflow = WorkflowContext {
             actor: actor.clone(),
             committed: Arc::clone(&self.committed),
-            inbox: tokio::sync::Mutex::new(Inbox { incoming, delivered: VecDeque::new() }),
+            inbox: tokio::sync::Mutex::new(Inbox { incoming, delivered }),
         };
         let mut state = self.committed.lock().clone();
         tokio::spawn(async move {
@@ -259,7 +264,11 @@ impl<S: WorkflowHandlers> Actor for WorkflowActor<S> {
         let mut state = self.committed.lock().clone();
         state.signal(actor, &msg).await?;
         *self.committed.lock() = state;
-        self.waiting_signals.push(msg);
+        if self.waiting_signals.len() == MAX_WAITING_SIGNALS {
+            let dropped = self.waiting_signals.pop_front();
+            tracing::warn!(actor = %actor.actor_id(), signal = dropped.as_ref().map_or("", Message::action), "too many signals waiting for a run; the oldest is dropped");
+        }
+        self.waiting_signals.push_back(msg);
         Ok(serde_json::Value::Null)
     }
 }

@@ -117,9 +117,16 @@ async fn a_run_waits_for_its_signal_while_queries_and_signals_are_served() {
 #[tokio::test(start_paused = true)]
 async fn a_signal_sent_before_the_run_is_still_returned_by_wait_signal() {
     let workflow = spawn("w-2");
+    send(&workflow, json!({"action": "note", "text": "early"})).await.unwrap();
     send(&workflow, json!({"action": "approve", "by": "grace"})).await.unwrap();
+    // Without a run the signal's handler runs on the committed state at once.
+    let status = send(&workflow, json!({"action": "status"})).await.unwrap();
+    assert_eq!(status["notes"], json!(["early"]));
     let result = send(&workflow, json!({"action": "run", "order_id": "o-1"})).await.unwrap();
     assert_eq!(result["status"], "approved by grace");
+    // The run started from that state; the early signal is not handled a second time.
+    let status = send(&workflow, json!({"action": "status"})).await.unwrap();
+    assert_eq!(status["notes"], json!(["early"]));
 }
 
 #[tokio::test(start_paused = true)]
@@ -149,7 +156,11 @@ async fn a_signal_handler_changes_what_the_run_does_and_a_wait_can_time_out() {
         .unwrap()
         .unwrap();
     assert_eq!(result["status"], "timed out");
-    // After a run ends, another may start.
-    let unknown = send(&idle, json!({"action": "status"})).await.unwrap();
-    assert_eq!(unknown["status"], "timed out");
+    // After a run ends, another may start, from the state the first one committed.
+    send(&idle, json!({"action": "note", "text": "second try"})).await.unwrap();
+    send(&idle, json!({"action": "approve", "by": "lin"})).await.unwrap();
+    let again = send(&idle, json!({"action": "run", "order_id": "o-4"})).await.unwrap();
+    assert_eq!(again, json!({"status": "approved by lin", "order_id": "o-4"}));
+    let status = send(&idle, json!({"action": "status"})).await.unwrap();
+    assert_eq!(status["notes"], json!(["second try"]));
 }
