@@ -175,29 +175,25 @@ impl AnyRef {
         self.cell.add_watcher(Watcher::Link(other.clone()));
     }
 
-    /// Waits until the actor has stopped and returns why.
-    pub async fn stopped(&self) -> ExitReason {
+    /// Gets the actor's exit reason when it stops (at once if it has).
+    pub(crate) fn exit_receiver(&self) -> oneshot::Receiver<ExitReason> {
         let (sender, receiver) = oneshot::channel();
         self.cell.add_watcher(Watcher::Waiter(sender));
-        // A waiter is only dropped unfired if the cell is dropped alive, which cannot happen
-        // while `self` holds it; treat it as killed all the same.
-        receiver.await.unwrap_or(ExitReason::Killed)
+        receiver
     }
 
-    /// Asks the actor to stop with `Shutdown`; the receiver gets its exit reason.
-    pub(crate) fn stop_and_watch(&self) -> oneshot::Receiver<ExitReason> {
-        let (sender, receiver) = oneshot::channel();
-        self.cell.add_watcher(Watcher::Waiter(sender));
-        self.stop(ExitReason::Shutdown);
-        receiver
+    /// Waits until the actor has stopped and returns why.
+    pub async fn stopped(&self) -> ExitReason {
+        // A waiter is only dropped unfired if the cell is dropped alive, which cannot happen
+        // while `self` holds it; treat it as killed all the same.
+        self.exit_receiver().await.unwrap_or(ExitReason::Killed)
     }
 
     /// Asks the actor to stop and waits up to `grace` for it; kills it past that.
     pub async fn shutdown(&self, reason: ExitReason, grace: Duration) -> ExitReason {
-        let (sender, receiver) = oneshot::channel();
-        self.cell.add_watcher(Watcher::Waiter(sender));
+        let exit = self.exit_receiver();
         self.stop(reason);
-        match tokio::time::timeout(grace, receiver).await {
+        match tokio::time::timeout(grace, exit).await {
             Ok(exit) => exit.unwrap_or(ExitReason::Killed),
             Err(_elapsed) => {
                 self.kill();

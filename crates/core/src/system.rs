@@ -205,7 +205,14 @@ impl System {
         let actors = self.actors();
         // Ask every actor first, then wait for each in turn against one deadline: stops
         // proceed in parallel and the wait stays linear in the number of actors.
-        let exits: Vec<_> = actors.iter().map(AnyRef::stop_and_watch).collect();
+        let exits: Vec<_> = actors
+            .iter()
+            .map(|actor| {
+                let exit = actor.exit_receiver();
+                actor.stop(ExitReason::Shutdown);
+                exit
+            })
+            .collect();
         let deadline = tokio::time::Instant::now() + grace;
         for (actor, exit) in actors.iter().zip(exits) {
             if tokio::time::timeout_at(deadline, exit).await.is_err() {
