@@ -109,7 +109,10 @@ impl Facet for LoggingFacet {
         true
     }
     fn before_method_now(&mut self, _: &str, _: &[u8]) -> Result<InterceptResult, FacetError> {
-        self.started = Some(std::time::Instant::now());
+        // Read the clock only when an event can be emitted (failures log at INFO).
+        if tracing::enabled!(tracing::Level::INFO) {
+            self.started = Some(std::time::Instant::now());
+        }
         Ok(InterceptResult::Continue)
     }
     fn after_method_now(&mut self, method: &str, _: &[u8], outcome: MethodOutcome<'_>) {
