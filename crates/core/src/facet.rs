@@ -18,8 +18,8 @@ use async_trait::async_trait;
 mod builtin;
 
 pub use builtin::{
-    FacetMetrics, LoggingFacet, MetricsFacet, TIMER, TimerFacet, VIRTUAL_ACTOR, VirtualActorFacet,
-    virtual_idle_timeout,
+    FacetMetrics, LoggingFacet, METRICS_TIMING_SAMPLE, MetricsFacet, TIMER, TimerFacet,
+    VIRTUAL_ACTOR, VirtualActorFacet, virtual_idle_timeout,
 };
 
 /// What a facet decides before the handler runs.
@@ -403,5 +403,21 @@ mod tests {
             assert!(chain.before("forbidden", b"").await.is_err());
         });
         assert_eq!((metrics.messages(), metrics.failures(), metrics.rejections()), (2, 1, 1));
+        assert_eq!(metrics.timed_messages(), 1, "the first message is timed, then one in 16");
+        drop(chain);
+        assert_eq!(
+            (metrics.messages(), metrics.failures(), metrics.rejections()),
+            (2, 1, 1),
+            "a dropped facet's counts stay"
+        );
+        let mut second = registry.build(&attached[..1]).unwrap();
+        runtime().block_on(async {
+            for _ in 0..=METRICS_TIMING_SAMPLE {
+                second.before("get", b"").await.unwrap();
+                second.after("get", b"", MethodOutcome::Replied).await;
+            }
+        });
+        assert_eq!(metrics.messages(), 2 + METRICS_TIMING_SAMPLE + 1);
+        assert_eq!(metrics.timed_messages(), 1 + 2);
     }
 }

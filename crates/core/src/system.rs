@@ -31,8 +31,9 @@ pub type LifecycleObserver = Arc<dyn Fn(&ActorId, Pid, Lifecycle) + Send + Sync>
 pub struct Options {
     /// How long [`ActorRef::ask`] waits for a reply.
     pub ask_timeout: Duration,
-    /// Messages one turn handles before it yields its worker thread to other tasks.
-    pub turn_budget: usize,
+    /// How long one turn runs an actor's messages before it yields its worker thread to
+    /// other tasks (checked every few messages, so a turn also ends the message it is in).
+    pub turn_slice: Duration,
     /// How often the idle reaper looks for virtual actors past their idle timeout.
     pub reaper_interval: Duration,
     /// Sees every lifecycle transition.
@@ -43,7 +44,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             ask_timeout: Duration::from_secs(30),
-            turn_budget: 64,
+            turn_slice: Duration::from_micros(500),
             reaper_interval: Duration::from_millis(250),
             observer: None,
         }
@@ -54,7 +55,7 @@ impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
             .field("ask_timeout", &self.ask_timeout)
-            .field("turn_budget", &self.turn_budget)
+            .field("turn_slice", &self.turn_slice)
             .field("reaper_interval", &self.reaper_interval)
             .field("observer", &self.observer.is_some())
             .finish()
@@ -65,11 +66,10 @@ impl Options {
     /// Builds the system on the tokio runtime this is called from.
     pub fn build(self) -> Result<System> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let turn_budget = self.turn_budget.max(1);
         let system = System {
             inner: Arc::new(Inner {
                 runtime,
-                options: Options { turn_budget, ..self },
+                options: self,
                 directory: Directory::new(),
                 gauges: Gauges::default(),
                 next_id: AtomicU64::new(1),

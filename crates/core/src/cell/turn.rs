@@ -7,12 +7,16 @@ use std::{
     panic::AssertUnwindSafe,
     sync::{Arc, atomic::Ordering},
     task::Poll,
+    time::Instant,
 };
 
 use futures_util::FutureExt as _;
 
 use super::{AnyCell, Cell, Envelope, Slot};
 use crate::{Actor, Context, Error, ExitReason, Lifecycle};
+
+/// How many messages a turn handles between two looks at the clock for its time slice.
+const SLICE_CHECK_EVERY: usize = 8;
 
 /// The largest buffer (in messages) a lingering turn keeps in its batch and its mailbox.
 const LINGER_BUFFER: usize = 64;
@@ -85,8 +89,11 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
     // Spawned but never activated: the instance given at spawn.
     let mut fresh: Option<A> = None;
     let mut batch: VecDeque<Envelope<A>> = VecDeque::new();
-    let max_batch = cell.system.options().turn_budget;
+    let slice = cell.system.options().turn_slice;
     let mut handled: usize = 0;
+    // When the current slice began: the first clock check of a slice starts it, so a turn of
+    // a few messages never reads the clock.
+    let mut slice_started: Option<Instant> = None;
     {
         let mut shared = cell.shared.lock();
         match mem::replace(&mut shared.slot, Slot::Vacant) {
@@ -140,6 +147,7 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
                     batch = VecDeque::new();
                 }
                 cell.stamp_idle();
+                slice_started = None;
                 linger::register(&cell, episode);
                 std::future::poll_fn(|cx| cell.poll_mail(cx)).await;
             }
@@ -181,9 +189,13 @@ pub(crate) async fn run_turn<A: Actor>(cell: Arc<Cell<A>>) {
                         break;
                     }
                     handled += 1;
-                    if handled.is_multiple_of(max_batch) {
-                        // Let other actors on this worker run.
-                        tokio::task::yield_now().await;
+                    if handled.is_multiple_of(SLICE_CHECK_EVERY) {
+                        let started = *slice_started.get_or_insert_with(Instant::now);
+                        if started.elapsed() >= slice {
+                            // Let other actors on this worker run.
+                            tokio::task::yield_now().await;
+                            slice_started = None;
+                        }
                     }
                 }
                 actor = Some(instance);

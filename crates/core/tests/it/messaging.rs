@@ -218,3 +218,40 @@ async fn a_deferred_reply_answers_the_asker_later_while_the_actor_keeps_serving(
     barrier.stop(ExitReason::Normal);
     assert_eq!(dropped.await.unwrap(), Err(Error::Stopped(id("barrier", "b"))));
 }
+
+/// Spins a little on every message and counts them.
+struct Busy(Arc<AtomicUsize>);
+
+impl Actor for Busy {
+    type Msg = ();
+    type Reply = ();
+    type Snapshot = ();
+
+    async fn handle(&mut self, (): (), _: &mut Context<Self>) {
+        for step in 0..2_000u64 {
+            std::hint::black_box(step);
+        }
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn a_busy_actor_yields_its_thread_to_other_actors() {
+    // One thread: the other actor only runs when the busy one's turn yields.
+    let system = system();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let busy = system.spawn(id("busy", "a"), Busy(Arc::clone(&handled))).unwrap();
+    let counter = system.spawn(id("counter", "a"), Counter::default()).unwrap();
+    const SENT: usize = 100_000;
+    for _ in 0..SENT {
+        busy.tell(()).unwrap();
+    }
+    counter.ask(CounterMsg::Get).await.unwrap();
+    let handled_before_the_reply = handled.load(Ordering::Relaxed);
+    assert!(
+        handled_before_the_reply < SENT / 2,
+        "the other actor waited for {handled_before_the_reply} of the busy actor's messages"
+    );
+    busy.ask(()).await.unwrap();
+    assert_eq!(handled.load(Ordering::Relaxed), SENT + 1);
+}
