@@ -3,9 +3,9 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/plexspaces-target
 
 .PHONY: run test lint bench bench-quick
 
-# Until the node lands, `run` tours the actor runtime with an example.
+# A node on the embedded defaults, serving the example actors (Ctrl-C stops it).
 run:
-	cargo run --release -p plexspaces-core --example quickstart
+	cargo run --release -p plexspaces-cli -- start
 
 # Every test of the workspace's default members (the peer benchmarks are not among them).
 test:

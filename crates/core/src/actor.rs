@@ -70,6 +70,13 @@ pub trait Actor: Send + Sized + 'static {
         let _ = (exit, ctx);
         async {}
     }
+
+    /// The actor's state as JSON, for operators (Erlang's `sys:get_state`); `None` when the
+    /// actor's state cannot be shown. Called between messages, through
+    /// [`crate::AnyRef::inspect`].
+    fn inspect(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Why an actor stopped.

@@ -71,15 +71,35 @@ impl<A: Actor> ActorRef<A> {
     /// Sends a message and waits for the reply, up to `timeout`. A timeout, an actor that has
     /// stopped, or one that stops before replying is an error, never a hang.
     pub async fn ask_timeout(&self, msg: A::Msg, timeout: Duration) -> Result<A::Reply> {
+        match self.try_ask(msg, timeout) {
+            Ok(reply) => reply.await,
+            Err(_returned) => Err(Error::Stopped(self.cell.id.clone())),
+        }
+    }
+
+    /// Sends a message and does not wait for it to be handled; an actor that has stopped
+    /// hands the message back, so the caller can send it elsewhere (a new incarnation).
+    pub fn try_tell(&self, msg: A::Msg) -> std::result::Result<(), A::Msg> {
+        Cell::push_with(&self.cell, msg, Envelope::Tell)
+    }
+
+    /// Sends a message for a reply and returns the wait for it (up to `timeout`); an actor
+    /// that has stopped hands the message back instead, so it was certainly not handled.
+    pub fn try_ask(
+        &self,
+        msg: A::Msg,
+        timeout: Duration,
+    ) -> std::result::Result<impl Future<Output = Result<A::Reply>> + Send + 'static, A::Msg> {
         let (reply_to, reply) = oneshot::channel();
-        if Cell::push(&self.cell, Envelope::Ask(msg, reply_to)).is_err() {
-            return Err(Error::Stopped(self.cell.id.clone()));
-        }
-        match tokio::time::timeout(timeout, reply).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_dropped)) => Err(Error::Stopped(self.cell.id.clone())),
-            Err(_elapsed) => Err(Error::Timeout { id: self.cell.id.clone(), after: timeout }),
-        }
+        Cell::push_with(&self.cell, msg, |msg| Envelope::Ask(msg, reply_to))?;
+        let id = self.cell.id.clone();
+        Ok(async move {
+            match tokio::time::timeout(timeout, reply).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_dropped)) => Err(Error::Stopped(id)),
+                Err(_elapsed) => Err(Error::Timeout { id, after: timeout }),
+            }
+        })
     }
 
     /// Asks the actor to stop after its current message.
@@ -147,6 +167,19 @@ impl AnyRef {
     /// Messages queued and not yet taken by a turn.
     pub fn mailbox_len(&self) -> usize {
         self.cell.queued()
+    }
+
+    /// The actor's state as JSON ([`crate::Actor::inspect`]), asked between its messages and
+    /// waited for up to `timeout`; `Ok(None)` when the actor cannot show its state. An
+    /// inactive virtual actor is activated to answer.
+    pub async fn inspect(&self, timeout: Duration) -> Result<Option<serde_json::Value>> {
+        let stopped = || Error::Stopped(self.id().clone());
+        let receiver = Arc::clone(&self.cell).inspect().ok_or_else(stopped)?;
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err(_dropped)) => Err(stopped()),
+            Err(_elapsed) => Err(Error::Timeout { id: self.id().clone(), after: timeout }),
+        }
     }
 
     /// The typed reference, if the actor is an `A`.

@@ -35,6 +35,8 @@ pub(crate) enum Envelope<A: Actor> {
     // Boxed: notices are rare and large; the envelope stays small for every queue slot.
     Down(Box<Down>),
     LinkExit(Box<LinkExit>),
+    /// An operator's request for the state (`Actor::inspect`).
+    Inspect(oneshot::Sender<Option<serde_json::Value>>),
 }
 
 /// Someone to tell when the actor stops.
@@ -160,12 +162,21 @@ impl<A: Actor> Cell<A> {
     /// Queues `envelope`; starts a turn if none is running. Gives the envelope back when the
     /// actor has stopped.
     pub(crate) fn push(self: &Arc<Self>, envelope: Envelope<A>) -> Result<(), Envelope<A>> {
+        self.push_with(envelope, |envelope| envelope)
+    }
+
+    /// Queues `wrap(value)`; gives `value` back, unwrapped, when the actor has stopped.
+    pub(crate) fn push_with<T>(
+        self: &Arc<Self>,
+        value: T,
+        wrap: impl FnOnce(T) -> Envelope<A>,
+    ) -> Result<(), T> {
         let wake = {
             let mut shared = self.shared.lock();
             if shared.closed {
-                return Err(envelope);
+                return Err(value);
             }
-            shared.queue.push_back(envelope);
+            shared.queue.push_back(wrap(value));
             Self::wake_turn(&mut shared)
         };
         self.start_or_wake(wake);
@@ -296,6 +307,9 @@ impl<A: Actor> Cell<A> {
                 return false;
             }
             shared.closed = true;
+            // Closed and out of the directory in one step: whoever finds the cell after this
+            // finds none, so a new incarnation can be spawned at once.
+            self.system.unregister(&self.id, self.pid);
             shared.exit = Some(reason.clone());
             shared.slot = Slot::Vacant;
             shared.snapshot = None;
@@ -310,7 +324,6 @@ impl<A: Actor> Cell<A> {
         } else {
             Lifecycle::Failed
         });
-        self.system.unregister(&self.id, self.pid);
         if reason.is_normal() {
             tracing::debug!(actor = %self.id, pid = %self.pid, %reason, "actor stopped");
         } else {
@@ -376,6 +389,8 @@ pub(crate) trait AnyCell: Send + Sync + 'static {
     fn request_stop(self: Arc<Self>, reason: ExitReason);
     fn kill(self: Arc<Self>);
     fn release_linger(&self, episode: u64);
+    /// Queues an inspection of the actor's state; `None` when the actor has stopped.
+    fn inspect(self: Arc<Self>) -> Option<oneshot::Receiver<Option<serde_json::Value>>>;
     /// Deactivates the actor if it is virtual and has been idle past its timeout; returns
     /// when to look again (`None`: never, it is not active any more).
     fn reap(self: Arc<Self>, now_ms: u64) -> Option<u64>;
@@ -415,6 +430,11 @@ impl<A: Actor> AnyCell for Cell<A> {
     }
     fn kill(self: Arc<Self>) {
         Cell::kill(&self);
+    }
+    fn inspect(self: Arc<Self>) -> Option<oneshot::Receiver<Option<serde_json::Value>>> {
+        let (sender, receiver) = oneshot::channel();
+        self.push(Envelope::Inspect(sender)).ok()?;
+        Some(receiver)
     }
     fn release_linger(&self, episode: u64) {
         Cell::release_linger(self, episode);

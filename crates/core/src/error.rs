@@ -58,7 +58,8 @@ impl Error {
             Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::WrongType(_) => ErrorCode::InvalidArguments,
-            Error::ShuttingDown | Error::NoRuntime => ErrorCode::Internal,
+            Error::ShuttingDown => ErrorCode::Unavailable,
+            Error::NoRuntime => ErrorCode::Internal,
         }
     }
 }

@@ -88,6 +88,12 @@ fn actor_state(item: &ItemStruct, body: proc_macro2::TokenStream) -> TokenStream
                 use ::plexspaces_sdk::__private::{Checkpointable as _, NotCheckpointable as _};
                 (&&::plexspaces_sdk::__private::Probe::<#name>::new()).checkpointable()
             }
+
+            fn state_json(&self) -> ::core::option::Option<::plexspaces_sdk::Value> {
+                #[allow(unused_imports)]
+                use ::plexspaces_sdk::__private::{Checkpointable as _, NotCheckpointable as _};
+                (&&::plexspaces_sdk::__private::Probe::<#name>::new()).state_json(self)
+            }
         }
     } else {
         quote! {}

@@ -8,7 +8,7 @@ use plexspaces_types::ErrorCode;
 #[non_exhaustive]
 pub enum BehaviorError {
     /// No handler for this action.
-    #[error("unknown action {0:?}")]
+    #[error("{}", unknown_action(.0))]
     UnknownAction(String),
     /// The payload is not the JSON the handler expects (`?` on `serde_json` results).
     #[error("invalid json: {0}")]
@@ -38,6 +38,14 @@ pub enum BehaviorError {
     /// The handler failed; the message is the actor's own.
     #[error("{0}")]
     ProcessingError(String),
+}
+
+fn unknown_action(action: &str) -> String {
+    if action.is_empty() {
+        "the message names no action: a JSON payload names it in its \"action\" field".to_owned()
+    } else {
+        format!("unknown action {action:?}")
+    }
 }
 
 impl BehaviorError {

@@ -23,6 +23,12 @@ pub trait ActorState: Default + Send + 'static {
     fn checkpointable() -> bool {
         false
     }
+
+    /// The state as JSON when it can be checkpointed (`None` otherwise): what operators see
+    /// of the actor. The attribute macros fill this in.
+    fn state_json(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// One handler's place in a GenFSM: the states it is valid in (empty: all) and the state it
@@ -144,6 +150,10 @@ impl<S: Handlers + ActorState> Actor for GenServer<S> {
             context.cancel_timers();
         }
         Some((std::mem::take(&mut self.state), self.fsm_state))
+    }
+
+    fn inspect(&self) -> Option<serde_json::Value> {
+        self.state.state_json()
     }
 
     async fn handle(&mut self, msg: Message, ctx: &mut Context<Self>) -> Self::Reply {

@@ -66,20 +66,28 @@ pub mod __private {
     }
 
     /// Picked (one autoref away) when `T` has serde.
-    pub trait Checkpointable {
+    pub trait Checkpointable<T> {
         fn checkpointable(&self) -> bool {
             true
         }
+        fn state_json(&self, state: &T) -> Option<serde_json::Value>;
     }
-    impl<T: serde::Serialize + serde::de::DeserializeOwned> Checkpointable for &Probe<T> {}
+    impl<T: serde::Serialize + serde::de::DeserializeOwned> Checkpointable<T> for &Probe<T> {
+        fn state_json(&self, state: &T) -> Option<serde_json::Value> {
+            serde_json::to_value(state).ok()
+        }
+    }
 
     /// The fallback (two autorefs away).
-    pub trait NotCheckpointable {
+    pub trait NotCheckpointable<T> {
         fn checkpointable(&self) -> bool {
             false
         }
+        fn state_json(&self, _state: &T) -> Option<serde_json::Value> {
+            None
+        }
     }
-    impl<T> NotCheckpointable for &&Probe<T> {}
+    impl<T> NotCheckpointable<T> for &&Probe<T> {}
 }
 
 /// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.

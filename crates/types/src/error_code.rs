@@ -32,9 +32,52 @@ pub enum ErrorCode {
     Timeout,
     /// The platform failed; not the caller's fault.
     Internal,
+    /// The request carries no valid credential (the admin token, when one is required).
+    Unauthenticated,
+    /// The request body is larger than the route accepts.
+    PayloadTooLarge,
+    /// The request body's media type is not one the route accepts.
+    UnsupportedMediaType,
+    /// A deployed module is not a valid component for this node.
+    InvalidModule,
+    /// Every instance that could serve the call is busy.
+    PoolExhausted,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
+    /// The node cannot serve the request now (starting or shutting down); retry later.
+    Unavailable,
 }
 
 impl ErrorCode {
+    /// Every code, in catalogue order.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::InvalidArguments,
+        ErrorCode::InvalidJson,
+        ErrorCode::UnknownAction,
+        ErrorCode::FacetRejected,
+        ErrorCode::InvalidState,
+        ErrorCode::StateNotSerializable,
+        ErrorCode::WorkflowRunning,
+        ErrorCode::ActorStopped,
+        ErrorCode::ActorError,
+        ErrorCode::Timeout,
+        ErrorCode::Internal,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::InvalidModule,
+        ErrorCode::PoolExhausted,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The code of a stable name (`"not_found"`), if it is one.
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|code| code.as_str() == name)
+    }
+
     /// The code's stable name, as clients see it.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -51,6 +94,13 @@ impl ErrorCode {
             ErrorCode::ActorError => "actor_error",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InvalidModule => "invalid_module",
+            ErrorCode::PoolExhausted => "pool_exhausted",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 
@@ -68,6 +118,13 @@ impl ErrorCode {
             ErrorCode::ActorError => 500,
             ErrorCode::Timeout => 504,
             ErrorCode::Internal => 500,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::InvalidModule => 422,
+            ErrorCode::PoolExhausted => 503,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Unavailable => 503,
         }
     }
 
@@ -85,6 +142,12 @@ impl ErrorCode {
             ErrorCode::ActorError => 2,       // UNKNOWN
             ErrorCode::Timeout => 4,          // DEADLINE_EXCEEDED
             ErrorCode::Internal => 13,        // INTERNAL
+            ErrorCode::Unauthenticated => 16, // UNAUTHENTICATED
+            ErrorCode::PayloadTooLarge => 8,  // RESOURCE_EXHAUSTED
+            ErrorCode::UnsupportedMediaType | ErrorCode::InvalidModule => 3, // INVALID_ARGUMENT
+            ErrorCode::PoolExhausted => 8,    // RESOURCE_EXHAUSTED
+            ErrorCode::MethodNotAllowed => 12, // UNIMPLEMENTED
+            ErrorCode::Unavailable => 14,     // UNAVAILABLE
         }
     }
 }
@@ -101,26 +164,16 @@ mod tests {
 
     #[test]
     fn codes_are_snake_case_and_distinct() {
-        let all = [
-            ErrorCode::NotFound,
-            ErrorCode::AlreadyExists,
-            ErrorCode::InvalidArguments,
-            ErrorCode::InvalidJson,
-            ErrorCode::UnknownAction,
-            ErrorCode::FacetRejected,
-            ErrorCode::InvalidState,
-            ErrorCode::StateNotSerializable,
-            ErrorCode::WorkflowRunning,
-            ErrorCode::ActorStopped,
-            ErrorCode::ActorError,
-            ErrorCode::Timeout,
-            ErrorCode::Internal,
-        ];
+        let all = ErrorCode::ALL;
         let mut names: Vec<_> = all.iter().map(|code| code.as_str()).collect();
         assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), all.len());
+        for code in all {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("nope"), None);
     }
 
     #[test]

@@ -315,6 +315,12 @@ async fn handle<A: Actor>(
             .catch_unwind()
             .await
             .map_err(|panic| ExitReason::Panic(panic_message(&*panic))),
+        Envelope::Inspect(reply_to) => {
+            let state = std::panic::catch_unwind(AssertUnwindSafe(|| actor.inspect()))
+                .map_err(|panic| ExitReason::Panic(panic_message(&*panic)))?;
+            let _asker_gone = reply_to.send(state);
+            Ok(())
+        }
     }
 }
 

@@ -255,3 +255,56 @@ async fn a_busy_actor_yields_its_thread_to_other_actors() {
     busy.ask(()).await.unwrap();
     assert_eq!(handled.load(Ordering::Relaxed), SENT + 1);
 }
+
+/// A counter that shows its state.
+struct Shown(u64);
+
+impl Actor for Shown {
+    type Msg = u64;
+    type Reply = u64;
+    type Snapshot = ();
+
+    async fn handle(&mut self, amount: u64, _: &mut Context<Self>) -> u64 {
+        self.0 += amount;
+        self.0
+    }
+
+    fn inspect(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "count": self.0 }))
+    }
+}
+
+#[tokio::test]
+async fn inspect_reads_the_state_between_messages() {
+    let system = system();
+    let shown = system.spawn(id("shown", "a"), Shown(0)).unwrap();
+    shown.tell(2).unwrap();
+    shown.tell(3).unwrap();
+    let state = shown.as_any().inspect(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(state, Some(serde_json::json!({ "count": 5 })), "after the queued messages");
+    let hidden = system.spawn(id("counter", "h"), Counter::default()).unwrap();
+    assert_eq!(hidden.as_any().inspect(Duration::from_secs(5)).await.unwrap(), None);
+    shown.stop(ExitReason::Normal);
+    shown.stopped().await;
+    let stopped = shown.as_any().inspect(Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(stopped.code(), ErrorCode::ActorStopped);
+}
+
+#[tokio::test]
+async fn a_stopped_actor_hands_the_message_back() {
+    let system = system();
+    let counter = system.spawn(id("counter", "t"), Counter::default()).unwrap();
+    assert!(counter.try_tell(CounterMsg::Add(1)).is_ok());
+    let reply = counter.try_ask(CounterMsg::Get, Duration::from_secs(5)).ok().unwrap();
+    assert_eq!(reply.await.unwrap(), 1);
+    counter.stop(ExitReason::Normal);
+    counter.stopped().await;
+    assert!(matches!(counter.try_tell(CounterMsg::Add(7)), Err(CounterMsg::Add(7))));
+    assert!(matches!(
+        counter.try_ask(CounterMsg::Get, Duration::from_secs(5)),
+        Err(CounterMsg::Get)
+    ));
+    // The stopped actor left the directory at once: its id can be spawned again.
+    assert!(system.lookup_any(&id("counter", "t")).is_none());
+    assert!(system.spawn(id("counter", "t"), Counter::default()).is_ok());
+}

@@ -1,0 +1,76 @@
+//! `plexspaces`: runs a node (`plexspaces start`) and talks to one over gRPC (`invoke`,
+//! `call`, `types`, `actors`, `state`, `rm`, `status`). Data goes to stdout, as tables for
+//! people or JSON with `--json`; messages go to stderr. Exit status: 0 on success, 1 when the
+//! node answered with an error (printed with its catalogue code), 2 on a usage error.
+
+mod client;
+mod examples;
+mod start;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The PlexSpaces actor application server.
+#[derive(Debug, Parser)]
+#[command(name = "plexspaces", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node on this machine (the embedded defaults need nothing else).
+    Start(start::StartArgs),
+    /// Tell an actor: queue a message and print its message id.
+    Invoke(client::InvokeArgs),
+    /// Call an actor: send a message and print the reply.
+    Call(client::CallArgs),
+    /// List the actor types the node serves.
+    Types(client::Connection),
+    /// List the actors of one type, with their lifecycle state.
+    Actors(client::TypeArgs),
+    /// Print one actor's state.
+    State(client::ActorArgs),
+    /// Stop one actor for good and delete its state.
+    Rm(client::ActorArgs),
+    /// Print the node's status.
+    Status(client::Connection),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            report(&format!("cannot start the tokio runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Start(args) => start::run(args).await,
+            Command::Invoke(args) => client::invoke(args).await,
+            Command::Call(args) => client::call(args).await,
+            Command::Types(connection) => client::types(connection).await,
+            Command::Actors(args) => client::actors(args).await,
+            Command::State(args) => client::state(args).await,
+            Command::Rm(args) => client::rm(args).await,
+            Command::Status(connection) => client::status(connection).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            report(&message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A message for people, on stderr.
+#[allow(clippy::print_stderr)]
+fn report(message: &str) {
+    eprintln!("plexspaces: {message}");
+}

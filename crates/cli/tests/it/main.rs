@@ -1,0 +1,121 @@
+//! End to end: the real `plexspaces` binary on random loopback ports, driven over HTTP and
+//! through its own CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../node/tests/support/http.rs"]
+mod http;
+
+mod cli;
+mod node;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The binary under test.
+pub(crate) fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_plexspaces")
+}
+
+/// A fresh data directory for one test.
+pub(crate) fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("plexspaces-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A running `plexspaces start`.
+#[derive(Debug)]
+pub(crate) struct NodeProcess {
+    child: Option<Child>,
+    pub(crate) invoke: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    pub(crate) grpc: SocketAddr,
+}
+
+impl NodeProcess {
+    /// Starts a node on free ports with `extra` flags and waits for it to report them.
+    pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    pub(crate) fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary());
+        command
+            .args([
+                "start",
+                "--invoke-port",
+                "0",
+                "--admin-port",
+                "0",
+                "--grpc-port",
+                "0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let ports: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|error| panic!("the node reported no ports ({error}): {line:?}"));
+        let address = |name: &str| ports[name].as_str().unwrap().parse().unwrap();
+        Self {
+            invoke: address("invoke"),
+            admin: address("admin"),
+            grpc: address("grpc"),
+            child: Some(child),
+        }
+    }
+
+    /// `--grpc http://...` for the CLI.
+    pub(crate) fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub(crate) fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status =
+            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the node did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the CLI and returns its output.
+pub(crate) fn cli(args: &[&str]) -> Output {
+    Command::new(binary()).args(args).output().unwrap()
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

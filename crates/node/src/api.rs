@@ -1,0 +1,393 @@
+//! The node's services, written once over the proto messages: the gRPC servers are these
+//! methods, and the HTTP routes build the same requests and call the same methods, so the two
+//! front doors cannot disagree.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use plexspaces_core::{ExitReason, Lifecycle, System};
+use plexspaces_proto::v1::{
+    self as pb, actor_service_server::ActorService, invocation_service_server::InvocationService,
+    node_service_server::NodeService,
+};
+use plexspaces_sdk::Message;
+use plexspaces_types::{ActorId, ActorKey, ActorType, ErrorCode, Namespace, TenantId};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    Error, Options, Result,
+    idempotency::{Delivery, Window},
+    registry::Registry,
+};
+
+/// The id an address without one gets.
+pub const DEFAULT_ACTOR_ID: &str = "default";
+
+/// The node's API: cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    system: System,
+    registry: Registry,
+    options: Options,
+    idempotency: Window,
+    started: Instant,
+    listeners: OnceLock<Vec<(String, SocketAddr)>>,
+    /// Message ids: this run's start time, then a counter.
+    boot: u64,
+    next_message: AtomicU64,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").field("types", &self.inner.registry).finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    pub(crate) fn new(system: System, registry: Registry, options: Options) -> Self {
+        let idempotency = Window::new(
+            Duration::from_secs(options.idempotency_window_secs),
+            options.idempotency_max_keys,
+        );
+        let boot = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| u64::try_from(since.as_micros()).unwrap_or(u64::MAX));
+        Self {
+            inner: Arc::new(Inner {
+                system,
+                registry,
+                options,
+                idempotency,
+                started: Instant::now(),
+                listeners: OnceLock::new(),
+                boot,
+                next_message: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub(crate) fn set_listeners(&self, listeners: Vec<(String, SocketAddr)>) {
+        let _already_set = self.inner.listeners.set(listeners);
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    pub(crate) fn system(&self) -> &System {
+        &self.inner.system
+    }
+
+    fn next_message_id(&self) -> String {
+        let sequence = self.inner.next_message.fetch_add(1, Ordering::Relaxed);
+        format!("{:013x}-{sequence:08x}", self.inner.boot)
+    }
+
+    /// Tells or calls an actor.
+    pub async fn invoke(&self, request: pb::InvokeRequest) -> Result<pb::InvokeResponse> {
+        let id = actor_id(request.actor.as_ref())?;
+        let kind = self.inner.registry.get(id.actor_type.as_str())?;
+        let content_type =
+            if request.content_type.is_empty() { JSON.to_owned() } else { request.content_type };
+        let payload = if request.payload.is_empty() && is_json(&content_type) {
+            b"{}".to_vec()
+        } else {
+            request.payload
+        };
+        let action = if request.action.is_empty() {
+            action_of(&payload, &content_type)?
+        } else {
+            request.action
+        };
+        let message = Message { action: action.into(), payload, content_type: content_type.into() };
+        let system = &self.inner.system;
+        let mode = pb::InvocationMode::try_from(request.mode).map_err(|_| {
+            Error::new(
+                ErrorCode::InvalidArguments,
+                format!("unknown invocation mode {}", request.mode),
+            )
+        })?;
+        let timeout = self.timeout(request.timeout_ms)?;
+        if mode == pb::InvocationMode::Call {
+            let reply = kind.call(system, id, message, timeout).await?;
+            let payload = serde_json::to_vec(&reply).map_err(|error| {
+                Error::new(ErrorCode::Internal, format!("the reply is not serializable: {error}"))
+            })?;
+            return Ok(pb::InvokeResponse {
+                payload,
+                content_type: JSON.to_owned(),
+                ..pb::InvokeResponse::default()
+            });
+        }
+        let message_id = self.next_message_id();
+        if request.idempotency_key.is_empty() {
+            kind.tell(system, id, message)?;
+            return Ok(pb::InvokeResponse { message_id, ..pb::InvokeResponse::default() });
+        }
+        if request.idempotency_key.len() > 256 {
+            return Err(Error::new(
+                ErrorCode::InvalidArguments,
+                "an idempotency key is at most 256 bytes",
+            ));
+        }
+        let actor = id.to_string();
+        let delivery = self.inner.idempotency.deliver_once(
+            &actor,
+            &request.idempotency_key,
+            message_id,
+            || kind.tell(system, id, message),
+        )?;
+        Ok(match delivery {
+            Delivery::Delivered(message_id) => {
+                pb::InvokeResponse { message_id, ..pb::InvokeResponse::default() }
+            }
+            Delivery::Duplicate(message_id) => {
+                pb::InvokeResponse { message_id, duplicate: true, ..pb::InvokeResponse::default() }
+            }
+        })
+    }
+
+    fn timeout(&self, timeout_ms: u64) -> Result<Duration> {
+        let options = &self.inner.options;
+        if timeout_ms == 0 {
+            return Ok(options.ask_timeout());
+        }
+        if timeout_ms > options.max_ask_timeout_ms {
+            return Err(Error::new(
+                ErrorCode::InvalidArguments,
+                format!("timeout_ms must be at most {}", options.max_ask_timeout_ms),
+            ));
+        }
+        Ok(Duration::from_millis(timeout_ms))
+    }
+
+    /// The registered actor types.
+    pub fn list_actor_types(&self) -> pb::ListActorTypesResponse {
+        let types = self
+            .inner
+            .registry
+            .iter()
+            .map(|(name, kind)| pb::ActorTypeInfo {
+                name: name.clone(),
+                behavior: kind.behavior().to_owned(),
+                facets: kind.facets(),
+            })
+            .collect();
+        pb::ListActorTypesResponse { types }
+    }
+
+    /// The actors of one type on this node.
+    pub fn list_actors(&self, request: &pb::ListActorsRequest) -> Result<pb::ListActorsResponse> {
+        let tenant = name::<TenantId>(&request.tenant)?;
+        let namespace = name::<Namespace>(&request.namespace)?;
+        let actor_type = name::<ActorType>(&request.actor_type)?;
+        self.inner.registry.get(actor_type.as_str())?;
+        let mut actors: Vec<pb::ActorInfo> = self
+            .inner
+            .system
+            .actors()
+            .into_iter()
+            .filter(|actor| {
+                let id = actor.id();
+                id.tenant == tenant && id.namespace == namespace && id.actor_type == actor_type
+            })
+            .map(|actor| pb::ActorInfo {
+                actor_id: actor.id().key.as_str().to_owned(),
+                lifecycle: actor.lifecycle().as_str().to_owned(),
+                mailbox_depth: actor.mailbox_len() as u64,
+            })
+            .collect();
+        actors.sort_unstable_by(|a, b| a.actor_id.cmp(&b.actor_id));
+        Ok(pb::ListActorsResponse { actors })
+    }
+
+    /// One actor's state as JSON.
+    pub async fn get_actor_state(
+        &self,
+        request: &pb::GetActorStateRequest,
+    ) -> Result<pb::GetActorStateResponse> {
+        let id = actor_id(request.actor.as_ref())?;
+        self.inner.registry.get(id.actor_type.as_str())?;
+        let Some(actor) = self.inner.system.lookup_any(&id) else {
+            return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
+        };
+        let Some(state) = actor.inspect(self.inner.options.ask_timeout()).await? else {
+            return Err(Error::new(
+                ErrorCode::StateNotSerializable,
+                format!(
+                    "the state of {id} cannot be shown: derive Serialize and Deserialize for its state type"
+                ),
+            ));
+        };
+        let state = serde_json::to_vec(&state)
+            .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))?;
+        Ok(pb::GetActorStateResponse { state, content_type: JSON.to_owned() })
+    }
+
+    /// Stops an actor for good and deletes its state.
+    pub async fn delete_actor(
+        &self,
+        request: &pb::DeleteActorRequest,
+    ) -> Result<pb::DeleteActorResponse> {
+        let id = actor_id(request.actor.as_ref())?;
+        self.inner.registry.get(id.actor_type.as_str())?;
+        let Some(actor) = self.inner.system.lookup_any(&id) else {
+            return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
+        };
+        actor.shutdown(ExitReason::Shutdown, self.inner.options.shutdown_grace()).await;
+        Ok(pb::DeleteActorResponse {})
+    }
+
+    /// The node's status.
+    pub fn status(&self) -> pb::GetStatusResponse {
+        let system = &self.inner.system;
+        let listeners = self
+            .inner
+            .listeners
+            .get()
+            .map(|listeners| {
+                listeners
+                    .iter()
+                    .map(|(name, address)| pb::Listener {
+                        name: name.clone(),
+                        address: address.to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let actors_by_lifecycle = Lifecycle::ALL
+            .into_iter()
+            .filter(|state| !state.is_final())
+            .map(|state| pb::LifecycleCount {
+                lifecycle: state.as_str().to_owned(),
+                actors: u64::try_from(system.actors_in(state)).unwrap_or(0),
+            })
+            .collect();
+        pb::GetStatusResponse {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_ms: u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            listeners,
+            actors: system.actor_count() as u64,
+            actors_by_lifecycle,
+            actor_types: self.inner.registry.len() as u64,
+            data_dir: self.inner.options.data_dir.display().to_string(),
+        }
+    }
+}
+
+/// The JSON media type.
+pub(crate) const JSON: &str = "application/json";
+
+/// Whether a media type is JSON (`application/json`, `application/*+json`, with parameters).
+pub(crate) fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The action a payload names: a JSON object's `action` field (empty when it has none).
+fn action_of(payload: &[u8], content_type: &str) -> Result<String> {
+    if !is_json(content_type) {
+        return Ok(String::new());
+    }
+    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|error| {
+        Error::new(ErrorCode::InvalidJson, format!("the payload is not valid JSON: {error}"))
+    })?;
+    let action = match value {
+        serde_json::Value::Object(mut fields) => match fields.remove("action") {
+            Some(serde_json::Value::String(action)) => action,
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(other) => {
+                return Err(Error::new(
+                    ErrorCode::InvalidArguments,
+                    format!("the payload's action must be a string, not {other}"),
+                ));
+            }
+        },
+        _ => String::new(),
+    };
+    Ok(action)
+}
+
+fn name<T>(value: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = plexspaces_types::InvalidName>,
+{
+    value.parse().map_err(|error: plexspaces_types::InvalidName| {
+        Error::new(ErrorCode::InvalidArguments, error.to_string())
+    })
+}
+
+/// The actor an address names.
+pub(crate) fn actor_id(address: Option<&pb::ActorAddress>) -> Result<ActorId> {
+    let Some(address) = address else {
+        return Err(Error::new(ErrorCode::InvalidArguments, "the request names no actor"));
+    };
+    let key = if address.actor_id.is_empty() { DEFAULT_ACTOR_ID } else { &address.actor_id };
+    Ok(ActorId::new(
+        name::<TenantId>(&address.tenant)?,
+        name::<Namespace>(&address.namespace)?,
+        name::<ActorType>(&address.actor_type)?,
+        name::<ActorKey>(key)?,
+    ))
+}
+
+#[tonic::async_trait]
+impl InvocationService for Api {
+    async fn invoke(
+        &self,
+        request: Request<pb::InvokeRequest>,
+    ) -> Result<Response<pb::InvokeResponse>, Status> {
+        Ok(Response::new(Api::invoke(self, request.into_inner()).await?))
+    }
+}
+
+#[tonic::async_trait]
+impl ActorService for Api {
+    async fn list_actor_types(
+        &self,
+        _request: Request<pb::ListActorTypesRequest>,
+    ) -> Result<Response<pb::ListActorTypesResponse>, Status> {
+        Ok(Response::new(Api::list_actor_types(self)))
+    }
+
+    async fn list_actors(
+        &self,
+        request: Request<pb::ListActorsRequest>,
+    ) -> Result<Response<pb::ListActorsResponse>, Status> {
+        Ok(Response::new(Api::list_actors(self, request.get_ref())?))
+    }
+
+    async fn get_actor_state(
+        &self,
+        request: Request<pb::GetActorStateRequest>,
+    ) -> Result<Response<pb::GetActorStateResponse>, Status> {
+        Ok(Response::new(Api::get_actor_state(self, request.get_ref()).await?))
+    }
+
+    async fn delete_actor(
+        &self,
+        request: Request<pb::DeleteActorRequest>,
+    ) -> Result<Response<pb::DeleteActorResponse>, Status> {
+        Ok(Response::new(Api::delete_actor(self, request.get_ref()).await?))
+    }
+}
+
+#[tonic::async_trait]
+impl NodeService for Api {
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::GetStatusResponse>, Status> {
+        Ok(Response::new(Api::status(self)))
+    }
+}

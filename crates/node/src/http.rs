@@ -1,0 +1,508 @@
+//! The HTTP front doors: the invoke port and the admin port. Each route builds the proto
+//! request of the matching gRPC method and calls the same [`Api`] method; errors leave as
+//! `application/problem+json` with the catalogue code.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{
+        DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
+        rejection::BytesRejection,
+    },
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use plexspaces_proto::v1 as pb;
+use plexspaces_types::ErrorCode;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    Api, Error,
+    api::{JSON, is_json},
+    openapi,
+};
+
+/// An error on its way out as problem+json.
+#[derive(Debug)]
+pub(crate) struct Problem(pub(crate) Error);
+
+impl From<Error> for Problem {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = self.0.problem().to_string();
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}
+
+fn problem(code: ErrorCode, message: impl Into<String>) -> Problem {
+    Problem(Error::new(code, message))
+}
+
+/// A request body within the route's limit; a larger one is `payload_too_large`.
+pub(crate) struct Body(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(rejection) => Err(body_problem(&rejection)),
+        }
+    }
+}
+
+fn body_problem(rejection: &BytesRejection) -> Problem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        problem(ErrorCode::PayloadTooLarge, "the request body is larger than this node accepts")
+    } else {
+        problem(
+            ErrorCode::InvalidArguments,
+            format!("the request body could not be read: {}", rejection.body_text()),
+        )
+    }
+}
+
+/// Query pairs, decoded leniently: a malformed query is `invalid_arguments`.
+fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
+    let Some(query) = query else { return Ok(Vec::new()) };
+    let mut pairs = Vec::new();
+    for part in query.split('&').filter(|part| !part.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        pairs.push((decode(key)?, decode(value)?));
+    }
+    Ok(pairs)
+}
+
+fn decode(text: &str) -> Result<String, Problem> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(at + 1..at + 3).and_then(|hex| std::str::from_utf8(hex).ok());
+                let Some(byte) = hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) else {
+                    return Err(problem(
+                        ErrorCode::InvalidArguments,
+                        format!("malformed percent-encoding in the query: {text:?}"),
+                    ));
+                };
+                out.push(byte);
+                at += 2;
+            }
+            byte => out.push(byte),
+        }
+        at += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| problem(ErrorCode::InvalidArguments, "the query is not UTF-8"))
+}
+
+/// What the query says about an invocation.
+struct Invocation {
+    call: bool,
+    timeout_ms: u64,
+}
+
+fn invocation(pairs: &[(String, String)], default_call: bool) -> Result<Invocation, Problem> {
+    let mut call = default_call;
+    let mut timeout_ms = 0;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "invocation" => {
+                call = match value.as_str() {
+                    "call" | "ask" => true,
+                    "tell" | "cast" => false,
+                    other => {
+                        return Err(problem(
+                            ErrorCode::InvalidArguments,
+                            format!("invocation must be call or tell, not {other:?}"),
+                        ));
+                    }
+                }
+            }
+            "timeout_ms" => {
+                timeout_ms = value.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+                    problem(
+                        ErrorCode::InvalidArguments,
+                        format!("timeout_ms must be a positive integer, not {value:?}"),
+                    )
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(Invocation { call, timeout_ms })
+}
+
+fn address(
+    tenant: String,
+    namespace: String,
+    actor_type: String,
+    actor_id: String,
+) -> pb::ActorAddress {
+    pb::ActorAddress { tenant, namespace, actor_type, actor_id }
+}
+
+/// `POST /api/v1/actors/{tenant}/{namespace}/{actor_type}[/{actor_id}]`: a tell, or a call
+/// with `?invocation=call`.
+async fn post_invoke(
+    api: Api,
+    actor: pb::ActorAddress,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap_or("invalid").to_owned())
+        .unwrap_or_else(|| JSON.to_owned());
+    if !is_json(&content_type) {
+        return Err(problem(
+            ErrorCode::UnsupportedMediaType,
+            format!("invoke takes JSON (Content-Type: application/json), not {content_type:?}"),
+        ));
+    }
+    let pairs = query_pairs(query)?;
+    let invocation = invocation(&pairs, false)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => String::new(),
+        Some(value) => value
+            .to_str()
+            .map_err(|_| {
+                problem(
+                    ErrorCode::InvalidArguments,
+                    "the Idempotency-Key header must be visible ASCII",
+                )
+            })?
+            .to_owned(),
+    };
+    let request = pb::InvokeRequest {
+        actor: Some(actor),
+        payload: body.to_vec(),
+        content_type,
+        mode: if invocation.call { pb::InvocationMode::Call } else { pb::InvocationMode::Tell }
+            as i32,
+        timeout_ms: invocation.timeout_ms,
+        idempotency_key,
+        action: String::new(),
+    };
+    respond(api.invoke(request).await?, invocation.call)
+}
+
+/// `GET /api/v1/actors/{tenant}/{namespace}/{actor_type}[/{actor_id}]`: a call whose payload is
+/// the query; values that parse as JSON numbers, booleans, null, arrays or objects are decoded.
+async fn get_invoke(
+    api: Api,
+    actor: pb::ActorAddress,
+    query: Option<&str>,
+) -> Result<Response, Problem> {
+    let pairs = query_pairs(query)?;
+    let invocation = invocation(&pairs, true)?;
+    let mut payload = Map::new();
+    for (key, value) in pairs {
+        if key == "invocation" || key == "timeout_ms" {
+            continue;
+        }
+        payload.insert(key, query_value(value));
+    }
+    let request = pb::InvokeRequest {
+        actor: Some(actor),
+        payload: Value::Object(payload).to_string().into_bytes(),
+        content_type: JSON.to_owned(),
+        mode: if invocation.call { pb::InvocationMode::Call } else { pb::InvocationMode::Tell }
+            as i32,
+        timeout_ms: invocation.timeout_ms,
+        idempotency_key: String::new(),
+        action: String::new(),
+    };
+    respond(api.invoke(request).await?, invocation.call)
+}
+
+/// A query value: JSON when it parses as a number, boolean, null, array or object; a string
+/// otherwise.
+fn query_value(value: String) -> Value {
+    match serde_json::from_str::<Value>(&value) {
+        Ok(parsed) if !parsed.is_string() => parsed,
+        _ => Value::String(value),
+    }
+}
+
+fn respond(response: pb::InvokeResponse, call: bool) -> Result<Response, Problem> {
+    if call {
+        let mut reply = (StatusCode::OK, response.payload).into_response();
+        reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+        return Ok(reply);
+    }
+    let body = json!({ "message_id": response.message_id, "duplicate": response.duplicate });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+type Path3 = Segments<(String, String, String)>;
+type Path4 = Segments<(String, String, String, String)>;
+
+/// Path segments; a path that does not decode is `invalid_arguments`.
+pub(crate) struct Segments<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Segments<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(segments)) => Ok(Segments(segments)),
+            Err(rejection) => Err(problem(ErrorCode::InvalidArguments, rejection.body_text())),
+        }
+    }
+}
+
+/// The invoke port's routes.
+pub(crate) fn invoke_router(api: Api) -> Router {
+    let limit = api.options().max_body_bytes;
+    Router::new()
+        .route(
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}",
+            post(
+                |State(api): State<Api>,
+                 path: Path3,
+                 headers: HeaderMap,
+                 RawQuery(query): RawQuery,
+                 Body(body): Body| async move {
+                    let Segments((tenant, namespace, actor_type)) = path;
+                    post_invoke(
+                        api,
+                        address(tenant, namespace, actor_type, String::new()),
+                        &headers,
+                        query.as_deref(),
+                        body,
+                    )
+                    .await
+                },
+            )
+            .get(
+                |State(api): State<Api>, path: Path3, RawQuery(query): RawQuery| async move {
+                    let Segments((tenant, namespace, actor_type)) = path;
+                    get_invoke(
+                        api,
+                        address(tenant, namespace, actor_type, String::new()),
+                        query.as_deref(),
+                    )
+                    .await
+                },
+            ),
+        )
+        .route(
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}",
+            post(
+                |State(api): State<Api>,
+                 path: Path4,
+                 headers: HeaderMap,
+                 RawQuery(query): RawQuery,
+                 Body(body): Body| async move {
+                    let Segments((tenant, namespace, actor_type, actor_id)) = path;
+                    post_invoke(
+                        api,
+                        address(tenant, namespace, actor_type, actor_id),
+                        &headers,
+                        query.as_deref(),
+                        body,
+                    )
+                    .await
+                },
+            )
+            .get(
+                |State(api): State<Api>, path: Path4, RawQuery(query): RawQuery| async move {
+                    let Segments((tenant, namespace, actor_type, actor_id)) = path;
+                    get_invoke(
+                        api,
+                        address(tenant, namespace, actor_type, actor_id),
+                        query.as_deref(),
+                    )
+                    .await
+                },
+            ),
+        )
+        .route("/api/v1/openapi.json", get(|| async { Json(openapi::invoke()) }))
+        .merge(health_routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(api)
+}
+
+/// The admin port's routes.
+pub(crate) fn admin_router(api: Api) -> Router {
+    let limit = api.options().max_body_bytes;
+    Router::new()
+        .route("/api/v1/types", get(|State(api): State<Api>| async move { Json(types_json(&api.list_actor_types())) }))
+        .route(
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}",
+            get(|State(api): State<Api>, path: Path3| async move {
+                let Segments((tenant, namespace, actor_type)) = path;
+                let actors = api.list_actors(&pb::ListActorsRequest { tenant, namespace, actor_type })?;
+                let actors: Vec<Value> = actors
+                    .actors
+                    .into_iter()
+                    .map(|actor| json!({"actor_id": actor.actor_id, "lifecycle": actor.lifecycle, "mailbox_depth": actor.mailbox_depth}))
+                    .collect();
+                Ok::<_, Problem>(Json(json!({ "actors": actors })))
+            }),
+        )
+        .route(
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}",
+            axum::routing::delete(|State(api): State<Api>, path: Path4| async move {
+                let Segments((tenant, namespace, actor_type, actor_id)) = path;
+                let actor = Some(address(tenant, namespace, actor_type, actor_id));
+                api.delete_actor(&pb::DeleteActorRequest { actor }).await?;
+                Ok::<_, Problem>(StatusCode::NO_CONTENT)
+            }),
+        )
+        .route(
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}/state",
+            get(|State(api): State<Api>, path: Path4| async move {
+                let Segments((tenant, namespace, actor_type, actor_id)) = path;
+                let actor = Some(address(tenant, namespace, actor_type, actor_id));
+                let state = api.get_actor_state(&pb::GetActorStateRequest { actor }).await?;
+                let mut response = (StatusCode::OK, state.state).into_response();
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+                Ok::<_, Problem>(response)
+            }),
+        )
+        .route("/api/v1/status", get(|State(api): State<Api>| async move { Json(status_json(&api.status())) }))
+        .route("/api/v1/openapi.json", get(|| async { Json(openapi::admin()) }))
+        .merge(health_routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(api)
+}
+
+fn types_json(types: &pb::ListActorTypesResponse) -> Value {
+    let types: Vec<Value> = types
+        .types
+        .iter()
+        .map(|info| json!({"name": info.name, "behavior": info.behavior, "facets": info.facets}))
+        .collect();
+    json!({ "types": types })
+}
+
+pub(crate) fn status_json(status: &pb::GetStatusResponse) -> Value {
+    let listeners: Map<String, Value> = status
+        .listeners
+        .iter()
+        .map(|listener| (listener.name.clone(), Value::String(listener.address.clone())))
+        .collect();
+    let by_lifecycle: Map<String, Value> = status
+        .actors_by_lifecycle
+        .iter()
+        .map(|count| (count.lifecycle.clone(), json!(count.actors)))
+        .collect();
+    json!({
+        "version": status.version,
+        "uptime_ms": status.uptime_ms,
+        "listeners": listeners,
+        "actors": status.actors,
+        "actors_by_lifecycle": by_lifecycle,
+        "actor_types": status.actor_types,
+        "data_dir": status.data_dir,
+    })
+}
+
+fn health_routes() -> Router<Api> {
+    Router::new().route("/healthz", get(|| async { Json(json!({"status": "ok"})) })).route(
+        "/readyz",
+        get(|State(api): State<Api>| async move {
+            if api.system().is_shutting_down() {
+                return Err(problem(ErrorCode::Unavailable, "the node is shutting down"));
+            }
+            Ok(Json(json!({"status": "ready"})))
+        }),
+    )
+}
+
+/// Refuses requests without the admin token, when one is set.
+pub(crate) async fn require_token(
+    token: Option<std::sync::Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = token
+        && !crate::auth::bearer_matches(request.headers().get(header::AUTHORIZATION), &token)
+    {
+        return problem(
+            ErrorCode::Unauthenticated,
+            "this node requires `Authorization: Bearer <admin token>`",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Reads every request's body within the limit, so a body over it is `payload_too_large` on
+/// every route, whether its length is declared or it arrives chunked, and whether or not the
+/// route reads it.
+async fn limit_body(limit: usize, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let too_large = || {
+        problem(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than this node accepts ({limit} bytes)"),
+        )
+        .into_response()
+    };
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let over = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if over {
+                return too_large();
+            }
+            return problem(
+                ErrorCode::InvalidArguments,
+                format!("the request body could not be read: {error}"),
+            )
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// The fallbacks every router shares: unknown routes and methods answer in the catalogue.
+pub(crate) fn finish(router: Router, token: Option<std::sync::Arc<str>>, limit: usize) -> Router {
+    router
+        .fallback(|| async {
+            problem(ErrorCode::NotFound, "no such route; see /api/v1/openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            problem(
+                ErrorCode::MethodNotAllowed,
+                "this route does not take this method; see /api/v1/openapi.json",
+            )
+        })
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            limit_body(limit, request, next)
+        }))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let token = token.clone();
+            require_token(token, request, next)
+        }))
+}

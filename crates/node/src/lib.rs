@@ -1,0 +1,320 @@
+//! The PlexSpaces node: the actor runtime behind its front doors. An invoke HTTP port (8080),
+//! an admin HTTP port (8094) and a gRPC port (8000) serve the services of
+//! `proto/plexspaces/v1`; native Rust actors are embedded with
+//! `Node::builder().register::<Counter>("counter")`.
+//!
+//! ```no_run
+//! use plexspaces_sdk::prelude::*;
+//!
+//! #[gen_server_actor]
+//! struct Counter { count: i32 }
+//!
+//! #[plexspaces_handlers]
+//! impl Counter {
+//!     #[handler("increment")]
+//!     async fn increment(&mut self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+//!         self.count += 1;
+//!         Ok(json!({ "count": self.count }))
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), plexspaces_node::Error> {
+//! let node = plexspaces_node::Node::builder().register::<Counter>("counter").start().await?;
+//! println!("invoke on {}", node.invoke_addr());
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod auth;
+mod error;
+mod http;
+mod idempotency;
+mod openapi;
+mod options;
+mod registry;
+
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
+
+use plexspaces_core::{FacetRegistry, facet::FacetMetrics};
+use plexspaces_proto::v1::{
+    actor_service_server::ActorServiceServer, invocation_service_server::InvocationServiceServer,
+    node_service_server::NodeServiceServer,
+};
+use plexspaces_sdk::{ActorState, Handlers};
+use plexspaces_types::{ActorType, ErrorCode};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+pub use api::{Api, DEFAULT_ACTOR_ID};
+pub use error::{Error, GRPC_CODE_KEY, Result};
+pub use options::Options;
+
+use registry::{ActorKind, Native, Registry};
+
+/// A registration waiting for the facet registry and options.
+type Registration = Box<dyn FnOnce(&FacetRegistry, Duration) -> Result<Arc<dyn ActorKind>> + Send>;
+
+/// Builds a node: options, facets, and the native actor types it serves.
+pub struct NodeBuilder {
+    options: Options,
+    facets: FacetRegistry,
+    registrations: Vec<(String, Registration)>,
+}
+
+impl std::fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let types: Vec<&str> = self.registrations.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("NodeBuilder")
+            .field("options", &self.options)
+            .field("types", &types)
+            .finish()
+    }
+}
+
+/// The node: see [`Node::builder`].
+#[derive(Debug)]
+pub struct Node;
+
+impl Node {
+    /// A builder on the embedded defaults, with the built-in facets registered.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder {
+            options: Options::default(),
+            facets: FacetRegistry::with_builtins(FacetMetrics::default()),
+            registrations: Vec::new(),
+        }
+    }
+}
+
+impl NodeBuilder {
+    /// Replaces the options.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The facet registry, to register custom facets before the types that attach them.
+    pub fn facets(&mut self) -> &mut FacetRegistry {
+        &mut self.facets
+    }
+
+    /// Serves the native SDK actor type `S` as `name`: every actor of it is virtual (activated
+    /// by its first message, deactivated when idle).
+    pub fn register<S: Handlers + ActorState>(self, name: &str) -> Self {
+        self.register_with_facets::<S>(name, &[])
+    }
+
+    /// [`NodeBuilder::register`] with more facets attached to every actor of the type.
+    pub fn register_with_facets<S: Handlers + ActorState>(
+        mut self,
+        name: &str,
+        facets: &[(&str, serde_json::Value)],
+    ) -> Self {
+        let facets: Vec<(String, serde_json::Value)> =
+            facets.iter().map(|(name, config)| ((*name).to_owned(), config.clone())).collect();
+        let registration: Registration = Box::new(move |registry, idle_timeout| {
+            let kind = Native::<S>::new(registry.clone(), idle_timeout, &facets)?;
+            Ok(Arc::new(kind) as Arc<dyn ActorKind>)
+        });
+        self.registrations.push((name.to_owned(), registration));
+        self
+    }
+
+    /// Binds the ports and starts serving. Must run inside a tokio multi-thread runtime.
+    pub async fn start(self) -> Result<RunningNode> {
+        let options = self.options;
+        options.validate()?;
+        let idle_timeout = Duration::from_secs(options.idle_timeout_secs);
+        let mut kinds = BTreeMap::new();
+        for (name, registration) in self.registrations {
+            ActorType::new(&name)
+                .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
+            let kind = registration(&self.facets, idle_timeout).map_err(|error| {
+                Error::new(error.code, format!("actor type {name:?}: {}", error.message))
+            })?;
+            if kinds.insert(name.clone(), kind).is_some() {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("actor type {name:?} is registered twice"),
+                ));
+            }
+        }
+        std::fs::create_dir_all(&options.data_dir).map_err(|error| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot create the data directory {}: {error}", options.data_dir.display()),
+            )
+        })?;
+        let system =
+            plexspaces_core::Options { ask_timeout: options.ask_timeout(), ..Default::default() }
+                .build()
+                .map_err(Error::from)?;
+        let bind = |port: u16, name: &'static str| {
+            let address = SocketAddr::new(options.host, port);
+            async move {
+                TcpListener::bind(address).await.map_err(|error| {
+                    Error::new(
+                        ErrorCode::Internal,
+                        format!("cannot bind the {name} port on {address}: {error}"),
+                    )
+                })
+            }
+        };
+        let invoke = bind(options.invoke_port, "invoke").await?;
+        let admin = bind(options.admin_port, "admin").await?;
+        let grpc = bind(options.grpc_port, "gRPC").await?;
+        let local = |listener: &TcpListener| {
+            listener
+                .local_addr()
+                .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))
+        };
+        let addresses =
+            Addresses { invoke: local(&invoke)?, admin: local(&admin)?, grpc: local(&grpc)? };
+        let api = Api::new(system, Registry::new(kinds), options.clone());
+        api.set_listeners(vec![
+            ("invoke".to_owned(), addresses.invoke),
+            ("admin".to_owned(), addresses.admin),
+            ("grpc".to_owned(), addresses.grpc),
+        ]);
+        let (stop, stopped) = watch::channel(false);
+        let token: Option<Arc<str>> = options.admin_token.as_deref().map(Arc::from);
+        let servers = vec![
+            tokio::spawn(serve_http(
+                invoke,
+                http::finish(
+                    http::invoke_router(api.clone()),
+                    token.clone(),
+                    options.max_body_bytes,
+                ),
+                stopped.clone(),
+            )),
+            tokio::spawn(serve_http(
+                admin,
+                http::finish(
+                    http::admin_router(api.clone()),
+                    token.clone(),
+                    options.max_body_bytes,
+                ),
+                stopped.clone(),
+            )),
+            tokio::spawn(serve_grpc(grpc, api.clone(), token, stopped)),
+        ];
+        tracing::info!(
+            invoke = %addresses.invoke, admin = %addresses.admin, grpc = %addresses.grpc,
+            data_dir = %options.data_dir.display(), "node started"
+        );
+        Ok(RunningNode { api, addresses, stop, servers })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Addresses {
+    invoke: SocketAddr,
+    admin: SocketAddr,
+    grpc: SocketAddr,
+}
+
+async fn until_stopped(mut stopped: watch::Receiver<bool>) {
+    let _sender_gone = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn serve_http(listener: TcpListener, router: axum::Router, stopped: watch::Receiver<bool>) {
+    let served = axum::serve(listener, router).with_graceful_shutdown(until_stopped(stopped)).await;
+    if let Err(error) = served {
+        tracing::error!(%error, "HTTP server failed");
+    }
+}
+
+async fn serve_grpc(
+    listener: TcpListener,
+    api: Api,
+    token: Option<Arc<str>>,
+    stopped: watch::Receiver<bool>,
+) {
+    let limit = api.options().max_body_bytes;
+    let check = move |request: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &token {
+            let header = request
+                .metadata()
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| axum::http::HeaderValue::from_str(value).ok());
+            if !auth::bearer_matches(header.as_ref(), token) {
+                return Err(Error::new(
+                    ErrorCode::Unauthenticated,
+                    "this node requires `authorization: Bearer <admin token>` metadata",
+                )
+                .to_status());
+            }
+        }
+        Ok(request)
+    };
+    let invocation = tonic::service::interceptor::InterceptedService::new(
+        InvocationServiceServer::new(api.clone()).max_decoding_message_size(limit),
+        check.clone(),
+    );
+    let actors = tonic::service::interceptor::InterceptedService::new(
+        ActorServiceServer::new(api.clone()).max_decoding_message_size(limit),
+        check.clone(),
+    );
+    let node = tonic::service::interceptor::InterceptedService::new(
+        NodeServiceServer::new(api).max_decoding_message_size(limit),
+        check,
+    );
+    let served = tonic::transport::Server::builder()
+        .add_service(invocation)
+        .add_service(actors)
+        .add_service(node)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            until_stopped(stopped),
+        )
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "gRPC server failed");
+    }
+}
+
+/// A started node.
+#[derive(Debug)]
+pub struct RunningNode {
+    api: Api,
+    addresses: Addresses,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Where the invoke HTTP port listens.
+    pub fn invoke_addr(&self) -> SocketAddr {
+        self.addresses.invoke
+    }
+
+    /// Where the admin HTTP port listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.addresses.admin
+    }
+
+    /// Where the gRPC port listens.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.addresses.grpc
+    }
+
+    /// The node's API, for calls from the same process.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// Stops gracefully: stops accepting connections, lets in-flight requests finish (up to
+    /// the shutdown grace), then deactivates every actor.
+    pub async fn shutdown(self) {
+        let grace = self.api.options().shutdown_grace();
+        let _no_receivers = self.stop.send(true);
+        let servers = futures_util::future::join_all(self.servers);
+        if tokio::time::timeout(grace, servers).await.is_err() {
+            tracing::warn!(?grace, "requests still in flight after the shutdown grace");
+        }
+        self.api.system().shutdown(grace).await;
+        tracing::info!("node stopped");
+    }
+}

@@ -1,0 +1,176 @@
+//! The OpenAPI 3 document of each HTTP port, served at `/api/v1/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn problem_responses(codes: &[u16]) -> Value {
+    let mut responses = serde_json::Map::new();
+    for code in codes {
+        responses.insert(
+            code.to_string(),
+            json!({
+                "description": "an error from the catalogue",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            }),
+        );
+    }
+    Value::Object(responses)
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+fn segment(name: &str, description: &str) -> Value {
+    json!({
+        "name": name, "in": "path", "required": true, "description": description,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}
+    })
+}
+
+fn actor_id_param() -> Value {
+    json!({
+        "name": "actor_id", "in": "path", "required": true,
+        "description": "one virtual actor of the type",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\u0000-\\u001f\\u007f]+$"}
+    })
+}
+
+fn type_params() -> Vec<Value> {
+    vec![
+        segment("tenant", "the tenant"),
+        segment("namespace", "the namespace"),
+        segment("actor_type", "a registered actor type"),
+    ]
+}
+
+fn components() -> Value {
+    json!({
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "code", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "code": {"type": "string", "description": "the stable error code"},
+                    "detail": {"type": "string"},
+                    "facet": {"type": "string", "description": "the facet that refused the message"}
+                }
+            },
+            "Accepted": {
+                "type": "object",
+                "required": ["message_id", "duplicate"],
+                "properties": {"message_id": {"type": "string"}, "duplicate": {"type": "boolean"}}
+            }
+        },
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+    })
+}
+
+fn health_paths() -> Value {
+    json!({
+        "/healthz": {"get": {"summary": "liveness", "operationId": "healthz",
+            "responses": {"200": {"description": "the node is up", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/readyz": {"get": {"summary": "readiness", "operationId": "readyz",
+            "responses": merge(json!({"200": {"description": "the node takes requests", "content": {"application/json": {"schema": {"type": "object"}}}}}), problem_responses(&[503]))}},
+        "/api/v1/openapi.json": {"get": {"summary": "this document", "operationId": "openapi",
+            "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+    })
+}
+
+fn invoke_operations(with_id: bool) -> Value {
+    let mut params = type_params();
+    if with_id {
+        params.push(actor_id_param());
+    }
+    let invocation = json!({"name": "invocation", "in": "query", "required": false,
+        "description": "call: wait for the reply; tell (the default on POST): queue it",
+        "schema": {"type": "string", "enum": ["call", "tell"]}});
+    let timeout = json!({"name": "timeout_ms", "in": "query", "required": false,
+        "description": "how long a call waits (default 30000)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 300000}});
+    let idempotency = json!({"name": "Idempotency-Key", "in": "header", "required": false,
+        "description": "a tell with a key seen within the window is not delivered again",
+        "schema": {"type": "string", "maxLength": 256, "pattern": "^[\\x21-\\x7e]*$"}});
+    let suffix = if with_id { "_actor" } else { "" };
+    let errors = problem_responses(&[400, 401, 403, 404, 409, 410, 413, 415, 500, 503, 504]);
+    json!({
+        "parameters": params,
+        "post": {
+            "summary": "tell the actor (202), or call it with ?invocation=call (200 with the reply)",
+            "operationId": format!("invoke_post{suffix}"),
+            "parameters": [invocation, timeout, idempotency],
+            "requestBody": {"required": false, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"action": {"type": "string"}}, "additionalProperties": true}}}},
+            "responses": merge(json!({
+                "200": {"description": "the actor's reply", "content": {"application/json": {"schema": {}}}},
+                "202": {"description": "queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}}
+            }), errors.clone())
+        },
+        "get": {
+            "summary": "call the actor with the query parameters as the payload",
+            "operationId": format!("invoke_get{suffix}"),
+            "parameters": [invocation, timeout, {"name": "action", "in": "query", "required": false, "schema": {"type": "string"}}],
+            "responses": merge(json!({
+                "200": {"description": "the actor's reply", "content": {"application/json": {"schema": {}}}},
+                "202": {"description": "queued (invocation=tell)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}}
+            }), errors)
+        }
+    })
+}
+
+fn document(title: &str, paths: Value) -> Value {
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": env!("CARGO_PKG_VERSION")},
+        "paths": merge(health_paths(), paths),
+        "components": components(),
+        "security": [{}, {"bearer": []}]
+    })
+}
+
+/// The invoke port's document.
+pub(crate) fn invoke() -> Value {
+    document(
+        "PlexSpaces invoke API",
+        json!({
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}": invoke_operations(false),
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}": invoke_operations(true),
+        }),
+    )
+}
+
+/// The admin port's document.
+pub(crate) fn admin() -> Value {
+    let mut with_id = type_params();
+    with_id.push(actor_id_param());
+    let json_object = json!({"application/json": {"schema": {"type": "object"}}});
+    document(
+        "PlexSpaces admin API",
+        json!({
+            "/api/v1/types": {"get": {"summary": "the registered actor types", "operationId": "list_types",
+                "responses": merge(json!({"200": {"description": "types", "content": json_object}}), problem_responses(&[401]))}},
+            "/api/v1/status": {"get": {"summary": "the node's status", "operationId": "status",
+                "responses": merge(json!({"200": {"description": "status", "content": json_object}}), problem_responses(&[401]))}},
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}": {
+                "parameters": type_params(),
+                "get": {"summary": "the actors of a type on this node, with their lifecycle state", "operationId": "list_actors",
+                    "responses": merge(json!({"200": {"description": "actors", "content": json_object}}), problem_responses(&[400, 401, 404]))}
+            },
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}": {
+                "parameters": with_id.clone(),
+                "delete": {"summary": "stop the actor for good and delete its state", "operationId": "delete_actor",
+                    "responses": merge(json!({"204": {"description": "deleted"}}), problem_responses(&[400, 401, 404]))}
+            },
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}/state": {
+                "parameters": with_id,
+                "get": {"summary": "the actor's state", "operationId": "get_state",
+                    "responses": merge(json!({"200": {"description": "the state as JSON", "content": {"application/json": {"schema": {}}}}}), problem_responses(&[400, 401, 404, 410, 504]))}
+            }
+        }),
+    )
+}

@@ -1,0 +1,141 @@
+//! How a node is configured: every field has a default (a node on the embedded defaults needs
+//! no configuration), and the CLI fills them from flags, environment variables and a TOML file.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use plexspaces_types::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The node's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// The address every port binds (127.0.0.1 by default).
+    pub host: IpAddr,
+    /// The invoke HTTP port (0: any free port).
+    pub invoke_port: u16,
+    /// The admin HTTP port (0: any free port).
+    pub admin_port: u16,
+    /// The gRPC port (0: any free port).
+    pub grpc_port: u16,
+    /// When set, every request on every port must carry `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+    /// Allows binding a non-loopback address without an admin token.
+    pub insecure: bool,
+    /// The node's one data directory.
+    pub data_dir: PathBuf,
+    /// The largest request body (and gRPC message) accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long an ask waits when the request names no timeout, in milliseconds.
+    pub ask_timeout_ms: u64,
+    /// The longest timeout a request may ask for, in milliseconds.
+    pub max_ask_timeout_ms: u64,
+    /// How long an idempotency key is remembered, in seconds.
+    pub idempotency_window_secs: u64,
+    /// How many idempotency keys are remembered at most (the oldest go first).
+    pub idempotency_max_keys: usize,
+    /// How long a native actor stays active without messages, in seconds.
+    pub idle_timeout_secs: u64,
+    /// How long a shutdown waits for in-flight requests and actors, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// How long a client may take to send a request's headers, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a request's body, in milliseconds.
+    pub body_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            invoke_port: 8080,
+            admin_port: 8094,
+            grpc_port: 8000,
+            admin_token: None,
+            insecure: false,
+            data_dir: PathBuf::from("plexspaces-data"),
+            max_body_bytes: 1024 * 1024,
+            ask_timeout_ms: 30_000,
+            max_ask_timeout_ms: 300_000,
+            idempotency_window_secs: 600,
+            idempotency_max_keys: 100_000,
+            idle_timeout_secs: 300,
+            shutdown_grace_ms: 10_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Options {
+    /// Checks the options make sense together: a node reachable from other machines needs a
+    /// token, or an explicit `insecure`.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |message: String| Err(Error::new(ErrorCode::InvalidArguments, message));
+        if let Some(token) = &self.admin_token
+            && (token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return invalid("the admin token must be non-empty and have no spaces".to_owned());
+        }
+        if !self.host.is_loopback() && self.admin_token.is_none() && !self.insecure {
+            return invalid(format!(
+                "binding {} makes the node reachable from other machines: pass --admin-token TOKEN \
+                 (every request must then carry `Authorization: Bearer TOKEN`) or --insecure",
+                self.host
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return invalid("max_body_bytes must be positive".to_owned());
+        }
+        if self.ask_timeout_ms == 0 || self.ask_timeout_ms > self.max_ask_timeout_ms {
+            return invalid(format!(
+                "ask_timeout_ms must be between 1 and max_ask_timeout_ms ({})",
+                self.max_ask_timeout_ms
+            ));
+        }
+        if self.idle_timeout_secs == 0 {
+            return invalid("idle_timeout_secs must be positive".to_owned());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ask_timeout(&self) -> Duration {
+        Duration::from_millis(self.ask_timeout_ms)
+    }
+
+    pub(crate) fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_address_needs_a_token_or_insecure() {
+        let public = Options { host: IpAddr::V4(Ipv4Addr::UNSPECIFIED), ..Options::default() };
+        let error = public.validate().unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidArguments);
+        assert!(error.message.contains("--admin-token"), "{}", error.message);
+        let with_token = Options { admin_token: Some("s3cret".into()), ..public.clone() };
+        assert_eq!(with_token.validate(), Ok(()));
+        assert_eq!(Options { insecure: true, ..public }.validate(), Ok(()));
+        assert_eq!(Options::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_config_file_names_only_what_it_changes() {
+        let options: Options =
+            serde_json::from_value(serde_json::json!({"invoke_port": 0})).unwrap();
+        assert_eq!(options, Options { invoke_port: 0, ..Options::default() });
+        let unknown = serde_json::from_value::<Options>(serde_json::json!({"invoke_prot": 0}));
+        assert!(unknown.unwrap_err().to_string().contains("unknown field"));
+    }
+}

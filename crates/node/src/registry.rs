@@ -1,0 +1,189 @@
+//! The actor types a node serves, by name: each knows how to find or activate an actor of its
+//! type and hand it a message.
+
+use std::{
+    collections::BTreeMap, future::Future, marker::PhantomData, pin::Pin, sync::Arc, time::Duration,
+};
+
+use plexspaces_core::{ActorRef, FacetRegistry, System};
+use plexspaces_sdk::{ActorState, GenServer, Handlers, Message, spawn_actor};
+use plexspaces_types::{ActorId, ErrorCode};
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// A boxed future borrowed for `'a`.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One registered actor type, type-erased.
+pub(crate) trait ActorKind: Send + Sync + 'static {
+    /// gen_server, gen_fsm or gen_event.
+    fn behavior(&self) -> &'static str;
+    /// The facets each actor of the type gets.
+    fn facets(&self) -> Vec<String>;
+    /// Queues `msg` for the actor `id`, activating it first when needed.
+    fn tell(&self, system: &System, id: ActorId, msg: Message) -> Result<()>;
+    /// Sends `msg` to the actor `id` and waits up to `timeout` for its reply.
+    fn call<'a>(
+        &'a self,
+        system: &'a System,
+        id: ActorId,
+        msg: Message,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Value>>;
+}
+
+/// The facets every native actor gets: it is virtual (activated by its first message,
+/// deactivated after `idle_timeout`).
+fn attached_facets(idle_timeout: Duration, extra: &[(String, Value)]) -> Vec<(String, Value)> {
+    let idle_ms = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut facets =
+        vec![("virtual_actor".to_owned(), serde_json::json!({ "idle_timeout_ms": idle_ms }))];
+    facets.extend(extra.iter().filter(|(name, _)| name != "virtual_actor").cloned());
+    facets
+}
+
+/// A native SDK actor type (`#[gen_server_actor]`, `#[gen_fsm_actor]` or
+/// `#[gen_event_actor]` state `S`).
+pub(crate) struct Native<S> {
+    facet_registry: FacetRegistry,
+    facets: Vec<(String, Value)>,
+    state: PhantomData<fn() -> S>,
+}
+
+impl<S: Handlers + ActorState> Native<S> {
+    pub(crate) fn new(
+        facet_registry: FacetRegistry,
+        idle_timeout: Duration,
+        extra_facets: &[(String, Value)],
+    ) -> Result<Self> {
+        let facets = attached_facets(idle_timeout, extra_facets);
+        // Refuse unknown facets and bad configs when the type is registered, not at the first
+        // message.
+        let named: Vec<(&str, Value)> =
+            facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
+        facet_registry
+            .build(&named)
+            .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
+        Ok(Self { facet_registry, facets, state: PhantomData })
+    }
+
+    /// The actor `id`: the running one, or a new one.
+    fn actor(&self, system: &System, id: ActorId) -> Result<ActorRef<GenServer<S>>> {
+        loop {
+            match system.lookup::<GenServer<S>>(&id) {
+                Ok(actor) => return Ok(actor),
+                Err(plexspaces_core::Error::NotFound(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+            let named: Vec<(&str, Value)> =
+                self.facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
+            match spawn_actor::<S>(system, id.clone(), &self.facet_registry, &named) {
+                Ok(actor) => return Ok(actor),
+                // Another request activated it first: use that one.
+                Err(plexspaces_sdk::SpawnError::Runtime(
+                    plexspaces_core::Error::AlreadyExists(_),
+                )) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+impl<S: Handlers + ActorState> ActorKind for Native<S> {
+    fn behavior(&self) -> &'static str {
+        if S::INITIAL_STATE.is_some() {
+            "gen_fsm"
+        } else if S::EVENTS {
+            "gen_event"
+        } else {
+            "gen_server"
+        }
+    }
+
+    fn facets(&self) -> Vec<String> {
+        self.facets.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    fn tell(&self, system: &System, id: ActorId, msg: Message) -> Result<()> {
+        let mut msg = msg;
+        // An actor that stopped since the lookup (deleted, say) hands the message back; the
+        // next incarnation gets it.
+        for _ in 0..STOPPED_RETRIES {
+            match self.actor(system, id.clone())?.try_tell(msg) {
+                Ok(()) => return Ok(()),
+                Err(returned) => msg = returned,
+            }
+        }
+        Err(stopped(&id))
+    }
+
+    fn call<'a>(
+        &'a self,
+        system: &'a System,
+        id: ActorId,
+        msg: Message,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(async move {
+            let mut msg = msg;
+            for _ in 0..STOPPED_RETRIES {
+                match self.actor(system, id.clone())?.try_ask(msg, timeout) {
+                    Ok(reply) => return Ok(reply.await??),
+                    Err(returned) => msg = returned,
+                }
+            }
+            Err(stopped(&id))
+        })
+    }
+}
+
+/// How many incarnations a message tries before it gives up on an actor that keeps stopping.
+const STOPPED_RETRIES: usize = 3;
+
+fn stopped(id: &ActorId) -> Error {
+    Error::new(
+        ErrorCode::ActorStopped,
+        format!("actor {id} stopped while the message was sent; retry"),
+    )
+}
+
+/// The registered types by name.
+#[derive(Clone, Default)]
+pub(crate) struct Registry {
+    kinds: Arc<BTreeMap<String, Arc<dyn ActorKind>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.kinds.keys()).finish()
+    }
+}
+
+impl Registry {
+    pub(crate) fn new(kinds: BTreeMap<String, Arc<dyn ActorKind>>) -> Self {
+        Self { kinds: Arc::new(kinds) }
+    }
+
+    /// The type registered under `name`.
+    pub(crate) fn get(&self, name: &str) -> Result<&Arc<dyn ActorKind>> {
+        self.kinds.get(name).ok_or_else(|| {
+            let registered: Vec<&str> = self.kinds.keys().map(String::as_str).collect();
+            Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "actor type {name:?} is not registered on this node; registered types: {}",
+                    if registered.is_empty() { "none".to_owned() } else { registered.join(", ") }
+                ),
+            )
+        })
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn ActorKind>)> {
+        self.kinds.iter()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.kinds.len()
+    }
+}

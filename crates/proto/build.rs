@@ -1,0 +1,18 @@
+//! Generates the gRPC services and messages from proto/plexspaces/v1 with the vendored
+//! protoc, so no system protoc is needed.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let protos =
+        ["plexspaces/v1/actors.proto", "plexspaces/v1/node.proto"].map(|file| root.join(file));
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure().compile_with_config(
+        config,
+        &protos,
+        std::slice::from_ref(&root),
+    )?;
+    Ok(())
+}
