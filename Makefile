@@ -1,15 +1,29 @@
 # The two set-up commands: `make run` and `make test`. Everything else is a convenience.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/plexspaces-target
 
-.PHONY: run test lint bench bench-quick
+.PHONY: run test tools lint bench bench-quick
+
+# The Python tools the tests run (grpcio-tools, schemathesis), pinned in tests/requirements.txt.
+VENV ?= $(HOME)/.cache/plexspaces-venv
+export PLEXSPACES_PYTHON ?= $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # A node on the embedded defaults, serving the example actors (Ctrl-C stops it).
 run:
 	cargo run --release -p plexspaces-cli -- start
 
 # Every test of the workspace's default members (the peer benchmarks are not among them).
-test:
+test: tools
 	cargo test --locked
+
+# What the tests need beyond cargo: promtool (Debian package prometheus) and the Python tools.
+tools: $(VENV)/.requirements.txt
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+$(VENV)/.requirements.txt: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	cp tests/requirements.txt $@
 
 lint:
 	cargo fmt --all -- --check

@@ -20,7 +20,23 @@ mod echo {
     }
 }
 
-/// Registers the examples on a node builder.
-pub(crate) fn register(builder: NodeBuilder) -> NodeBuilder {
-    echo::register(counter::register(builder))
+/// The examples by name.
+pub(crate) const ALL: [&str; 2] = ["counter", "echo"];
+
+/// Registers the named examples on a node builder.
+pub(crate) fn register(builder: NodeBuilder, names: &[String]) -> Result<NodeBuilder, String> {
+    let mut builder = builder;
+    for name in names {
+        builder = match name.as_str() {
+            "counter" => counter::register(builder),
+            "echo" => echo::register(builder),
+            other => {
+                return Err(format!(
+                    "there is no example actor {other:?}; the examples are {}",
+                    ALL.join(", ")
+                ));
+            }
+        };
+    }
+    Ok(builder)
 }

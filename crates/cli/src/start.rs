@@ -36,6 +36,14 @@ pub(crate) struct StartArgs {
     /// The largest request body accepted, in bytes (default 1 MiB).
     #[arg(long, env = "PLEXSPACES_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// The embedded example actors to serve (comma-separated; an empty list serves none).
+    #[arg(
+        long,
+        env = "PLEXSPACES_EXAMPLES",
+        value_delimiter = ',',
+        default_value = "counter,echo"
+    )]
+    examples: Vec<String>,
     /// Log format on stderr.
     #[arg(long, env = "PLEXSPACES_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -105,7 +113,9 @@ fn init_logs(format: LogFormat) {
 pub(crate) async fn run(args: StartArgs) -> Result<(), String> {
     init_logs(args.log_format);
     let options = args.options()?;
-    let node = crate::examples::register(Node::builder().options(options))
+    let examples: Vec<String> =
+        args.examples.iter().filter(|name| !name.is_empty()).cloned().collect();
+    let node = crate::examples::register(Node::builder().options(options), &examples)?
         .start()
         .await
         .map_err(|error| format!("cannot start the node: {error}"))?;

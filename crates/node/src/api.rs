@@ -20,9 +20,12 @@ use plexspaces_sdk::Message;
 use plexspaces_types::{ActorId, ActorKey, ActorType, ErrorCode, Namespace, TenantId};
 use tonic::{Request, Response, Status};
 
+use tracing::Instrument as _;
+
 use crate::{
     Error, Options, Result,
     idempotency::{Delivery, Window},
+    metrics::Metrics,
     registry::Registry,
 };
 
@@ -40,6 +43,7 @@ struct Inner {
     registry: Registry,
     options: Options,
     idempotency: Window,
+    metrics: Metrics,
     started: Instant,
     listeners: OnceLock<Vec<(String, SocketAddr)>>,
     /// Message ids: this run's start time, then a counter.
@@ -68,6 +72,7 @@ impl Api {
                 registry,
                 options,
                 idempotency,
+                metrics: Metrics::default(),
                 started: Instant::now(),
                 listeners: OnceLock::new(),
                 boot,
@@ -88,13 +93,51 @@ impl Api {
         &self.inner.system
     }
 
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The Prometheus text exposition of the node's metrics.
+    pub fn render_metrics(&self) -> String {
+        self.inner.metrics.render(
+            &self.inner.system,
+            self.inner.registry.len(),
+            self.inner.started.elapsed(),
+        )
+    }
+
     fn next_message_id(&self) -> String {
         let sequence = self.inner.next_message.fetch_add(1, Ordering::Relaxed);
         format!("{:013x}-{sequence:08x}", self.inner.boot)
     }
 
-    /// Tells or calls an actor.
+    /// Tells or calls an actor, in a span of its own.
     pub async fn invoke(&self, request: pb::InvokeRequest) -> Result<pb::InvokeResponse> {
+        let span = match &request.actor {
+            Some(actor) => tracing::info_span!(
+                "invoke",
+                tenant = %actor.tenant, namespace = %actor.namespace, actor_type = %actor.actor_type,
+                actor_id = %actor.actor_id, mode = request.mode,
+            ),
+            None => tracing::info_span!("invoke", mode = request.mode),
+        };
+        let started = Instant::now();
+        let outcome = self.invoke_in_span(request).instrument(span.clone()).await;
+        let _entered = span.enter();
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match &outcome {
+            Ok(_) => tracing::debug!(micros, "invoked"),
+            Err(error) if error.code.http_status() >= 500 => {
+                tracing::warn!(micros, code = %error.code, error = %error.message, "invocation failed");
+            }
+            Err(error) => {
+                tracing::debug!(micros, code = %error.code, error = %error.message, "invocation refused")
+            }
+        }
+        outcome
+    }
+
+    async fn invoke_in_span(&self, request: pb::InvokeRequest) -> Result<pb::InvokeResponse> {
         let id = actor_id(request.actor.as_ref())?;
         let kind = self.inner.registry.get(id.actor_type.as_str())?;
         let content_type =
@@ -169,6 +212,11 @@ impl Api {
             ));
         }
         Ok(Duration::from_millis(timeout_ms))
+    }
+
+    /// The names of the registered actor types.
+    pub(crate) fn type_names(&self) -> Vec<String> {
+        self.inner.registry.iter().map(|(name, _)| name.clone()).collect()
     }
 
     /// The registered actor types.
@@ -341,13 +389,35 @@ pub(crate) fn actor_id(address: Option<&pb::ActorAddress>) -> Result<ActorId> {
     ))
 }
 
+impl Api {
+    /// Runs one gRPC method and records it in the metrics.
+    async fn observed<T>(
+        &self,
+        method: &'static str,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<Response<T>, Status> {
+        let started = Instant::now();
+        let outcome = call.await;
+        let code = match &outcome {
+            Ok(_) => tonic::Code::Ok,
+            Err(error) => tonic::Code::from_i32(error.code.grpc_code()),
+        };
+        self.inner.metrics.observe_grpc(method, code, started.elapsed());
+        outcome.map(Response::new).map_err(Status::from)
+    }
+}
+
 #[tonic::async_trait]
 impl InvocationService for Api {
     async fn invoke(
         &self,
         request: Request<pb::InvokeRequest>,
     ) -> Result<Response<pb::InvokeResponse>, Status> {
-        Ok(Response::new(Api::invoke(self, request.into_inner()).await?))
+        self.observed(
+            "plexspaces.v1.InvocationService/Invoke",
+            Api::invoke(self, request.into_inner()),
+        )
+        .await
     }
 }
 
@@ -357,28 +427,42 @@ impl ActorService for Api {
         &self,
         _request: Request<pb::ListActorTypesRequest>,
     ) -> Result<Response<pb::ListActorTypesResponse>, Status> {
-        Ok(Response::new(Api::list_actor_types(self)))
+        self.observed("plexspaces.v1.ActorService/ListActorTypes", async {
+            Ok(Api::list_actor_types(self))
+        })
+        .await
     }
 
     async fn list_actors(
         &self,
         request: Request<pb::ListActorsRequest>,
     ) -> Result<Response<pb::ListActorsResponse>, Status> {
-        Ok(Response::new(Api::list_actors(self, request.get_ref())?))
+        self.observed("plexspaces.v1.ActorService/ListActors", async {
+            Api::list_actors(self, request.get_ref())
+        })
+        .await
     }
 
     async fn get_actor_state(
         &self,
         request: Request<pb::GetActorStateRequest>,
     ) -> Result<Response<pb::GetActorStateResponse>, Status> {
-        Ok(Response::new(Api::get_actor_state(self, request.get_ref()).await?))
+        self.observed(
+            "plexspaces.v1.ActorService/GetActorState",
+            Api::get_actor_state(self, request.get_ref()),
+        )
+        .await
     }
 
     async fn delete_actor(
         &self,
         request: Request<pb::DeleteActorRequest>,
     ) -> Result<Response<pb::DeleteActorResponse>, Status> {
-        Ok(Response::new(Api::delete_actor(self, request.get_ref()).await?))
+        self.observed(
+            "plexspaces.v1.ActorService/DeleteActor",
+            Api::delete_actor(self, request.get_ref()),
+        )
+        .await
     }
 }
 
@@ -388,6 +472,6 @@ impl NodeService for Api {
         &self,
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
-        Ok(Response::new(Api::status(self)))
+        self.observed("plexspaces.v1.NodeService/GetStatus", async { Ok(Api::status(self)) }).await
     }
 }

@@ -180,18 +180,7 @@ async fn post_invoke(
     }
     let pairs = query_pairs(query)?;
     let invocation = invocation(&pairs, false)?;
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => String::new(),
-        Some(value) => value
-            .to_str()
-            .map_err(|_| {
-                problem(
-                    ErrorCode::InvalidArguments,
-                    "the Idempotency-Key header must be visible ASCII",
-                )
-            })?
-            .to_owned(),
-    };
+    let idempotency_key = idempotency_key(headers)?;
     let request = pb::InvokeRequest {
         actor: Some(actor),
         payload: body.to_vec(),
@@ -205,6 +194,19 @@ async fn post_invoke(
     respond(api.invoke(request).await?, invocation.call)
 }
 
+/// The `Idempotency-Key` header: visible ASCII, at most 256 bytes (empty when absent).
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(String::new()) };
+    let bytes = value.as_bytes();
+    if bytes.len() > 256 || !bytes.iter().all(|byte| (0x21..=0x7e).contains(byte)) {
+        return Err(problem(
+            ErrorCode::InvalidArguments,
+            "the Idempotency-Key header must be at most 256 visible ASCII characters",
+        ));
+    }
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
 /// `GET /api/v1/actors/{tenant}/{namespace}/{actor_type}[/{actor_id}]`: a call whose payload is
 /// the query; values that parse as JSON numbers, booleans, null, arrays or objects are decoded.
 async fn get_invoke(
@@ -216,10 +218,16 @@ async fn get_invoke(
     let invocation = invocation(&pairs, true)?;
     let mut payload = Map::new();
     for (key, value) in pairs {
-        if key == "invocation" || key == "timeout_ms" {
-            continue;
+        match key.as_str() {
+            "invocation" | "timeout_ms" => {}
+            // The action is a name, never decoded as JSON.
+            "action" => {
+                payload.insert(key, Value::String(value));
+            }
+            _ => {
+                payload.insert(key, query_value(value));
+            }
         }
-        payload.insert(key, query_value(value));
     }
     let request = pb::InvokeRequest {
         actor: Some(actor),
@@ -336,7 +344,10 @@ pub(crate) fn invoke_router(api: Api) -> Router {
                 },
             ),
         )
-        .route("/api/v1/openapi.json", get(|| async { Json(openapi::invoke()) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(|State(api): State<Api>| async move { Json(openapi::invoke(&api.type_names())) }),
+        )
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
@@ -381,7 +392,21 @@ pub(crate) fn admin_router(api: Api) -> Router {
             }),
         )
         .route("/api/v1/status", get(|State(api): State<Api>| async move { Json(status_json(&api.status())) }))
-        .route("/api/v1/openapi.json", get(|| async { Json(openapi::admin()) }))
+        .route(
+            "/metrics",
+            get(|State(api): State<Api>| async move {
+                let mut response = (StatusCode::OK, api.render_metrics()).into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                response
+            }),
+        )
+        .route(
+            "/api/v1/openapi.json",
+            get(|State(api): State<Api>| async move { Json(openapi::admin(&api.type_names())) }),
+        )
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
@@ -486,8 +511,35 @@ async fn limit_body(limit: usize, request: Request, next: Next) -> Response {
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
-/// The fallbacks every router shares: unknown routes and methods answer in the catalogue.
-pub(crate) fn finish(router: Router, token: Option<std::sync::Arc<str>>, limit: usize) -> Router {
+/// Records the request in the metrics under its matched route ("unmatched" for none).
+async fn observe(api: Api, port: &'static str, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    api.metrics().observe_http(
+        port,
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// The layers every router shares: metrics, the body limit, the token; and the fallbacks, so
+/// unknown routes and methods answer in the catalogue.
+pub(crate) fn finish(
+    router: Router,
+    api: &Api,
+    port: &'static str,
+    token: Option<std::sync::Arc<str>>,
+) -> Router {
+    let limit = api.options().max_body_bytes;
+    let api = api.clone();
     router
         .fallback(|| async {
             problem(ErrorCode::NotFound, "no such route; see /api/v1/openapi.json")
@@ -504,5 +556,8 @@ pub(crate) fn finish(router: Router, token: Option<std::sync::Arc<str>>, limit: 
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             let token = token.clone();
             require_token(token, request, next)
+        }))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            observe(api.clone(), port, request, next)
         }))
 }

@@ -30,6 +30,7 @@ mod auth;
 mod error;
 mod http;
 mod idempotency;
+mod metrics;
 mod openapi;
 mod options;
 mod registry;
@@ -181,20 +182,12 @@ impl NodeBuilder {
         let servers = vec![
             tokio::spawn(serve_http(
                 invoke,
-                http::finish(
-                    http::invoke_router(api.clone()),
-                    token.clone(),
-                    options.max_body_bytes,
-                ),
+                http::finish(http::invoke_router(api.clone()), &api, "invoke", token.clone()),
                 stopped.clone(),
             )),
             tokio::spawn(serve_http(
                 admin,
-                http::finish(
-                    http::admin_router(api.clone()),
-                    token.clone(),
-                    options.max_body_bytes,
-                ),
+                http::finish(http::admin_router(api.clone()), &api, "admin", token.clone()),
                 stopped.clone(),
             )),
             tokio::spawn(serve_grpc(grpc, api.clone(), token, stopped)),

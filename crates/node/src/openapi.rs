@@ -34,15 +34,20 @@ fn actor_id_param() -> Value {
     json!({
         "name": "actor_id", "in": "path", "required": true,
         "description": "one virtual actor of the type",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\u0000-\\u001f\\u007f]+$"}
+        "schema": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$"}
     })
 }
 
-fn type_params() -> Vec<Value> {
+/// The tenant, namespace and actor type; the type is one this node serves.
+fn type_params(types: &[String]) -> Vec<Value> {
     vec![
         segment("tenant", "the tenant"),
         segment("namespace", "the namespace"),
-        segment("actor_type", "a registered actor type"),
+        json!({
+            "name": "actor_type", "in": "path", "required": true,
+            "description": "an actor type this node serves",
+            "schema": {"type": "string", "enum": types}
+        }),
     ]
 }
 
@@ -82,8 +87,8 @@ fn health_paths() -> Value {
     })
 }
 
-fn invoke_operations(with_id: bool) -> Value {
-    let mut params = type_params();
+fn invoke_operations(types: &[String], with_id: bool) -> Value {
+    let mut params = type_params(types);
     if with_id {
         params.push(actor_id_param());
     }
@@ -104,8 +109,11 @@ fn invoke_operations(with_id: bool) -> Value {
             "summary": "tell the actor (202), or call it with ?invocation=call (200 with the reply)",
             "operationId": format!("invoke_post{suffix}"),
             "parameters": [invocation, timeout, idempotency],
-            "requestBody": {"required": false, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"action": {"type": "string"}}, "additionalProperties": true}}}},
+            "requestBody": {"required": false, "description": "any JSON, delivered untouched; an object's string `action` field picks the handler",
+                "content": {"application/json": {"schema": {"anyOf": [
+                    {"type": "object", "properties": {"action": {"type": "string", "nullable": true}}, "additionalProperties": true},
+                    {"not": {"type": "object"}}
+                ]}}}},
             "responses": merge(json!({
                 "200": {"description": "the actor's reply", "content": {"application/json": {"schema": {}}}},
                 "202": {"description": "queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}}
@@ -134,19 +142,19 @@ fn document(title: &str, paths: Value) -> Value {
 }
 
 /// The invoke port's document.
-pub(crate) fn invoke() -> Value {
+pub(crate) fn invoke(types: &[String]) -> Value {
     document(
         "PlexSpaces invoke API",
         json!({
-            "/api/v1/actors/{tenant}/{namespace}/{actor_type}": invoke_operations(false),
-            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}": invoke_operations(true),
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}": invoke_operations(types, false),
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}": invoke_operations(types, true),
         }),
     )
 }
 
 /// The admin port's document.
-pub(crate) fn admin() -> Value {
-    let mut with_id = type_params();
+pub(crate) fn admin(types: &[String]) -> Value {
+    let mut with_id = type_params(types);
     with_id.push(actor_id_param());
     let json_object = json!({"application/json": {"schema": {"type": "object"}}});
     document(
@@ -157,7 +165,7 @@ pub(crate) fn admin() -> Value {
             "/api/v1/status": {"get": {"summary": "the node's status", "operationId": "status",
                 "responses": merge(json!({"200": {"description": "status", "content": json_object}}), problem_responses(&[401]))}},
             "/api/v1/actors/{tenant}/{namespace}/{actor_type}": {
-                "parameters": type_params(),
+                "parameters": type_params(types),
                 "get": {"summary": "the actors of a type on this node, with their lifecycle state", "operationId": "list_actors",
                     "responses": merge(json!({"200": {"description": "actors", "content": json_object}}), problem_responses(&[400, 401, 404]))}
             },

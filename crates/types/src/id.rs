@@ -16,8 +16,8 @@ pub struct InvalidName {
 
 /// Longest tenant, namespace or actor type, in bytes.
 const MAX_SEGMENT_LEN: usize = 128;
-/// Longest actor key, in bytes.
-const MAX_KEY_LEN: usize = 512;
+/// Longest actor key, in characters (so at most 1 KiB of UTF-8).
+const MAX_KEY_CHARS: usize = 256;
 
 fn check_segment(kind: &'static str, value: &str) -> Result<(), InvalidName> {
     let refuse = |reason| Err(InvalidName { kind, value: value.to_owned(), reason });
@@ -41,8 +41,8 @@ fn check_key(kind: &'static str, value: &str) -> Result<(), InvalidName> {
     if value.is_empty() {
         return refuse("it must not be empty");
     }
-    if value.len() > MAX_KEY_LEN {
-        return refuse("it must be at most 512 bytes long");
+    if value.chars().count() > MAX_KEY_CHARS {
+        return refuse("it must be at most 256 characters long");
     }
     if value.chars().any(|c| c == '/' || c.is_control()) {
         return refuse("it must not contain '/' or control characters");

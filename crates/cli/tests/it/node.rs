@@ -138,3 +138,52 @@ fn the_token_guards_every_port_of_the_binary() {
     let allowed = cli(&["status", "--grpc", &node.grpc_url(), "--token", "s3cret"]);
     assert!(allowed.status.success(), "{}", stderr(&allowed));
 }
+
+/// The Python interpreter with the test tools (`make tools` installs them).
+pub(crate) fn python() -> String {
+    std::env::var("PLEXSPACES_PYTHON").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/plexspaces-venv/bin/python")
+    })
+}
+
+#[test]
+fn a_python_client_generated_from_the_protos_calls_the_node() {
+    let node = NodeProcess::start(&data_dir("python"), &[]);
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let output = std::process::Command::new(python())
+        .arg(format!("{root}/tests/python/grpc_client.py"))
+        .arg(format!("{root}/proto"))
+        .arg(node.grpc.to_string())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {} ({error}): run `make tools`", python()));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(&output)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+}
+
+#[test]
+fn schemathesis_finds_no_failure_on_either_port() {
+    let node = NodeProcess::start(&data_dir("schemathesis"), &["--examples", "echo"]);
+    let schemathesis = std::path::Path::new(&python()).with_file_name("schemathesis");
+    for address in [node.invoke, node.admin] {
+        let output = std::process::Command::new(&schemathesis)
+            .args(["run", &format!("http://{address}/api/v1/openapi.json")])
+            .args(["--checks", "all", "--max-examples", "100", "--seed", "1"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|error| {
+                panic!("cannot run {} ({error}): run `make tools`", schemathesis.display())
+            });
+        assert!(
+            output.status.success(),
+            "schemathesis against {address}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        );
+    }
+}

@@ -8,6 +8,7 @@ mod http;
 mod errors;
 mod grpc;
 mod invoke;
+mod operations;
 
 use std::{net::SocketAddr, time::Duration};
 
