@@ -2,6 +2,8 @@
 //! request of the matching gRPC method and calls the same [`Api`] method; errors leave as
 //! `application/problem+json` with the catalogue code.
 
+use std::time::Duration;
+
 use axum::{
     Json, Router,
     body::Bytes,
@@ -476,7 +478,7 @@ pub(crate) async fn require_token(
 /// Reads every request's body within the limit, so a body over it is `payload_too_large` on
 /// every route, whether its length is declared or it arrives chunked, and whether or not the
 /// route reads it.
-async fn limit_body(limit: usize, request: Request, next: Next) -> Response {
+async fn limit_body(limit: usize, timeout: Duration, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -493,9 +495,9 @@ async fn limit_body(limit: usize, request: Request, next: Next) -> Response {
         return too_large();
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(error) => {
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => {
             let over = std::error::Error::source(&error)
                 .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
             if over {
@@ -506,6 +508,15 @@ async fn limit_body(limit: usize, request: Request, next: Next) -> Response {
                 format!("the request body could not be read: {error}"),
             )
             .into_response();
+        }
+        Err(_elapsed) => {
+            let mut response = problem(
+                ErrorCode::RequestTimeout,
+                format!("the request body did not arrive within {} ms", timeout.as_millis()),
+            )
+            .into_response();
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
     };
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
@@ -539,6 +550,7 @@ pub(crate) fn finish(
     token: Option<std::sync::Arc<str>>,
 ) -> Router {
     let limit = api.options().max_body_bytes;
+    let body_timeout = Duration::from_millis(api.options().body_timeout_ms);
     let api = api.clone();
     router
         .fallback(|| async {
@@ -551,7 +563,7 @@ pub(crate) fn finish(
             )
         })
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            limit_body(limit, request, next)
+            limit_body(limit, body_timeout, request, next)
         }))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             let token = token.clone();

@@ -178,16 +178,19 @@ impl NodeBuilder {
             ("grpc".to_owned(), addresses.grpc),
         ]);
         let (stop, stopped) = watch::channel(false);
+        let header_timeout = Duration::from_millis(options.header_timeout_ms);
         let token: Option<Arc<str>> = options.admin_token.as_deref().map(Arc::from);
         let servers = vec![
             tokio::spawn(serve_http(
                 invoke,
                 http::finish(http::invoke_router(api.clone()), &api, "invoke", token.clone()),
+                header_timeout,
                 stopped.clone(),
             )),
             tokio::spawn(serve_http(
                 admin,
                 http::finish(http::admin_router(api.clone()), &api, "admin", token.clone()),
+                header_timeout,
                 stopped.clone(),
             )),
             tokio::spawn(serve_grpc(grpc, api.clone(), token, stopped)),
@@ -211,11 +214,50 @@ async fn until_stopped(mut stopped: watch::Receiver<bool>) {
     let _sender_gone = stopped.wait_for(|stop| *stop).await;
 }
 
-async fn serve_http(listener: TcpListener, router: axum::Router, stopped: watch::Receiver<bool>) {
-    let served = axum::serve(listener, router).with_graceful_shutdown(until_stopped(stopped)).await;
-    if let Err(error) = served {
-        tracing::error!(%error, "HTTP server failed");
+/// Serves HTTP/1.1 and HTTP/2 (cleartext) on `listener` until `stopped`, then lets the open
+/// connections finish their requests. A client that takes longer than `header_timeout` to send
+/// a request's headers is disconnected.
+async fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.wait_for(|stop| *stop) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of file descriptors, say: wait a little rather than spin.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
     }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn serve_grpc(

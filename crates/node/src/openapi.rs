@@ -102,7 +102,7 @@ fn invoke_operations(types: &[String], with_id: bool) -> Value {
         "description": "a tell with a key seen within the window is not delivered again",
         "schema": {"type": "string", "maxLength": 256, "pattern": "^[\\x21-\\x7e]*$"}});
     let suffix = if with_id { "_actor" } else { "" };
-    let errors = problem_responses(&[400, 401, 403, 404, 409, 410, 413, 415, 500, 503, 504]);
+    let errors = problem_responses(&[400, 401, 403, 404, 408, 409, 410, 413, 415, 500, 503, 504]);
     json!({
         "parameters": params,
         "post": {

@@ -46,11 +46,13 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The node cannot serve the request now (starting or shutting down); retry later.
     Unavailable,
+    /// The client took too long to send its request.
+    RequestTimeout,
 }
 
 impl ErrorCode {
     /// Every code, in catalogue order.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidArguments,
@@ -71,6 +73,7 @@ impl ErrorCode {
         ErrorCode::PoolExhausted,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Unavailable,
+        ErrorCode::RequestTimeout,
     ];
 
     /// The code of a stable name (`"not_found"`), if it is one.
@@ -101,6 +104,7 @@ impl ErrorCode {
             ErrorCode::PoolExhausted => "pool_exhausted",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::RequestTimeout => "request_timeout",
         }
     }
 
@@ -125,6 +129,7 @@ impl ErrorCode {
             ErrorCode::PoolExhausted => 503,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Unavailable => 503,
+            ErrorCode::RequestTimeout => 408,
         }
     }
 
@@ -148,6 +153,7 @@ impl ErrorCode {
             ErrorCode::PoolExhausted => 8,    // RESOURCE_EXHAUSTED
             ErrorCode::MethodNotAllowed => 12, // UNIMPLEMENTED
             ErrorCode::Unavailable => 14,     // UNAVAILABLE
+            ErrorCode::RequestTimeout => 4,   // DEADLINE_EXCEEDED
         }
     }
 }

@@ -196,3 +196,43 @@ fn a_node_reachable_from_elsewhere_needs_a_token_and_then_every_request_carries_
         assert_eq!(right.status, 200);
     }
 }
+
+#[test]
+fn slow_clients_are_cut_off_and_others_are_served_meanwhile() {
+    use std::{
+        io::{Read, Write},
+        net::TcpStream,
+        time::{Duration, Instant},
+    };
+    let node = TestNode::start(Options {
+        header_timeout_ms: 300,
+        body_timeout_ms: 300,
+        ..Options::default()
+    });
+
+    // Headers that never end: the connection is closed.
+    let mut slow_headers = TcpStream::connect(node.invoke()).unwrap();
+    slow_headers.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    slow_headers.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // A body that never comes: 408 request_timeout.
+    let mut slow_body = TcpStream::connect(node.invoke()).unwrap();
+    slow_body.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    slow_body
+        .write_all(format!("POST {ECHO} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"act").as_bytes())
+        .unwrap();
+
+    // Others are served while the slow ones wait.
+    assert_eq!(http::get(node.invoke(), "/healthz").status, 200);
+
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _closed = slow_headers.read_to_end(&mut rest);
+    assert!(started.elapsed() < Duration::from_secs(10), "the header timeout is 300 ms");
+    assert!(!String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 200"), "{rest:?}");
+
+    let mut answer = Vec::new();
+    slow_body.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+}
