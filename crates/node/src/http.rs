@@ -485,11 +485,14 @@ async fn limit_body(limit: usize, timeout: Duration, request: Request, next: Nex
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     let too_large = || {
-        problem(
+        let mut response = problem(
             ErrorCode::PayloadTooLarge,
             format!("the request body is larger than this node accepts ({limit} bytes)"),
         )
-        .into_response()
+        .into_response();
+        // The rest of the body is not read: the connection cannot carry another request.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
     };
     if declared.is_some_and(|length| length > limit as u64) {
         return too_large();

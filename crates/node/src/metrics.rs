@@ -31,6 +31,12 @@ const BUCKETS: [f64; 18] = [
     2.5, 5.0, 10.0, 30.0,
 ];
 
+/// The same bounds as `le` label values, then `+Inf`.
+const BUCKET_LABELS: [&str; 19] = [
+    "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+    "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "+Inf",
+];
+
 /// Requests to one route (or gRPC method): by outcome, and a latency histogram.
 #[derive(Debug, Default)]
 struct Route {
@@ -103,7 +109,7 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub(crate) fn render(&self, system: &System, actor_types: usize, uptime: Duration) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(32 * 1024);
         let routes: Vec<(RouteKey, Arc<Route>)> = {
             let mut routes: Vec<_> = self
                 .routes
@@ -201,35 +207,40 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn histogram(out: &mut String, name: &str, base: &[(&str, &str)], stats: &Route) {
+    let base = labels(base);
+    // `{a="x"` without the closing brace, to append `le`.
+    let open = &base[..base.len() - 1];
     let mut cumulative = 0;
-    for (index, bucket) in stats.buckets.iter().enumerate() {
+    for (bucket, le) in stats.buckets.iter().zip(BUCKET_LABELS) {
         cumulative += bucket.load(Relaxed);
-        let bound = BUCKETS.get(index).map_or_else(|| "+Inf".to_owned(), |bound| bound.to_string());
-        let mut with_le: Vec<(&str, &str)> = base.to_vec();
-        with_le.push(("le", &bound));
-        let _ = writeln!(out, "{name}_bucket{} {cumulative}", labels(&with_le));
+        let _ = writeln!(out, "{name}_bucket{open},le=\"{le}\"}} {cumulative}");
     }
     let sum = stats.sum_nanos.load(Relaxed) as f64 / 1e9;
-    let _ = writeln!(out, "{name}_sum{} {sum}", labels(base));
-    let _ = writeln!(out, "{name}_count{} {}", labels(base), stats.count.load(Relaxed));
+    let _ = writeln!(out, "{name}_sum{base} {sum}");
+    let _ = writeln!(out, "{name}_count{base} {}", stats.count.load(Relaxed));
 }
 
 /// `{a="x",b="y"}` with values escaped as the text format requires.
 fn labels(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::from("{");
+    let mut out = String::with_capacity(64);
+    out.push('{');
     for (index, (name, value)) in pairs.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
         out.push_str(name);
         out.push_str("=\"");
-        for c in value.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
+        if value.contains(['\\', '"', '\n']) {
+            for c in value.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
             }
+        } else {
+            out.push_str(value);
         }
         out.push('"');
     }

@@ -6,6 +6,7 @@
 mod http;
 
 mod errors;
+mod fuzz;
 mod grpc;
 mod invoke;
 mod operations;
