@@ -457,28 +457,44 @@ fn health_routes() -> Router<Api> {
     )
 }
 
-/// Refuses requests without the admin token, when one is set.
-pub(crate) async fn require_token(
+/// What every request passes on a port: the token check, the body limit and timeout, and the
+/// metrics. One middleware, not three: each `from_fn` layer costs a boxed future per request.
+struct Gate {
+    api: Api,
+    port: &'static str,
     token: Option<std::sync::Arc<str>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(token) = token
-        && !crate::auth::bearer_matches(request.headers().get(header::AUTHORIZATION), &token)
+    limit: usize,
+    body_timeout: Duration,
+}
+
+async fn gate(gate: std::sync::Arc<Gate>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
+    let response = match admit(&gate, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refused) => refused,
+    };
+    let route = route.as_ref().map_or("unmatched", |path| path.as_str());
+    let status = response.status().as_u16();
+    gate.api.metrics().observe_http(gate.port, method.as_str(), route, status, started.elapsed());
+    response
+}
+
+/// Checks the token, then reads the body within the limit and the body timeout, so a body
+/// over the limit is `payload_too_large` on every route, whether its length is declared or it
+/// arrives chunked, and whether or not the route reads it.
+async fn admit(gate: &Gate, request: Request) -> Result<Request, Response> {
+    if let Some(token) = &gate.token
+        && !crate::auth::bearer_matches(request.headers().get(header::AUTHORIZATION), token)
     {
-        return problem(
+        return Err(problem(
             ErrorCode::Unauthenticated,
             "this node requires `Authorization: Bearer <admin token>`",
         )
-        .into_response();
+        .into_response());
     }
-    next.run(request).await
-}
-
-/// Reads every request's body within the limit, so a body over it is `payload_too_large` on
-/// every route, whether its length is declared or it arrives chunked, and whether or not the
-/// route reads it.
-async fn limit_body(limit: usize, timeout: Duration, request: Request, next: Next) -> Response {
+    let limit = gate.limit;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -495,53 +511,38 @@ async fn limit_body(limit: usize, timeout: Duration, request: Request, next: Nex
         response
     };
     if declared.is_some_and(|length| length > limit as u64) {
-        return too_large();
+        return Err(too_large());
     }
     let (parts, body) = request.into_parts();
-    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+    let read = tokio::time::timeout(gate.body_timeout, axum::body::to_bytes(body, limit)).await;
+    let bytes = match read {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(error)) => {
             let over = std::error::Error::source(&error)
                 .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
             if over {
-                return too_large();
+                return Err(too_large());
             }
-            return problem(
+            return Err(problem(
                 ErrorCode::InvalidArguments,
                 format!("the request body could not be read: {error}"),
             )
-            .into_response();
+            .into_response());
         }
         Err(_elapsed) => {
             let mut response = problem(
                 ErrorCode::RequestTimeout,
-                format!("the request body did not arrive within {} ms", timeout.as_millis()),
+                format!(
+                    "the request body did not arrive within {} ms",
+                    gate.body_timeout.as_millis()
+                ),
             )
             .into_response();
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            return Err(response);
         }
     };
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
-}
-
-/// Records the request in the metrics under its matched route ("unmatched" for none).
-async fn observe(api: Api, port: &'static str, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    api.metrics().observe_http(
-        port,
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 /// The layers every router shares: metrics, the body limit, the token; and the fallbacks, so
@@ -552,9 +553,13 @@ pub(crate) fn finish(
     port: &'static str,
     token: Option<std::sync::Arc<str>>,
 ) -> Router {
-    let limit = api.options().max_body_bytes;
-    let body_timeout = Duration::from_millis(api.options().body_timeout_ms);
-    let api = api.clone();
+    let shared = std::sync::Arc::new(Gate {
+        api: api.clone(),
+        port,
+        token,
+        limit: api.options().max_body_bytes,
+        body_timeout: Duration::from_millis(api.options().body_timeout_ms),
+    });
     router
         .fallback(|| async {
             problem(ErrorCode::NotFound, "no such route; see /api/v1/openapi.json")
@@ -566,13 +571,6 @@ pub(crate) fn finish(
             )
         })
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            limit_body(limit, body_timeout, request, next)
-        }))
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            let token = token.clone();
-            require_token(token, request, next)
-        }))
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            observe(api.clone(), port, request, next)
+            gate(std::sync::Arc::clone(&shared), request, next)
         }))
 }

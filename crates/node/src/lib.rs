@@ -301,7 +301,7 @@ async fn serve_grpc(
         .add_service(actors)
         .add_service(node)
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             until_stopped(stopped),
         )
         .await;

@@ -3,7 +3,7 @@
 //! state, and mailbox depth by actor type. Every metric name is defined here, once.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fmt::Write as _,
     sync::{
         Arc,
@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use plexspaces_core::{Lifecycle, System};
 
 const HTTP_REQUESTS: &str = "plexspaces_http_requests_total";
@@ -37,10 +37,39 @@ const BUCKET_LABELS: [&str; 19] = [
     "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "+Inf",
 ];
 
-/// Requests to one route (or gRPC method): by outcome, and a latency histogram.
+/// The HTTP statuses counted one by one; any other is counted under its own last slot.
+const STATUSES: [u16; 18] =
+    [200, 202, 204, 400, 401, 403, 404, 405, 408, 409, 410, 413, 415, 422, 500, 503, 504, 0];
+
+/// gRPC status codes, by number (`tonic::Code as usize`).
+const GRPC_CODES: [&str; 17] = [
+    "Ok",
+    "Cancelled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
+/// HTTP methods, by index; the last is every other method.
+const METHODS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER"];
+
+/// Requests to one route (or gRPC method): counts by outcome (an HTTP status from
+/// `STATUSES`, or a gRPC code) and a latency histogram. Updates take no lock.
 #[derive(Debug, Default)]
 struct Route {
-    by_outcome: Mutex<BTreeMap<String, u64>>,
+    outcomes: [AtomicU64; 18],
     /// Non-cumulative counts per bucket; the last slot is +Inf.
     buckets: [AtomicU64; BUCKETS.len() + 1],
     count: AtomicU64,
@@ -48,39 +77,73 @@ struct Route {
 }
 
 impl Route {
-    fn observe(&self, outcome: &str, elapsed: Duration) {
-        {
-            let mut by_outcome = self.by_outcome.lock();
-            match by_outcome.get_mut(outcome) {
-                Some(count) => *count += 1,
-                None => {
-                    by_outcome.insert(outcome.to_owned(), 1);
-                }
-            }
-        }
+    fn observe(&self, outcome: usize, elapsed: Duration) {
+        self.outcomes[outcome.min(self.outcomes.len() - 1)].fetch_add(1, Relaxed);
         let seconds = elapsed.as_secs_f64();
         let bucket = BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(BUCKETS.len());
         self.buckets[bucket].fetch_add(1, Relaxed);
         self.count.fetch_add(1, Relaxed);
         self.sum_nanos.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
     }
+
+    /// (label, count) of every outcome seen, HTTP statuses or gRPC codes.
+    fn outcomes(&self, grpc: bool) -> Vec<(String, u64)> {
+        let mut seen = Vec::new();
+        for (index, count) in self.outcomes.iter().enumerate() {
+            let count = count.load(Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let label = if grpc {
+                GRPC_CODES.get(index).map_or("Other", |code| code).to_owned()
+            } else {
+                match STATUSES[index] {
+                    0 => "other".to_owned(),
+                    status => status.to_string(),
+                }
+            };
+            seen.push((label, count));
+        }
+        seen
+    }
 }
 
-/// (port or "grpc", method, route).
-type RouteKey = (&'static str, String, String);
+/// A route's key: port (or "grpc"), method index, route template.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct RouteKey {
+    port: &'static str,
+    method: usize,
+    route: Box<str>,
+}
+
+/// The same key, borrowed, to look a route up without allocating.
+#[derive(Hash)]
+struct RouteRef<'a> {
+    port: &'static str,
+    method: usize,
+    route: &'a str,
+}
+
+impl hashbrown::Equivalent<RouteKey> for RouteRef<'_> {
+    fn equivalent(&self, key: &RouteKey) -> bool {
+        self.port == key.port && self.method == key.method && self.route == &*key.route
+    }
+}
 
 /// The node's request metrics.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    routes: RwLock<HashMap<RouteKey, Arc<Route>>>,
+    routes: RwLock<hashbrown::HashMap<RouteKey, Arc<Route>, foldhash::fast::RandomState>>,
 }
 
 impl Metrics {
-    fn route(&self, key: RouteKey) -> Arc<Route> {
-        if let Some(route) = self.routes.read().get(&key) {
-            return Arc::clone(route);
+    fn route(&self, port: &'static str, method: usize, route: &str) -> Arc<Route> {
+        let key = RouteRef { port, method, route };
+        if let Some(stats) = self.routes.read().get(&key) {
+            return Arc::clone(stats);
         }
-        Arc::clone(self.routes.write().entry(key).or_default())
+        let owned = RouteKey { port, method, route: route.into() };
+        Arc::clone(self.routes.write().entry(owned).or_default())
     }
 
     /// One HTTP request on `port` to `route` (the matched route template, so the label set
@@ -93,18 +156,15 @@ impl Metrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let method = match method {
-            "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" => method,
-            _ => "OTHER",
-        };
-        self.route((port, method.to_owned(), route.to_owned()))
-            .observe(&status.to_string(), elapsed);
+        let method = METHODS.iter().position(|known| *known == method).unwrap_or(METHODS.len() - 1);
+        let outcome =
+            STATUSES.iter().position(|known| *known == status).unwrap_or(STATUSES.len() - 1);
+        self.route(port, method, route).observe(outcome, elapsed);
     }
 
     /// One gRPC call to `method` (`Service/Method`), answered with `code`.
     pub(crate) fn observe_grpc(&self, method: &'static str, code: tonic::Code, elapsed: Duration) {
-        self.route(("grpc", "POST".to_owned(), method.to_owned()))
-            .observe(&format!("{code:?}"), elapsed);
+        self.route("grpc", 1, method).observe(code as usize, elapsed);
     }
 
     /// The text exposition of every metric.
@@ -120,8 +180,7 @@ impl Metrics {
             routes.sort_by(|a, b| a.0.cmp(&b.0));
             routes
         };
-        let (http, grpc): (Vec<_>, Vec<_>) =
-            routes.iter().partition(|((port, _, _), _)| *port != "grpc");
+        let (http, grpc): (Vec<_>, Vec<_>) = routes.iter().partition(|(key, _)| key.port != "grpc");
 
         header(
             &mut out,
@@ -129,13 +188,14 @@ impl Metrics {
             "counter",
             "HTTP requests by port, method, route and status",
         );
-        for ((port, method, route), stats) in &http {
-            for (status, count) in stats.by_outcome.lock().iter() {
+        for (key, stats) in &http {
+            let method = METHODS[key.method];
+            for (status, count) in stats.outcomes(false) {
                 let labels = labels(&[
-                    ("port", port),
+                    ("port", key.port),
                     ("method", method),
-                    ("route", route),
-                    ("status", status),
+                    ("route", &key.route),
+                    ("status", &status),
                 ]);
                 let _ = writeln!(out, "{HTTP_REQUESTS}{labels} {count}");
             }
@@ -146,24 +206,21 @@ impl Metrics {
             "histogram",
             "HTTP request latency by port, method and route",
         );
-        for ((port, method, route), stats) in &http {
-            histogram(
-                &mut out,
-                HTTP_DURATION,
-                &[("port", port), ("method", method), ("route", route)],
-                stats,
-            );
+        for (key, stats) in &http {
+            let base =
+                [("port", key.port), ("method", METHODS[key.method]), ("route", &*key.route)];
+            histogram(&mut out, HTTP_DURATION, &base, stats);
         }
         header(&mut out, GRPC_REQUESTS, "counter", "gRPC calls by method and status code");
-        for ((_, _, method), stats) in &grpc {
-            for (code, count) in stats.by_outcome.lock().iter() {
-                let labels = labels(&[("method", method), ("code", code)]);
+        for (key, stats) in &grpc {
+            for (code, count) in stats.outcomes(true) {
+                let labels = labels(&[("method", &key.route), ("code", &code)]);
                 let _ = writeln!(out, "{GRPC_REQUESTS}{labels} {count}");
             }
         }
         header(&mut out, GRPC_DURATION, "histogram", "gRPC call latency by method");
-        for ((_, _, method), stats) in &grpc {
-            histogram(&mut out, GRPC_DURATION, &[("method", method)], stats);
+        for (key, stats) in &grpc {
+            histogram(&mut out, GRPC_DURATION, &[("method", &key.route)], stats);
         }
 
         header(&mut out, ACTORS, "gauge", "actors on this node by lifecycle state");
@@ -255,9 +312,9 @@ mod tests {
     #[test]
     fn a_histogram_is_cumulative_and_labels_are_escaped() {
         let route = Route::default();
-        route.observe("200", Duration::from_micros(40));
-        route.observe("200", Duration::from_millis(3));
-        route.observe("500", Duration::from_secs(60));
+        route.observe(0, Duration::from_micros(40));
+        route.observe(0, Duration::from_millis(3));
+        route.observe(14, Duration::from_secs(60));
         let mut out = String::new();
         histogram(&mut out, "x", &[("route", "/a\"b")], &route);
         assert!(out.contains("x_bucket{route=\"/a\\\"b\",le=\"0.00005\"} 1\n"), "{out}");
@@ -265,6 +322,6 @@ mod tests {
         assert!(out.contains("x_bucket{route=\"/a\\\"b\",le=\"30\"} 2\n"), "{out}");
         assert!(out.contains("x_bucket{route=\"/a\\\"b\",le=\"+Inf\"} 3\n"), "{out}");
         assert!(out.contains("x_count{route=\"/a\\\"b\"} 3\n"), "{out}");
-        assert_eq!(route.by_outcome.lock().get("200"), Some(&2));
+        assert_eq!(route.outcomes(false), [("200".to_owned(), 2), ("500".to_owned(), 1)]);
     }
 }
