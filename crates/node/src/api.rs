@@ -115,23 +115,18 @@ impl Api {
     /// request at the default level cost 5 % of the HTTP throughput). A platform failure is
     /// logged as a warning with the actor's address.
     pub async fn invoke(&self, request: pb::InvokeRequest) -> Result<pb::InvokeResponse> {
-        let address = request.actor.clone().unwrap_or_default();
+        let id = actor_id(request.actor.as_ref())?;
         let mode = request.mode;
-        let span = tracing::debug_span!(
-            "invoke",
-            tenant = %address.tenant, namespace = %address.namespace,
-            actor_type = %address.actor_type, actor_id = %address.actor_id, mode,
-        );
+        let span = tracing::debug_span!("invoke", actor = %id, mode);
         let started = Instant::now();
-        let outcome = self.invoke_in_span(request).instrument(span.clone()).await;
+        let outcome = self.invoke_in_span(id.clone(), request).instrument(span.clone()).await;
         let _entered = span.enter();
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         match &outcome {
             Ok(_) => tracing::debug!(micros, "invoked"),
             Err(error) if error.code.http_status() >= 500 => tracing::warn!(
-                tenant = %address.tenant, namespace = %address.namespace,
-                actor_type = %address.actor_type, actor_id = %address.actor_id, mode, micros,
-                code = %error.code, error = %error.message, "invocation failed"
+                actor = %id, mode, micros, code = %error.code, error = %error.message,
+                "invocation failed"
             ),
             Err(error) => tracing::debug!(
                 micros, code = %error.code, error = %error.message, "invocation refused"
@@ -140,8 +135,11 @@ impl Api {
         outcome
     }
 
-    async fn invoke_in_span(&self, request: pb::InvokeRequest) -> Result<pb::InvokeResponse> {
-        let id = actor_id(request.actor.as_ref())?;
+    async fn invoke_in_span(
+        &self,
+        id: ActorId,
+        request: pb::InvokeRequest,
+    ) -> Result<pb::InvokeResponse> {
         let kind = self.inner.registry.get(id.actor_type.as_str())?;
         let content_type =
             if request.content_type.is_empty() { JSON.to_owned() } else { request.content_type };

@@ -56,10 +56,17 @@ fn problem(code: ErrorCode, message: impl Into<String>) -> Problem {
 /// A request body within the route's limit; a larger one is `payload_too_large`.
 pub(crate) struct Body(Bytes);
 
+/// The body the gate has read already, handed to the handler without a second collection.
+#[derive(Clone)]
+struct ReadBody(Bytes);
+
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = Problem;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ReadBody(bytes)) = request.extensions_mut().remove::<ReadBody>() {
+            return Ok(Body(bytes));
+        }
         match Bytes::from_request(request, state).await {
             Ok(bytes) => Ok(Body(bytes)),
             Err(rejection) => Err(body_problem(&rejection)),
@@ -542,7 +549,9 @@ async fn admit(gate: &Gate, request: Request) -> Result<Request, Response> {
             return Err(response);
         }
     };
-    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+    let mut parts = parts;
+    parts.extensions.insert(ReadBody(bytes));
+    Ok(Request::from_parts(parts, axum::body::Body::empty()))
 }
 
 /// The layers every router shares: metrics, the body limit, the token; and the fallbacks, so
