@@ -1,7 +1,7 @@
 # The two set-up commands: `make run` and `make test`. Everything else is a convenience.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/plexspaces-target
 
-.PHONY: run test tools lint bench bench-quick
+.PHONY: run test tools lint bench bench-quick bench-node
 
 # The Python tools the tests run (grpcio-tools, schemathesis), pinned in tests/requirements.txt.
 VENV ?= $(HOME)/.cache/plexspaces-venv
@@ -35,3 +35,9 @@ bench:
 
 bench-quick:
 	cargo bench --locked -p plexspaces-benches --bench actors -- --quick
+
+# The node's HTTP and gRPC benchmarks against a plain axum route and a bare tonic service
+# (wrk from Debian; about 5 minutes).
+bench-node:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	python3 benches/node.py

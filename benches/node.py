@@ -7,7 +7,7 @@ drives `InvocationService.Invoke` (mode CALL) on the node and on a bare tonic ec
 the same proto. Each server runs alone on tokio multi-thread (one worker per core); the load
 tool shares the machine's cores with it.
 
-Usage: benches/node.py [--seconds N]   (builds the release binaries first; prints Markdown)
+Usage: benches/node.py [--seconds N] [--repeats R]   (builds the release binaries; prints Markdown)
 """
 
 import argparse
@@ -71,45 +71,46 @@ def grpc_load(url, concurrency, connections, seconds):
     return json.loads(output)
 
 
+def median_row(rows):
+    """The run with the median requests/s (its latencies come with it)."""
+    return sorted(rows, key=lambda row: row["rps"])[len(rows) // 2]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     build()
     seconds = args.seconds
     data_dir = tempfile.mkdtemp(prefix="plexspaces-bench-")
-    results = {}
+    runs = {}
 
+    # Every server is started once and idles while another is measured; ours and the peer
+    # take turns at each load, and each row is the median of the repeats.
     node, ports = start([os.path.join(RELEASE, "plexspaces"), "start", "--invoke-port", "0", "--admin-port", "0",
                          "--grpc-port", "0", "--data-dir", data_dir, "--examples", "counter"])
+    axum_peer, axum_address = start([os.path.join(RELEASE, "axum_hello"), "0"])
+    tonic_peer, tonic_address = start([os.path.join(RELEASE, "tonic_echo"), "0"])
+    body = '{"action":"increment"}'
+    ours_http = f"http://{ports['invoke']}/api/v1/actors/default/default/counter?invocation=call"
+    peer_http = f"http://{axum_address['main']}/hello"
+    ours_grpc = f"http://{ports['grpc']}"
+    peer_grpc = f"http://{tonic_address['main']}"
     try:
-        url = f"http://{ports['invoke']}/api/v1/actors/default/default/counter?invocation=call"
-        body = '{"action":"increment"}'
-        results["http_ours_1"] = wrk(url, 1, 1, seconds, body)
-        results["http_ours_64"] = wrk(url, 64, 2, seconds, body)
-        grpc = f"http://{ports['grpc']}"
-        results["grpc_ours_1"] = grpc_load(grpc, 1, 1, seconds)
-        results["grpc_ours_64"] = grpc_load(grpc, 64, 4, seconds)
+        for _ in range(args.repeats):
+            for load, (connections, wrk_threads, grpc_connections) in (("1", (1, 1, 1)), ("64", (64, 2, 4))):
+                runs.setdefault(f"http_ours_{load}", []).append(wrk(ours_http, connections, wrk_threads, seconds, body))
+                runs.setdefault(f"http_peer_{load}", []).append(wrk(peer_http, connections, wrk_threads, seconds, body))
+                runs.setdefault(f"grpc_ours_{load}", []).append(grpc_load(ours_grpc, connections, grpc_connections, seconds))
+                runs.setdefault(f"grpc_peer_{load}", []).append(grpc_load(peer_grpc, connections, grpc_connections, seconds))
     finally:
-        stop(node)
+        for process in (node, axum_peer, tonic_peer):
+            stop(process)
+    results = {key: median_row(rows) for key, rows in runs.items()}
 
-    peer, address = start([os.path.join(RELEASE, "axum_hello"), "0"])
-    try:
-        url = f"http://{address['main']}/hello"
-        results["http_peer_1"] = wrk(url, 1, 1, seconds, '{"action":"increment"}')
-        results["http_peer_64"] = wrk(url, 64, 2, seconds, '{"action":"increment"}')
-    finally:
-        stop(peer)
-
-    peer, address = start([os.path.join(RELEASE, "tonic_echo"), "0"])
-    try:
-        grpc = f"http://{address['main']}"
-        results["grpc_peer_1"] = grpc_load(grpc, 1, 1, seconds)
-        results["grpc_peer_64"] = grpc_load(grpc, 64, 4, seconds)
-    finally:
-        stop(peer)
-
-    print(f"machine: {os.cpu_count()} cores; {seconds} s per row; wrk {subprocess.run(['wrk', '-v'], capture_output=True, text=True).stdout.split()[1]}\n")
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
+    print(f"machine: {os.cpu_count()} cores; {seconds} s per run, median of {args.repeats} runs; wrk {wrk_version}\n")
     print("| front door | load | ours req/s | peer req/s | ours/peer | ours p50 | peer p50 | ours p99 | peer p99 | p99 ours/peer |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for door, peer_name in (("http", "axum hello"), ("grpc", "tonic echo")):
@@ -120,7 +121,7 @@ def main():
                   f"| {ours['p50_us']:.0f} µs | {theirs['p50_us']:.0f} µs "
                   f"| {ours['p99_us']:.0f} µs | {theirs['p99_us']:.0f} µs | {ours['p99_us'] / theirs['p99_us']:.2f} |")
     print()
-    print(json.dumps(results))
+    print(json.dumps(runs))
 
 
 if __name__ == "__main__":

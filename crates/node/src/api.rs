@@ -339,8 +339,12 @@ pub(crate) const JSON: &str = "application/json";
 
 /// Whether a media type is JSON (`application/json`, `application/*+json`, with parameters).
 pub(crate) fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let prefix = "application/";
+    essence.eq_ignore_ascii_case(JSON)
+        || (essence.len() > prefix.len() + "+json".len()
+            && essence.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+            && essence.as_bytes()[essence.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
 /// The action a payload names: a JSON object's `action` field (empty when it has none).
@@ -549,6 +553,21 @@ mod tests {
         assert_eq!(action_of(br#"[1,2]"#, json), Ok(String::new()));
         assert_eq!(action_of(br#""text""#, json), Ok(String::new()));
         assert_eq!(action_of(b"binary", "application/octet-stream"), Ok(String::new()));
+        for media in
+            ["application/json", "Application/JSON; charset=utf-8", "application/problem+json"]
+        {
+            assert!(is_json(media), "{media}");
+        }
+        for media in [
+            "text/plain",
+            "application/+json",
+            "+json",
+            "application/jsonx",
+            "ü/+json",
+            "applicatioüüüü+json",
+        ] {
+            assert!(!is_json(media), "{media}");
+        }
         assert_eq!(
             action_of(br#"{"action":7}"#, json).unwrap_err().code,
             ErrorCode::InvalidArguments

@@ -7,10 +7,7 @@ use std::time::Duration;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{
-        DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
-        rejection::BytesRejection,
-    },
+    extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -53,37 +50,9 @@ fn problem(code: ErrorCode, message: impl Into<String>) -> Problem {
     Problem(Error::new(code, message))
 }
 
-/// A request body within the route's limit; a larger one is `payload_too_large`.
-pub(crate) struct Body(Bytes);
-
 /// The body the gate has read already, handed to the handler without a second collection.
 #[derive(Clone)]
 struct ReadBody(Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for Body {
-    type Rejection = Problem;
-
-    async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ReadBody(bytes)) = request.extensions_mut().remove::<ReadBody>() {
-            return Ok(Body(bytes));
-        }
-        match Bytes::from_request(request, state).await {
-            Ok(bytes) => Ok(Body(bytes)),
-            Err(rejection) => Err(body_problem(&rejection)),
-        }
-    }
-}
-
-fn body_problem(rejection: &BytesRejection) -> Problem {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        problem(ErrorCode::PayloadTooLarge, "the request body is larger than this node accepts")
-    } else {
-        problem(
-            ErrorCode::InvalidArguments,
-            format!("the request body could not be read: {}", rejection.body_text()),
-        )
-    }
-}
 
 /// Query pairs, decoded leniently: a malformed query is `invalid_arguments`.
 fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
@@ -173,10 +142,22 @@ fn address(
 async fn post_invoke(
     api: Api,
     actor: pb::ActorAddress,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, Problem> {
+    let (mut parts, body) = request.into_parts();
+    let body = match parts.extensions.remove::<ReadBody>() {
+        Some(ReadBody(bytes)) => bytes,
+        None => {
+            axum::body::to_bytes(body, api.options().max_body_bytes).await.map_err(|error| {
+                problem(
+                    ErrorCode::InvalidArguments,
+                    format!("the request body could not be read: {error}"),
+                )
+            })?
+        }
+    };
+    let headers = &parts.headers;
+    let query = parts.uri.query();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|value| value.to_str().unwrap_or("invalid").to_owned())
@@ -293,23 +274,11 @@ pub(crate) fn invoke_router(api: Api) -> Router {
     Router::new()
         .route(
             "/api/v1/actors/{tenant}/{namespace}/{actor_type}",
-            post(
-                |State(api): State<Api>,
-                 path: Path3,
-                 headers: HeaderMap,
-                 RawQuery(query): RawQuery,
-                 Body(body): Body| async move {
-                    let Segments((tenant, namespace, actor_type)) = path;
-                    post_invoke(
-                        api,
-                        address(tenant, namespace, actor_type, String::new()),
-                        &headers,
-                        query.as_deref(),
-                        body,
-                    )
+            post(|State(api): State<Api>, path: Path3, request: Request| async move {
+                let Segments((tenant, namespace, actor_type)) = path;
+                post_invoke(api, address(tenant, namespace, actor_type, String::new()), request)
                     .await
-                },
-            )
+            })
             .get(
                 |State(api): State<Api>, path: Path3, RawQuery(query): RawQuery| async move {
                     let Segments((tenant, namespace, actor_type)) = path;
@@ -324,23 +293,10 @@ pub(crate) fn invoke_router(api: Api) -> Router {
         )
         .route(
             "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}",
-            post(
-                |State(api): State<Api>,
-                 path: Path4,
-                 headers: HeaderMap,
-                 RawQuery(query): RawQuery,
-                 Body(body): Body| async move {
-                    let Segments((tenant, namespace, actor_type, actor_id)) = path;
-                    post_invoke(
-                        api,
-                        address(tenant, namespace, actor_type, actor_id),
-                        &headers,
-                        query.as_deref(),
-                        body,
-                    )
-                    .await
-                },
-            )
+            post(|State(api): State<Api>, path: Path4, request: Request| async move {
+                let Segments((tenant, namespace, actor_type, actor_id)) = path;
+                post_invoke(api, address(tenant, namespace, actor_type, actor_id), request).await
+            })
             .get(
                 |State(api): State<Api>, path: Path4, RawQuery(query): RawQuery| async move {
                     let Segments((tenant, namespace, actor_type, actor_id)) = path;
@@ -521,7 +477,13 @@ async fn admit(gate: &Gate, request: Request) -> Result<Request, Response> {
         return Err(too_large());
     }
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(gate.body_timeout, axum::body::to_bytes(body, limit)).await;
+    // Most bodies are complete on arrival: only a body still on its way gets a timer.
+    let mut collect = std::pin::pin!(axum::body::to_bytes(body, limit));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(collect.as_mut().poll(cx))).await;
+    let read = match first {
+        std::task::Poll::Ready(collected) => Ok(collected),
+        std::task::Poll::Pending => tokio::time::timeout(gate.body_timeout, collect).await,
+    };
     let bytes = match read {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(error)) => {
