@@ -25,17 +25,24 @@ pub(crate) struct Connection {
     json: bool,
 }
 
-/// An actor type.
+/// The tenant and namespace an actor type lives in.
 #[derive(Debug, Args)]
-pub(crate) struct TypeArgs {
-    /// The actor type.
-    actor_type: String,
+pub(crate) struct Scope {
     /// The tenant.
     #[arg(long, default_value = "default")]
     tenant: String,
     /// The namespace.
     #[arg(long, default_value = "default")]
     namespace: String,
+}
+
+/// An actor type.
+#[derive(Debug, Args)]
+pub(crate) struct TypeArgs {
+    /// The actor type.
+    actor_type: String,
+    #[command(flatten)]
+    scope: Scope,
     #[command(flatten)]
     connection: Connection,
 }
@@ -45,12 +52,8 @@ pub(crate) struct TypeArgs {
 pub(crate) struct ActorArgs {
     /// `TYPE` or `TYPE/ID`.
     actor: String,
-    /// The tenant.
-    #[arg(long, default_value = "default")]
-    tenant: String,
-    /// The namespace.
-    #[arg(long, default_value = "default")]
-    namespace: String,
+    #[command(flatten)]
+    scope: Scope,
     #[command(flatten)]
     connection: Connection,
 }
@@ -119,8 +122,8 @@ fn failed(status: tonic::Status) -> String {
 fn address(args: &ActorArgs) -> pb::ActorAddress {
     let (actor_type, actor_id) = args.actor.split_once('/').unwrap_or((&args.actor, ""));
     pb::ActorAddress {
-        tenant: args.tenant.clone(),
-        namespace: args.namespace.clone(),
+        tenant: args.scope.tenant.clone(),
+        namespace: args.scope.namespace.clone(),
         actor_type: actor_type.to_owned(),
         actor_id: actor_id.to_owned(),
     }
@@ -236,8 +239,8 @@ pub(crate) async fn actors(args: TypeArgs) -> Result<(), String> {
     let connection = &args.connection;
     let mut client = ActorServiceClient::new(channel(connection).await?);
     let message = pb::ListActorsRequest {
-        tenant: args.tenant.clone(),
-        namespace: args.namespace.clone(),
+        tenant: args.scope.tenant.clone(),
+        namespace: args.scope.namespace.clone(),
         actor_type: args.actor_type.clone(),
     };
     let actors = client

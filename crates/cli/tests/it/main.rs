@@ -46,18 +46,7 @@ impl NodeProcess {
     pub(crate) fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary());
         command
-            .args([
-                "start",
-                "--invoke-port",
-                "0",
-                "--admin-port",
-                "0",
-                "--grpc-port",
-                "0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
+            .args(start_args(data_dir, extra))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -105,6 +94,25 @@ impl Drop for NodeProcess {
             let _ = child.wait();
         }
     }
+}
+
+/// `start` on free ports with `data_dir`, then `extra`.
+pub(crate) fn start_args(data_dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["start", "--invoke-port", "0", "--admin-port", "0", "--grpc-port", "0", "--data-dir"]
+            .map(str::to_owned)
+            .to_vec();
+    args.push(data_dir.display().to_string());
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    args
+}
+
+/// Runs `start` with these arguments, expects it to fail with status 1, and returns what it
+/// said on stderr.
+pub(crate) fn refused_start(args: &[String]) -> String {
+    let output = Command::new(binary()).args(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    stderr(&output)
 }
 
 /// Runs the CLI and returns its output.

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::{NodeProcess, cli, data_dir, http, stderr};
+use crate::{NodeProcess, cli, data_dir, http, refused_start, start_args, stderr};
 
 const COUNTER: &str = "/api/v1/actors/default/default/counter";
 
@@ -79,44 +79,22 @@ fn options_come_from_flags_then_environment_then_the_config_file() {
 #[test]
 fn a_node_refuses_to_start_exposed_without_a_token_and_says_why() {
     let dir = data_dir("exposed");
-    let output = cli(&[
-        "start",
-        "--host",
-        "0.0.0.0",
-        "--invoke-port",
-        "0",
-        "--admin-port",
-        "0",
-        "--grpc-port",
-        "0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("--admin-token"), "{}", stderr(&output));
+    let exposed = refused_start(&start_args(&dir, &["--host", "0.0.0.0"]));
+    assert!(exposed.contains("--admin-token"), "{exposed}");
 
     let broken = dir.join("broken.toml");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(&broken, "invoke_prot = 1\n").unwrap();
-    let output = cli(&["start", "--config", broken.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("unknown field"), "{}", stderr(&output));
+    let config =
+        refused_start(&["start".to_owned(), "--config".to_owned(), broken.display().to_string()]);
+    assert!(config.contains("unknown field"), "{config}");
 
     let taken = NodeProcess::start(&dir, &[]);
     let port = taken.invoke.port().to_string();
-    let output = cli(&[
-        "start",
-        "--invoke-port",
-        &port,
-        "--admin-port",
-        "0",
-        "--grpc-port",
-        "0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("cannot bind the invoke port"), "{}", stderr(&output));
+    let mut args = start_args(&dir, &[]);
+    args[2] = port;
+    let bound = refused_start(&args);
+    assert!(bound.contains("cannot bind the invoke port"), "{bound}");
 }
 
 #[test]
