@@ -18,9 +18,8 @@ use plexspaces_types::ErrorCode;
 use serde_json::{Map, Value, json};
 
 use crate::{
-    Api, Error,
-    api::{JSON, is_json},
-    openapi,
+    Api, Error, openapi,
+    payload::{JSON, is_json},
 };
 
 /// An error on its way out as problem+json.
@@ -46,13 +45,13 @@ impl IntoResponse for Problem {
     }
 }
 
-fn problem(code: ErrorCode, message: impl Into<String>) -> Problem {
+pub(crate) fn problem(code: ErrorCode, message: impl Into<String>) -> Problem {
     Problem(Error::new(code, message))
 }
 
 /// The body the gate has read already, handed to the handler without a second collection.
 #[derive(Clone)]
-struct ReadBody(Bytes);
+pub(crate) struct ReadBody(pub(crate) Bytes);
 
 /// Query pairs, decoded leniently: a malformed query is `invalid_arguments`.
 fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
@@ -420,102 +419,6 @@ fn health_routes() -> Router<Api> {
     )
 }
 
-/// What every request passes on a port: the token check, the body limit and timeout, and the
-/// metrics. One middleware, not three: each `from_fn` layer costs a boxed future per request.
-struct Gate {
-    api: Api,
-    port: &'static str,
-    token: Option<std::sync::Arc<str>>,
-    limit: usize,
-    body_timeout: Duration,
-}
-
-async fn gate(gate: std::sync::Arc<Gate>, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
-    let response = match admit(&gate, request).await {
-        Ok(request) => next.run(request).await,
-        Err(refused) => refused,
-    };
-    let route = route.as_ref().map_or("unmatched", |path| path.as_str());
-    let status = response.status().as_u16();
-    gate.api.metrics().observe_http(gate.port, method.as_str(), route, status, started.elapsed());
-    response
-}
-
-/// Checks the token, then reads the body within the limit and the body timeout, so a body
-/// over the limit is `payload_too_large` on every route, whether its length is declared or it
-/// arrives chunked, and whether or not the route reads it.
-async fn admit(gate: &Gate, request: Request) -> Result<Request, Response> {
-    if let Some(token) = &gate.token
-        && !crate::auth::bearer_matches(request.headers().get(header::AUTHORIZATION), token)
-    {
-        return Err(problem(
-            ErrorCode::Unauthenticated,
-            "this node requires `Authorization: Bearer <admin token>`",
-        )
-        .into_response());
-    }
-    let limit = gate.limit;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    let too_large = || {
-        let mut response = problem(
-            ErrorCode::PayloadTooLarge,
-            format!("the request body is larger than this node accepts ({limit} bytes)"),
-        )
-        .into_response();
-        // The rest of the body is not read: the connection cannot carry another request.
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        response
-    };
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
-    }
-    let (parts, body) = request.into_parts();
-    // Most bodies are complete on arrival: only a body still on its way gets a timer.
-    let mut collect = std::pin::pin!(axum::body::to_bytes(body, limit));
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(collect.as_mut().poll(cx))).await;
-    let read = match first {
-        std::task::Poll::Ready(collected) => Ok(collected),
-        std::task::Poll::Pending => tokio::time::timeout(gate.body_timeout, collect).await,
-    };
-    let bytes = match read {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(error)) => {
-            let over = std::error::Error::source(&error)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            if over {
-                return Err(too_large());
-            }
-            return Err(problem(
-                ErrorCode::InvalidArguments,
-                format!("the request body could not be read: {error}"),
-            )
-            .into_response());
-        }
-        Err(_elapsed) => {
-            let mut response = problem(
-                ErrorCode::RequestTimeout,
-                format!(
-                    "the request body did not arrive within {} ms",
-                    gate.body_timeout.as_millis()
-                ),
-            )
-            .into_response();
-            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return Err(response);
-        }
-    };
-    let mut parts = parts;
-    parts.extensions.insert(ReadBody(bytes));
-    Ok(Request::from_parts(parts, axum::body::Body::empty()))
-}
-
 /// The layers every router shares: metrics, the body limit, the token; and the fallbacks, so
 /// unknown routes and methods answer in the catalogue.
 pub(crate) fn finish(
@@ -524,7 +427,7 @@ pub(crate) fn finish(
     port: &'static str,
     token: Option<std::sync::Arc<str>>,
 ) -> Router {
-    let shared = std::sync::Arc::new(Gate {
+    let shared = std::sync::Arc::new(crate::gate::Gate {
         api: api.clone(),
         port,
         token,
@@ -542,6 +445,6 @@ pub(crate) fn finish(
             )
         })
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            gate(std::sync::Arc::clone(&shared), request, next)
+            crate::gate::gate(std::sync::Arc::clone(&shared), request, next)
         }))
 }

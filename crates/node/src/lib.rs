@@ -28,11 +28,13 @@
 mod api;
 mod auth;
 mod error;
+mod gate;
 mod http;
 mod idempotency;
 mod metrics;
 mod openapi;
 mod options;
+mod payload;
 mod registry;
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
