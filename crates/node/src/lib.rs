@@ -47,6 +47,7 @@ use plexspaces_proto::v1::{
 use plexspaces_sdk::{ActorState, Handlers};
 use plexspaces_types::{ActorType, ErrorCode};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tonic::service::interceptor::InterceptedService;
 
 pub use api::{Api, DEFAULT_ACTOR_ID};
 pub use error::{Error, GRPC_CODE_KEY, Result};
@@ -269,44 +270,46 @@ async fn serve_grpc(
     stopped: watch::Receiver<bool>,
 ) {
     let limit = api.options().max_body_bytes;
-    let check = move |request: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &token {
-            let header = request
-                .metadata()
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| axum::http::HeaderValue::from_str(value).ok());
-            if !auth::bearer_matches(header.as_ref(), token) {
-                return Err(Error::new(
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let invocation = InvocationServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let actors = ActorServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let node = NodeServiceServer::new(api).max_decoding_message_size(limit);
+    let mut server = tonic::transport::Server::builder();
+    // Without a token nothing is checked, and the services are served as they are: the
+    // interceptor's conversion of every request costs time on each call.
+    let served = match token {
+        None => {
+            server
+                .add_service(invocation)
+                .add_service(actors)
+                .add_service(node)
+                .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
+                .await
+        }
+        Some(token) => {
+            let check = move |request: tonic::Request<()>| {
+                let header = request
+                    .metadata()
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| axum::http::HeaderValue::from_str(value).ok());
+                if auth::bearer_matches(header.as_ref(), &token) {
+                    return Ok(request);
+                }
+                Err(Error::new(
                     ErrorCode::Unauthenticated,
                     "this node requires `authorization: Bearer <admin token>` metadata",
                 )
-                .to_status());
-            }
+                .to_status())
+            };
+            server
+                .add_service(InterceptedService::new(invocation, check.clone()))
+                .add_service(InterceptedService::new(actors, check.clone()))
+                .add_service(InterceptedService::new(node, check))
+                .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
+                .await
         }
-        Ok(request)
     };
-    let invocation = tonic::service::interceptor::InterceptedService::new(
-        InvocationServiceServer::new(api.clone()).max_decoding_message_size(limit),
-        check.clone(),
-    );
-    let actors = tonic::service::interceptor::InterceptedService::new(
-        ActorServiceServer::new(api.clone()).max_decoding_message_size(limit),
-        check.clone(),
-    );
-    let node = tonic::service::interceptor::InterceptedService::new(
-        NodeServiceServer::new(api).max_decoding_message_size(limit),
-        check,
-    );
-    let served = tonic::transport::Server::builder()
-        .add_service(invocation)
-        .add_service(actors)
-        .add_service(node)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            until_stopped(stopped),
-        )
-        .await;
     if let Err(error) = served {
         tracing::error!(%error, "gRPC server failed");
     }
