@@ -147,13 +147,22 @@ fn shutdown_finishes_the_calls_in_flight() {
         http::post_json(
             address,
             "/api/v1/actors/acme/default/slow/s?invocation=call",
-            r#"{"action":"sleep","ms":500}"#,
+            r#"{"action":"sleep","ms":1000}"#,
         )
     });
-    std::thread::sleep(Duration::from_millis(150));
+    // The call is in the handler once its actor is active.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lifecycle = || {
+        http::get(node.admin(), "/api/v1/actors/acme/default/slow").json()["actors"][0]["lifecycle"]
+            .clone()
+    };
+    while lifecycle() != "active" {
+        assert!(std::time::Instant::now() < deadline, "the call never reached its actor");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let running = node.node.take().unwrap();
     node.runtime.block_on(running.shutdown());
     let reply = in_flight.join().unwrap();
-    assert_eq!((reply.status, reply.json()), (200, json!({"slept_ms": 500})));
+    assert_eq!((reply.status, reply.json()), (200, json!({"slept_ms": 1000})));
     assert!(std::net::TcpStream::connect(address).is_err(), "the port is closed after shutdown");
 }
