@@ -141,19 +141,32 @@ fn payload(text: &str) -> Result<Vec<u8>, String> {
     Ok(text.into_bytes())
 }
 
-pub(crate) async fn invoke(args: InvokeArgs) -> Result<(), String> {
-    let connection = &args.target.connection;
+/// Sends one message to the target over gRPC.
+async fn send(
+    target: &ActorArgs,
+    payload_text: &str,
+    mode: pb::InvocationMode,
+    timeout_ms: u64,
+    idempotency_key: String,
+) -> Result<pb::InvokeResponse, String> {
+    let connection = &target.connection;
     let mut client = InvocationServiceClient::new(channel(connection).await?);
     let message = pb::InvokeRequest {
-        actor: Some(address(&args.target)),
-        payload: payload(&args.payload)?,
+        actor: Some(address(target)),
+        payload: payload(payload_text)?,
         content_type: "application/json".to_owned(),
-        mode: pb::InvocationMode::Tell as i32,
-        idempotency_key: args.idempotency_key.unwrap_or_default(),
-        ..pb::InvokeRequest::default()
+        mode: mode as i32,
+        timeout_ms,
+        idempotency_key,
+        action: String::new(),
     };
-    let response = client.invoke(request(connection, message)?).await.map_err(failed)?.into_inner();
-    if connection.json {
+    Ok(client.invoke(request(connection, message)?).await.map_err(failed)?.into_inner())
+}
+
+pub(crate) async fn invoke(args: InvokeArgs) -> Result<(), String> {
+    let key = args.idempotency_key.clone().unwrap_or_default();
+    let response = send(&args.target, &args.payload, pb::InvocationMode::Tell, 0, key).await?;
+    if args.target.connection.json {
         print_line(
             &json!({"message_id": response.message_id, "duplicate": response.duplicate})
                 .to_string(),
@@ -167,20 +180,11 @@ pub(crate) async fn invoke(args: InvokeArgs) -> Result<(), String> {
 }
 
 pub(crate) async fn call(args: CallArgs) -> Result<(), String> {
-    let connection = &args.target.connection;
-    let mut client = InvocationServiceClient::new(channel(connection).await?);
-    let message = pb::InvokeRequest {
-        actor: Some(address(&args.target)),
-        payload: payload(&args.payload)?,
-        content_type: "application/json".to_owned(),
-        mode: pb::InvocationMode::Call as i32,
-        timeout_ms: args.timeout_ms,
-        ..pb::InvokeRequest::default()
-    };
-    let response = client.invoke(request(connection, message)?).await.map_err(failed)?.into_inner();
+    let mode = pb::InvocationMode::Call;
+    let response = send(&args.target, &args.payload, mode, args.timeout_ms, String::new()).await?;
     let reply: Value = serde_json::from_slice(&response.payload)
         .map_err(|error| format!("the node sent a reply that is not JSON: {error}"))?;
-    print_json(&reply, connection.json);
+    print_json(&reply, args.target.connection.json);
     Ok(())
 }
 

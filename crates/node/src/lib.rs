@@ -143,7 +143,12 @@ impl NodeBuilder {
                 ));
             }
         }
-        std::fs::create_dir_all(&options.data_dir).map_err(|error| {
+        // File-system work stays off the async worker threads.
+        let data_dir = options.data_dir.clone();
+        let created = tokio::task::spawn_blocking(move || std::fs::create_dir_all(&data_dir)).await;
+        let created =
+            created.map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))?;
+        created.map_err(|error| {
             Error::new(
                 ErrorCode::Internal,
                 format!("cannot create the data directory {}: {error}", options.data_dir.display()),

@@ -19,43 +19,45 @@ fn address(actor_type: &str, actor_id: &str) -> Option<pb::ActorAddress> {
     })
 }
 
+/// One message to `actor_type/actor_id`.
+fn message(
+    actor_type: &str,
+    actor_id: &str,
+    payload: &[u8],
+    mode: pb::InvocationMode,
+) -> pb::InvokeRequest {
+    pb::InvokeRequest {
+        actor: address(actor_type, actor_id),
+        payload: payload.to_vec(),
+        mode: mode as i32,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn grpc_and_http_reach_the_same_actors() {
     let node = TestNode::start(Options::default());
     let endpoint = format!("http://{}", node.node().grpc_addr());
     node.runtime.block_on(async {
         let mut invocation = InvocationServiceClient::connect(endpoint.clone()).await.unwrap();
+        let note = br#"{"action":"note"}"#;
         let told = invocation
-            .invoke(pb::InvokeRequest {
-                actor: address("echo", "g"),
-                payload: br#"{"action":"note"}"#.to_vec(),
-                mode: pb::InvocationMode::Tell as i32,
-                ..Default::default()
-            })
+            .invoke(message("echo", "g", note, pb::InvocationMode::Tell))
             .await
             .unwrap()
             .into_inner();
         assert!(!told.message_id.is_empty());
         let called = invocation
-            .invoke(pb::InvokeRequest {
-                actor: address("echo", "g"),
-                payload: br#"{"action":"note"}"#.to_vec(),
-                mode: pb::InvocationMode::Call as i32,
-                ..Default::default()
-            })
+            .invoke(message("echo", "g", note, pb::InvocationMode::Call))
             .await
             .unwrap()
             .into_inner();
         let reply: Value = serde_json::from_slice(&called.payload).unwrap();
         assert_eq!(reply["received"], 2);
 
+        let fail = br#"{"action":"fail"}"#;
         let refused = invocation
-            .invoke(pb::InvokeRequest {
-                actor: address("failing", ""),
-                payload: br#"{"action":"fail"}"#.to_vec(),
-                mode: pb::InvocationMode::Call as i32,
-                ..Default::default()
-            })
+            .invoke(message("failing", "", fail, pb::InvocationMode::Call))
             .await
             .unwrap_err();
         let error = Error::from_status(&refused);
