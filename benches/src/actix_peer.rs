@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    Countdown, Framework, Outcome, Workload, XorShift, fj_work, neighbour, rss_bytes, timed,
-};
+use crate::{Countdown, Framework, Outcome, Workload, XorShift, fj_work, neighbour, rss_bytes};
 
 /// actix actors on an actix System.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,20 +37,7 @@ impl Framework for Actix {
     fn run(&self, workload: Workload) -> Option<Outcome> {
         let system = actix_rt::System::new();
         let outcome = system.block_on(async move {
-            let work = actix_rt::spawn(async move {
-                match workload {
-                    Workload::PingPong { n } => timed(ping_pong(n).await),
-                    Workload::Counting { n } => timed(counting(n).await),
-                    Workload::ThreadRing { actors, passes } => {
-                        timed(thread_ring(actors, passes).await)
-                    }
-                    Workload::Big { actors, pings } => timed(big(actors, pings).await),
-                    Workload::FjCreate { n } => timed(fj_create(n).await),
-                    Workload::Ask { samples } => ask(samples).await,
-                    Workload::Spawn { n } => timed(spawn(n)),
-                    Workload::IdleMemory { n } => idle_memory(n).await,
-                }
-            });
+            let work = actix_rt::spawn(async move { run_workload!(workload) });
             work.await.unwrap()
         });
         Some(outcome)
@@ -411,7 +396,7 @@ impl Handler<Touch> for IdleActor {
 
 /// Starting an actix actor is synchronous: it is queued on the arbiter and first runs when
 /// the driver yields.
-fn spawn(n: u64) -> Duration {
+async fn spawn(n: u64) -> Duration {
     let start_time = Instant::now();
     let actors: Vec<_> = (0..n).map(|_| IdleActor { done: None }.start()).collect();
     let elapsed = start_time.elapsed();

@@ -7,6 +7,27 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+/// Runs `$workload` with the peer module's own workload functions, which share their names
+/// (`ping_pong(n)`, `counting(n)`, `thread_ring(actors, passes)`, `big(actors, pings)`,
+/// `fj_create(n)`, `spawn(n)`, each returning its wall time, and `ask(samples)` and
+/// `idle_memory(n)`, each returning an `Outcome`); the names resolve where it is used.
+macro_rules! run_workload {
+    ($workload:expr) => {
+        match $workload {
+            $crate::Workload::PingPong { n } => $crate::timed(ping_pong(n).await),
+            $crate::Workload::Counting { n } => $crate::timed(counting(n).await),
+            $crate::Workload::ThreadRing { actors, passes } => {
+                $crate::timed(thread_ring(actors, passes).await)
+            }
+            $crate::Workload::Big { actors, pings } => $crate::timed(big(actors, pings).await),
+            $crate::Workload::FjCreate { n } => $crate::timed(fj_create(n).await),
+            $crate::Workload::Ask { samples } => ask(samples).await,
+            $crate::Workload::Spawn { n } => $crate::timed(spawn(n).await),
+            $crate::Workload::IdleMemory { n } => idle_memory(n).await,
+        }
+    };
+}
+
 pub mod actix_peer;
 pub mod kameo_peer;
 pub mod ours;

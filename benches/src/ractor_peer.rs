@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Countdown, Framework, Outcome, Workload, XorShift, drive, fj_work, multi_thread_runtime,
-    neighbour, rss_bytes, timed,
+    neighbour, rss_bytes,
 };
 
 /// ractor on the 2-worker multi-thread tokio runtime.
@@ -37,18 +37,7 @@ impl Framework for Ractor {
 
     fn run(&self, workload: Workload) -> Option<Outcome> {
         let runtime = multi_thread_runtime();
-        let outcome = drive(&runtime, async move {
-            match workload {
-                Workload::PingPong { n } => timed(ping_pong(n).await),
-                Workload::Counting { n } => timed(counting(n).await),
-                Workload::ThreadRing { actors, passes } => timed(thread_ring(actors, passes).await),
-                Workload::Big { actors, pings } => timed(big(actors, pings).await),
-                Workload::FjCreate { n } => timed(fj_create(n).await),
-                Workload::Ask { samples } => ask(samples).await,
-                Workload::Spawn { n } => timed(spawn(n).await),
-                Workload::IdleMemory { n } => idle_memory(n).await,
-            }
-        });
+        let outcome = drive(&runtime, async move { run_workload!(workload) });
         Some(outcome)
     }
 }
