@@ -56,6 +56,16 @@ pub fn gen_fsm_actor(args: TokenStream, item: TokenStream) -> TokenStream {
     )
 }
 
+/// The type a generated handler method returns: a `Send` future borrowing for `'a` that
+/// yields `Result<#output, BehaviorError>`.
+fn handler_future(output: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    quote! {
+        impl ::core::future::Future<
+            Output = ::core::result::Result<#output, ::plexspaces_sdk::BehaviorError>,
+        > + ::core::marker::Send + 'a
+    }
+}
+
 fn parse_initial(args: proc_macro2::TokenStream) -> syn::Result<LitStr> {
     let usage = "write the initial state: #[gen_fsm_actor(initial = \"locked\")]";
     let span = args.span();
@@ -384,6 +394,7 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
     };
     let names = groups.iter().map(|(action, _)| action);
     let has_wildcard = wildcard.is_some();
+    let value_future = handler_future(quote! { ::plexspaces_sdk::Value });
     Ok(quote! {
         #block
 
@@ -398,9 +409,7 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
                 &'a mut self,
                 ctx: &'a ::plexspaces_sdk::ActorContext,
                 msg: &'a ::plexspaces_sdk::Message,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<::plexspaces_sdk::Value, ::plexspaces_sdk::BehaviorError>,
-            > + ::core::marker::Send + 'a {
+            ) -> #value_future {
                 async move {
                     match msg.action() {
                         #(#arms)*

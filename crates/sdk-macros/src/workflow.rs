@@ -140,6 +140,8 @@ pub(crate) fn expand_workflow(block: &mut ItemImpl) -> syn::Result<proc_macro2::
     });
     let query_names = queries.iter().map(|(action, _)| action);
     let signal_names = signals.iter().map(|(action, _)| action);
+    let value_future = crate::handler_future(quote! { ::plexspaces_sdk::Value });
+    let unit_future = crate::handler_future(quote! { () });
     Ok(quote! {
         #block
 
@@ -151,9 +153,7 @@ pub(crate) fn expand_workflow(block: &mut ItemImpl) -> syn::Result<proc_macro2::
                 &'a mut self,
                 ctx: &'a ::plexspaces_sdk::WorkflowContext<Self>,
                 msg: &'a ::plexspaces_sdk::Message,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<::plexspaces_sdk::Value, ::plexspaces_sdk::BehaviorError>,
-            > + ::core::marker::Send + 'a {
+            ) -> #value_future {
                 async move { self.#run(ctx, msg).await }
             }
 
@@ -161,9 +161,7 @@ pub(crate) fn expand_workflow(block: &mut ItemImpl) -> syn::Result<proc_macro2::
                 &'a mut self,
                 ctx: &'a ::plexspaces_sdk::ActorContext,
                 msg: &'a ::plexspaces_sdk::Message,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<(), ::plexspaces_sdk::BehaviorError>,
-            > + ::core::marker::Send + 'a {
+            ) -> #unit_future {
                 async move {
                     match msg.action() {
                         #(#signal_arms)*
@@ -176,9 +174,7 @@ pub(crate) fn expand_workflow(block: &mut ItemImpl) -> syn::Result<proc_macro2::
                 &'a self,
                 ctx: &'a ::plexspaces_sdk::ActorContext,
                 msg: &'a ::plexspaces_sdk::Message,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<::plexspaces_sdk::Value, ::plexspaces_sdk::BehaviorError>,
-            > + ::core::marker::Send + 'a {
+            ) -> #value_future {
                 async move {
                     match msg.action() {
                         #(#query_arms)*
