@@ -54,9 +54,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A config file is read before the runtime runs, not on its worker threads.
+    let start_options = match &cli.command {
+        Command::Start(args) => match args.options() {
+            Ok(options) => options,
+            Err(message) => {
+                report(&message);
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => plexspaces_node::Options::default(),
+    };
     let outcome = runtime.block_on(async move {
         match cli.command {
-            Command::Start(args) => start::run(args).await,
+            Command::Start(args) => start::run(args, start_options).await,
             Command::Invoke(args) => client::invoke(args).await,
             Command::Call(args) => client::call(args).await,
             Command::Types(connection) => client::types(connection).await,

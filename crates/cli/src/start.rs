@@ -56,7 +56,9 @@ enum LogFormat {
 }
 
 impl StartArgs {
-    fn options(&self) -> Result<Options, String> {
+    /// The node options: flags, then environment, then the config file (read here, before
+    /// any runtime exists), then the defaults.
+    pub(crate) fn options(&self) -> Result<Options, String> {
         let mut options = match &self.config {
             None => Options::default(),
             Some(path) => {
@@ -110,9 +112,8 @@ fn init_logs(format: LogFormat) {
 }
 
 /// Runs a node until SIGTERM or Ctrl-C, then shuts it down gracefully.
-pub(crate) async fn run(args: StartArgs) -> Result<(), String> {
+pub(crate) async fn run(args: StartArgs, options: Options) -> Result<(), String> {
     init_logs(args.log_format);
-    let options = args.options()?;
     let examples: Vec<String> =
         args.examples.iter().filter(|name| !name.is_empty()).cloned().collect();
     let node = crate::examples::register(Node::builder().options(options), &examples)?

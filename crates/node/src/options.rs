@@ -102,6 +102,9 @@ impl Options {
         if self.idle_timeout_secs == 0 {
             return invalid("idle_timeout_secs must be positive".to_owned());
         }
+        if self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            return invalid("header_timeout_ms and body_timeout_ms must be positive".to_owned());
+        }
         Ok(())
     }
 
@@ -128,6 +131,8 @@ mod tests {
         assert_eq!(with_token.validate(), Ok(()));
         assert_eq!(Options { insecure: true, ..public }.validate(), Ok(()));
         assert_eq!(Options::default().validate(), Ok(()));
+        let no_header_time = Options { header_timeout_ms: 0, ..Options::default() };
+        assert!(no_header_time.validate().unwrap_err().message.contains("header_timeout_ms"));
     }
 
     #[test]
