@@ -48,11 +48,14 @@ pub enum ErrorCode {
     Unavailable,
     /// The client took too long to send its request.
     RequestTimeout,
+    /// A WebAssembly guest trapped (deadline, stack, a fault): its instance was discarded and
+    /// the actor keeps its last committed state.
+    GuestTrapped,
 }
 
 impl ErrorCode {
     /// Every code, in catalogue order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidArguments,
@@ -74,6 +77,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::Unavailable,
         ErrorCode::RequestTimeout,
+        ErrorCode::GuestTrapped,
     ];
 
     /// The code of a stable name (`"not_found"`), if it is one.
@@ -105,6 +109,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::GuestTrapped => "guest_trapped",
         }
     }
 
@@ -130,6 +135,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Unavailable => 503,
             ErrorCode::RequestTimeout => 408,
+            ErrorCode::GuestTrapped => 500,
         }
     }
 
@@ -154,6 +160,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 12, // UNIMPLEMENTED
             ErrorCode::Unavailable => 14,     // UNAVAILABLE
             ErrorCode::RequestTimeout => 4,   // DEADLINE_EXCEEDED
+            ErrorCode::GuestTrapped => 13,    // INTERNAL
         }
     }
 }

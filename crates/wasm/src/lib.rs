@@ -1,0 +1,32 @@
+//! The PlexSpaces WebAssembly host: actors written in any language, compiled to components of
+//! the one world in `wit/plexspaces.wit`, served by wasmtime.
+//!
+//! A [`Host`] owns the engine (components only, async calls on fibers, an epoch ticker that
+//! bounds every call), the linker of the world's imports, and the guest logs. It compiles
+//! modules ([`Host::compile`], blocking: run it on a blocking thread) and makes them ready to
+//! serve ([`Host::instantiate`] → [`Module`]). A module keeps a pool of instances; one
+//! instance serves many actors, each strictly sequential, and the host holds each actor's
+//! committed state ([`WasmActor`] on the core runtime), so a trapped instance is dropped and
+//! its actors carry on from their last committed state on another.
+
+mod actor;
+mod artifact;
+mod bindings;
+mod ctx;
+mod describe;
+mod error;
+mod host;
+mod logs;
+mod module;
+mod options;
+
+pub use actor::{Binding, Invocation, Served, WasmActor};
+pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
+pub use ctx::{BoxFuture, Outbound};
+pub use describe::{Class, Description, FacetSpec, Handler, snake_case};
+pub use error::{Error, Result};
+pub use host::Host;
+pub use logs::{LogKey, LogLine, Logs, Stream};
+pub use module::{Module, PoolStats};
+pub use options::Options;
+pub use wasmtime::component::Component;

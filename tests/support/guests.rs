@@ -1,0 +1,77 @@
+//! Guest components for tests, built once per content and cached under the target directory:
+//! a Python build takes seconds, so no test builds one that an earlier run already built.
+
+use std::{
+    hash::{Hash as _, Hasher as _},
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Mutex,
+};
+
+/// One build at a time in a test binary: two tests asking for one module share its build.
+static BUILDING: Mutex<()> = Mutex::new(());
+
+/// The workspace root.
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("wit/plexspaces.wit").exists())
+        .expect("the workspace root holds wit/plexspaces.wit")
+        .to_path_buf()
+}
+
+/// Where built guests (and, for tests that compile them, artifacts) are kept.
+pub(crate) fn cache_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("plexspaces-guests")
+}
+
+/// The Python that has the SDK's build dependencies (componentize-py).
+pub(crate) fn python() -> String {
+    std::env::var("PLEXSPACES_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+fn hash_files(hasher: &mut impl std::hash::Hasher, dir: &Path) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("the SDK directory can be read")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "py" || ext == "wit"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        path.file_name().hash(hasher);
+        std::fs::read(&path).expect("an SDK file can be read").hash(hasher);
+    }
+}
+
+/// The component built from the Python actor module `source` (a path under the workspace).
+pub(crate) fn python_module(source: &str) -> PathBuf {
+    let root = workspace();
+    let source = root.join(source);
+    let sdk = root.join("sdks/python/src/plexspaces");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(&source).expect("the example exists").hash(&mut hasher);
+    hash_files(&mut hasher, &sdk);
+    hash_files(&mut hasher, &sdk.join("wit"));
+    let stem = source.file_stem().and_then(|stem| stem.to_str()).unwrap_or("module");
+    let out = cache_dir().join(format!("{stem}-{:016x}.wasm", hasher.finish()));
+    let _one_build = BUILDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if out.exists() {
+        return out;
+    }
+    std::fs::create_dir_all(cache_dir()).expect("the guest cache directory can be made");
+    let partial = out.with_extension("partial");
+    let status = Command::new(python())
+        .args(["-m", "plexspaces.build", "build", "-q"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&partial)
+        .env("PYTHONPATH", root.join("sdks/python/src"))
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "plexspaces-py build {} failed", source.display());
+    std::fs::rename(&partial, &out).expect("the built module can be moved into the cache");
+    out
+}
