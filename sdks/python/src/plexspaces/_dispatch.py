@@ -1,0 +1,240 @@
+"""How a message reaches a handler: state in, arguments bound, state out.
+
+The same code runs inside the WebAssembly guest and under `plexspaces.testing`, so a unit test
+exercises exactly what the node will run. Nothing here may raise past `Runtime.handle` except
+`Failure`: an exception that escaped would trap the instance.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from typing import Any
+
+from ._model import ClassSpec, HandlerSpec
+
+FSM_KEY = "__fsm_state__"
+
+
+class Failure(Exception):
+    """A handler that did not succeed, with its catalogue code."""
+
+    def __init__(self, code: str, message: str, error_type: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.error_type = error_type
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_EMPTY = __import__("inspect").Parameter.empty
+
+
+def _convert(name: str, value: Any, annotation: Any) -> Any:
+    """Converts a payload value by the parameter's annotation (GET queries arrive as text)."""
+    if annotation is _EMPTY or annotation is Any or value is None:
+        return value
+    target = typing.get_origin(annotation) or annotation
+    try:
+        if target is bool:
+            if isinstance(value, str):
+                lowered = value.lower()
+                if lowered in ("true", "1", "yes"):
+                    return True
+                if lowered in ("false", "0", "no"):
+                    return False
+                raise ValueError(value)
+            return value
+        if target is int and isinstance(value, str):
+            return int(value)
+        if target is float and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+        if target is str and isinstance(value, (int, float, bool)):
+            return json.dumps(value)
+        if target in (dict, list) and isinstance(value, str):
+            parsed = json.loads(value)
+            if not isinstance(parsed, target):
+                raise ValueError(value)
+            return parsed
+    except (ValueError, TypeError):
+        kind = getattr(target, "__name__", str(target))
+        raise Failure("invalid_arguments", f"argument {name!r} must be {kind}, not {value!r}") from None
+    return value
+
+
+class ClassRuntime:
+    """One actor class, ready to serve messages."""
+
+    def __init__(self, spec: ClassSpec):
+        self.spec = spec
+        self.fields = spec.fields
+        self.handlers: dict[str, list[HandlerSpec]] = {}
+        for handler in spec.handlers:
+            self.handlers.setdefault(handler.name, []).append(handler)
+        self.fsm = spec.behavior == "gen_fsm"
+
+    # State ---------------------------------------------------------------------------------
+    def new(self) -> Any:
+        obj = object.__new__(self.spec.cls)
+        for name, declared in self.fields.items():
+            setattr(obj, name, declared.initial())
+        if self.fsm:
+            obj.fsm_state = self.spec.initial
+        return obj
+
+    def restore(self, data: bytes) -> Any:
+        try:
+            saved = json.loads(data)
+        except ValueError as error:
+            raise Failure("internal", f"the stored state is not JSON: {error}") from None
+        if not isinstance(saved, dict):
+            raise Failure("internal", "the stored state is not a JSON object")
+        obj = object.__new__(self.spec.cls)
+        for name, declared in self.fields.items():
+            # A field added since the state was stored gets its default.
+            setattr(obj, name, saved[name] if name in saved else declared.initial())
+        if self.fsm:
+            obj.fsm_state = saved.get(FSM_KEY, self.spec.initial)
+        return obj
+
+    def snapshot(self, obj: Any) -> bytes:
+        values = {name: getattr(obj, name) for name in self.fields}
+        if self.fsm:
+            values[FSM_KEY] = obj.fsm_state
+        try:
+            return _dumps(values)
+        except (TypeError, ValueError) as error:
+            raise Failure(
+                "state_not_serializable",
+                f"the state of {self.spec.cls.__name__} cannot be stored as JSON: {error}",
+            ) from None
+
+    # Messages ------------------------------------------------------------------------------
+    def dispatch(self, obj: Any, action: str, payload: dict[str, Any]) -> tuple[Any, bool]:
+        """Runs the handler(s) of `action`; returns the reply and whether state may have changed."""
+        handlers = self.handlers.get(action)
+        if not handlers:
+            known = ", ".join(sorted(self.handlers)) or "none"
+            raise Failure(
+                "unknown_action",
+                f"{self.spec.cls.__name__} has no handler for action {action!r} (handlers: {known})",
+            )
+        first = handlers[0]
+        if self.fsm:
+            current = obj.fsm_state
+            if first.from_states is not None and current not in first.from_states:
+                raise Failure(
+                    "invalid_state",
+                    f"action {action!r} is not valid in state {current!r} "
+                    f"(valid in: {', '.join(first.from_states)})",
+                )
+        if first.kind in ("run", "signal"):
+            return first.function(obj, payload), True
+        if first.kind == "query":
+            return first.function(obj, **self.arguments(first, payload)), False
+        if self.spec.behavior == "gen_event":
+            replies = [spec.function(obj, **self.arguments(spec, payload)) for spec in handlers]
+            return replies, True
+        reply = first.function(obj, **self.arguments(first, payload))
+        if self.fsm and first.to is not None:
+            obj.fsm_state = first.to
+        return reply, True
+
+    @staticmethod
+    def arguments(spec: HandlerSpec, payload: dict[str, Any]) -> dict[str, Any]:
+        bound: dict[str, Any] = {}
+        for parameter in spec.parameters:
+            if parameter.name in payload:
+                bound[parameter.name] = _convert(
+                    parameter.name, payload[parameter.name], parameter.annotation
+                )
+            elif parameter.required:
+                raise Failure(
+                    "invalid_arguments",
+                    f"action {spec.name!r} needs the field {parameter.name!r}",
+                )
+        if spec.takes_kwargs:
+            declared = {parameter.name for parameter in spec.parameters}
+            for key, value in payload.items():
+                if key != "action" and key not in declared:
+                    bound[key] = value
+        return bound
+
+
+FRESH, CACHED, BYTES = 0, 1, 2
+
+
+class Runtime:
+    """Every class of a module, and the actors this instance keeps between messages."""
+
+    def __init__(self, specs: list[ClassSpec], sdk: str):
+        self.classes = [ClassRuntime(spec) for spec in specs]
+        self.sdk = sdk
+        self.cache: dict[tuple[int, str], Any] = {}
+
+    def describe(self) -> str:
+        from . import WORLD_VERSION
+
+        return json.dumps(
+            {
+                "world": WORLD_VERSION,
+                "sdk": self.sdk,
+                "classes": [runtime.spec.describe() for runtime in self.classes],
+            }
+        )
+
+    def handle(
+        self,
+        class_index: int,
+        key: str,
+        state_kind: int,
+        state: bytes | None,
+        action: str,
+        payload: bytes,
+        evict: list[tuple[int, str]],
+    ) -> tuple[bytes, bytes | None]:
+        for evicted in evict:
+            self.cache.pop(tuple(evicted), None)
+        if not 0 <= class_index < len(self.classes):
+            raise Failure("internal", f"this module has no class number {class_index}")
+        runtime = self.classes[class_index]
+        cache_key = (class_index, key)
+        if state_kind == CACHED:
+            obj = self.cache.get(cache_key)
+            if obj is None:
+                raise Failure("need_state", "this instance no longer keeps the actor's state")
+        elif state_kind == BYTES:
+            obj = runtime.restore(state or b"{}")
+        else:
+            obj = runtime.new()
+        # From here on the object may change: on any failure, forget it, so the next message
+        # starts again from the committed state.
+        self.cache.pop(cache_key, None)
+        try:
+            message = json.loads(payload) if payload else {}
+        except ValueError as error:
+            raise Failure("invalid_json", f"the payload is not JSON: {error}") from None
+        if not isinstance(message, dict):
+            raise Failure("invalid_arguments", "the payload must be a JSON object")
+        try:
+            reply, changed = runtime.dispatch(obj, action, message)
+        except Failure:
+            raise
+        except RecursionError as error:
+            raise Failure("actor_error", f"maximum recursion depth exceeded: {error}", "RecursionError") from None
+        except BaseException as error:  # noqa: BLE001 - user code must never trap the instance
+            raise Failure("actor_error", str(error) or repr(error), type(error).__name__) from None
+        try:
+            reply_bytes = _dumps(reply)
+        except (TypeError, ValueError) as error:
+            raise Failure(
+                "actor_error",
+                f"the reply of {action!r} cannot be sent as JSON: {error}",
+                "TypeError",
+            ) from None
+        new_state = runtime.snapshot(obj) if changed else None
+        self.cache[cache_key] = obj
+        return reply_bytes, new_state

@@ -1,0 +1,106 @@
+"""The WebAssembly entry point: the `guest` interface of wit/plexspaces.wit over the Runtime.
+
+Only imported inside a component, where componentize-py provides `wit_world`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.exports import guest as wit_guest
+from wit_world.imports import host as wit_host
+from wit_world.imports import types as wit_types
+
+from . import __version__, host
+from ._dispatch import BYTES, CACHED, FRESH, Failure, Runtime
+from ._model import classes_of
+
+
+_LEVELS = {
+    "trace": wit_types.LogLevel.TRACE,
+    "debug": wit_types.LogLevel.DEBUG,
+    "info": wit_types.LogLevel.INFO,
+    "warn": wit_types.LogLevel.WARN,
+    "error": wit_types.LogLevel.ERROR,
+}
+
+
+def _host_error(error: Err) -> host.HostError:
+    value = error.value
+    return host.HostError(value.code, value.message, value.error_type)
+
+
+class _WasmHost:
+    """host.* inside a node: each call crosses into the node through the WIT imports."""
+
+    def actor_id(self) -> str:
+        return wit_host.actor_id()
+
+    def tell(self, target: str, action: str, payload: str) -> None:
+        try:
+            wit_host.tell(target, action, payload)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ask(self, target: str, action: str, payload: str, timeout_ms: int) -> str:
+        try:
+            return wit_host.ask(target, action, payload, min(timeout_ms, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def log(self, level: str, message: str) -> None:
+        wit_host.log(_LEVELS[level], message)
+
+    def now_ms(self) -> int:
+        return wit_host.now_ms()
+
+    def random_u64(self) -> int:
+        return wit_host.random_u64()
+
+
+_runtime: Runtime | None = None
+
+
+def serve(module_name: str) -> None:
+    """Serves the actor classes of the user's module (called by the generated app module)."""
+    global _runtime
+    specs = [cls.__plexspaces__ for cls in classes_of(module_name)]
+    _runtime = Runtime(specs, f"python {__version__}")
+    host.backend = _WasmHost()
+
+
+def _failure(code: str, message: str, error_type: str | None = None) -> Err:
+    return Err(wit_guest.Failure(code=code, message=message, error_type=error_type))
+
+
+class Guest(exports.Guest):
+    def describe(self) -> str:
+        assert _runtime is not None
+        return _runtime.describe()
+
+    def handle(
+        self,
+        class_: int,
+        key: str,
+        state: Any,
+        action: str,
+        payload: bytes,
+        evict: list[tuple[int, str]],
+    ) -> wit_guest.Reply:
+        if _runtime is None:
+            raise _failure("internal", "the module serves no actor classes")
+        if isinstance(state, wit_guest.StateIn_Cached):
+            kind, data = CACHED, None
+        elif isinstance(state, wit_guest.StateIn_Bytes):
+            kind, data = BYTES, state.value
+        else:
+            kind, data = FRESH, None
+        try:
+            reply, new_state = _runtime.handle(class_, key, kind, data, action, payload, evict)
+        except Failure as failure:
+            raise _failure(failure.code, failure.message, failure.error_type) from None
+        except BaseException as error:  # noqa: BLE001 - never trap
+            raise _failure("actor_error", str(error) or repr(error), type(error).__name__) from None
+        return wit_guest.Reply(payload=reply, state=new_state)

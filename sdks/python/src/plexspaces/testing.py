@@ -1,0 +1,278 @@
+"""Run actors under plain CPython, with an in-memory host: unit tests without building wasm.
+
+```python
+from plexspaces.testing import TestHost
+from counter_actor import CounterActor
+
+node = TestHost()
+node.register("counter", CounterActor)
+counter = node.actor("counter", "c1")
+assert counter.call("increment", amount=5) == {"count": 5}
+assert counter.state == {"count": 5}
+```
+
+Messages go through the same dispatch the node runs (`plexspaces._dispatch`), and state is
+stored as JSON bytes between messages exactly as the node stores it, so a state that is not
+JSON-serializable fails here as it would there. Tells are queued and delivered after the
+handler that sent them returns; asks run the target at once (an ask back to an actor that is
+waiting is an ask cycle, `timeout`, as a node reports it after the timeout). `on_ask` and
+`on_tell` stand in for actors the test does not run.
+"""
+
+from __future__ import annotations
+
+import json
+import random as _random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import host as _host
+from ._dispatch import BYTES, FRESH, ClassRuntime, Failure
+from ._model import classes_of
+
+HostError = _host.HostError
+
+
+def _snake_case(name: str) -> str:
+    out = []
+    for at, char in enumerate(name):
+        if char.isupper():
+            previous = name[at - 1] if at else ""
+            following = name[at + 1] if at + 1 < len(name) else ""
+            if previous and (previous.islower() or previous.isdigit() or (previous.isupper() and following.islower())):
+                out.append("_")
+            out.append(char.lower())
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+@dataclass
+class Told:
+    """A tell an actor sent."""
+
+    sender: str
+    target: str
+    action: str
+    payload: dict[str, Any]
+    error: HostError | None = None
+
+
+@dataclass
+class _Actor:
+    runtime: ClassRuntime
+    state: bytes | None = None
+
+
+@dataclass
+class TestHost:
+    """An in-memory node for one tenant."""
+
+    __test__ = False  # not a pytest test class
+
+    namespace: str = "default"
+    now_ms: int = 1_700_000_000_000
+    seed: int = 0
+    told: list[Told] = field(default_factory=list)
+    logs: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._types: dict[tuple[str, str], ClassRuntime] = {}
+        self._actors: dict[tuple[str, str, str], _Actor] = {}
+        self._asks: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
+        self._tells: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
+        self._queue: deque[tuple[str, tuple[str, str, str], str, dict[str, Any]]] = deque()
+        self._serving: list[tuple[str, str, str]] = []
+        self._random = _random.Random(self.seed)
+
+    # Setting up ----------------------------------------------------------------------------
+    def register(self, actor_type: str, cls: type, namespace: str | None = None) -> None:
+        """Serves the actor class `cls` as `actor_type`."""
+        spec = getattr(cls, "__plexspaces__", None)
+        if spec is None:
+            raise TypeError(f"{cls.__name__} is not an actor class (decorate it with @actor)")
+        self._types[(namespace or self.namespace, actor_type)] = ClassRuntime(spec)
+
+    def register_module(self, actor_type: str, module: Any, namespace: str | None = None) -> list[str]:
+        """Serves every actor class of a module as the node would deploy it: one class as
+        `actor_type`, several as `actor_type.<snake_case class name>`. Returns the types."""
+        classes = classes_of(module.__name__)
+        if not classes:
+            raise TypeError(f"module {module.__name__} defines no actor class")
+        names = [actor_type] if len(classes) == 1 else [
+            f"{actor_type}.{_snake_case(cls.__name__)}" for cls in classes
+        ]
+        for name, cls in zip(names, classes):
+            self.register(name, cls, namespace)
+        return names
+
+    def on_ask(self, target: str, action: str, reply: Callable[[dict[str, Any]], Any]) -> None:
+        """Answers asks of `action` to `target` (as the actor sends it) with `reply(payload)`."""
+        self._asks[(target, action)] = reply
+
+    def on_tell(self, target: str, action: str, receive: Callable[[dict[str, Any]], Any]) -> None:
+        """Receives tells of `action` to `target` with `receive(payload)`."""
+        self._tells[(target, action)] = receive
+
+    def actor(self, actor_type: str, key: str = "default", namespace: str | None = None) -> "ActorHandle":
+        """The actor `key` of `actor_type`."""
+        address = (namespace or self.namespace, actor_type, key)
+        self._runtime(address)
+        return ActorHandle(self, address)
+
+    # Messaging -----------------------------------------------------------------------------
+    def _runtime(self, address: tuple[str, str, str]) -> ClassRuntime:
+        runtime = self._types.get((address[0], address[1]))
+        if runtime is None:
+            raise HostError("not_found", f"actor type {address[1]!r} is not deployed in namespace {address[0]!r}")
+        return runtime
+
+    def _resolve(self, target: str) -> tuple[str, str, str]:
+        parts = target.split("/")
+        if len(parts) == 1:
+            return (self._current()[0], parts[0], "default")
+        if len(parts) == 2:
+            return (self._current()[0], parts[0], parts[1])
+        if len(parts) == 3:
+            return (parts[0], parts[1], parts[2])
+        raise HostError("invalid_arguments", f"a target is type, type/key or namespace/type/key, not {target!r}")
+
+    def _current(self) -> tuple[str, str, str]:
+        return self._serving[-1] if self._serving else (self.namespace, "", "")
+
+    def deliver(self, address: tuple[str, str, str], action: str, payload: dict[str, Any]) -> Any:
+        """Handles one message now and returns the reply; raises HostError on failure."""
+        if address in self._serving:
+            raise HostError("timeout", f"ask cycle: {'/'.join(address)} is waiting for this reply")
+        runtime = self._runtime(address)
+        actor = self._actors.setdefault(address, _Actor(runtime))
+        body = json.dumps({"action": action, **payload}).encode()
+        kind = FRESH if actor.state is None else BYTES
+        self._serving.append(address)
+        try:
+            obj = runtime.new() if kind == FRESH else runtime.restore(actor.state or b"{}")
+            message = json.loads(body)
+            try:
+                reply, changed = runtime.dispatch(obj, action, message)
+            except Failure:
+                raise
+            except BaseException as error:  # noqa: BLE001 - as the guest does
+                raise Failure("actor_error", str(error) or repr(error), type(error).__name__) from None
+            encoded = json.dumps(reply)
+            if changed:
+                actor.state = runtime.snapshot(obj)
+        except Failure as failure:
+            raise HostError(failure.code, failure.message, failure.error_type) from None
+        finally:
+            self._serving.pop()
+        return json.loads(encoded)
+
+    def run_until_idle(self) -> None:
+        """Delivers the queued tells, and those they send, until none is left."""
+        if self._serving:
+            return
+        while self._queue:
+            sender, address, action, payload = self._queue.popleft()
+            try:
+                self.deliver(address, action, payload)
+            except HostError as error:
+                self.logs.append(("/".join(address), "warn", f"tell from {sender} failed: {error}"))
+
+    # The backend of plexspaces.host ---------------------------------------------------------
+    def actor_id(self) -> str:
+        return "/".join(self._current())
+
+    def tell(self, target: str, action: str, payload: str) -> None:
+        body = json.loads(payload)
+        sender = self.actor_id()
+        told = Told(sender, target, action, body)
+        self.told.append(told)
+        stand_in = self._tells.get((target, action))
+        if stand_in is not None:
+            stand_in(body)
+            return
+        address = self._resolve(target)
+        try:
+            self._runtime(address)
+        except HostError as error:
+            told.error = error
+            raise
+        self._queue.append((sender, address, action, body))
+
+    def ask(self, target: str, action: str, payload: str, timeout_ms: int) -> str:
+        body = json.loads(payload)
+        stand_in = self._asks.get((target, action))
+        if stand_in is not None:
+            return json.dumps(stand_in(body))
+        return json.dumps(self.deliver(self._resolve(target), action, body))
+
+    def log(self, level: str, message: str) -> None:
+        self.logs.append((self.actor_id(), level, message))
+
+    def random_u64(self) -> int:
+        return self._random.getrandbits(64)
+
+    def __enter__(self) -> "TestHost":
+        """Installs this node as the host, for code that calls `plexspaces.host` directly."""
+        self._installed = _Installed(self)
+        self._installed.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._installed.__exit__(*exc)
+
+
+class ActorHandle:
+    """One actor of a TestHost."""
+
+    def __init__(self, node: TestHost, address: tuple[str, str, str]):
+        self.node = node
+        self.address = address
+
+    def call(self, action: str, **payload: Any) -> Any:
+        """An ask: the reply's JSON value; raises HostError (`.code`) when the handler fails."""
+        with _Installed(self.node):
+            try:
+                return self.node.deliver(self.address, action, payload)
+            finally:
+                self.node.run_until_idle()
+
+    def tell(self, action: str, **payload: Any) -> None:
+        """A tell: handled at once, with what it sends; failures land in `node.logs`."""
+        with _Installed(self.node):
+            self.node._queue.append(("test", self.address, action, payload))
+            self.node.run_until_idle()
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The committed state, as the node stores it (None before the first change)."""
+        actor = self.node._actors.get(self.address)
+        if actor is None or actor.state is None:
+            return None
+        return json.loads(actor.state)
+
+
+class _Installed:
+    """Makes the node the backend of plexspaces.host for the duration of a call."""
+
+    def __init__(self, node: TestHost):
+        self.node = node
+
+    def __enter__(self) -> None:
+        self.previous = _host.backend
+        _host.backend = _Backend(self.node)
+
+    def __exit__(self, *exc: Any) -> None:
+        _host.backend = self.previous
+
+
+class _Backend:
+    def __init__(self, node: TestHost):
+        self.node = node
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.node, name)
+
+    def now_ms(self) -> int:
+        return self.node.now_ms
