@@ -3,7 +3,9 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/plexspaces-target
 
 .PHONY: run test tools lint bench bench-quick bench-node
 
-# The Python tools the tests run (grpcio-tools, schemathesis), pinned in tests/requirements.txt.
+# The Python tools the tests run (grpcio-tools, schemathesis, pytest), pinned in
+# tests/requirements.txt, and the Python SDK from this clone (its componentize-py is
+# pinned in sdks/python/pyproject.toml). Tests build Python actors with this venv's Python.
 VENV ?= $(HOME)/.cache/plexspaces-venv
 export PLEXSPACES_PYTHON ?= $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -12,17 +14,20 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run:
 	cargo run --release -p plexspaces-cli -- start
 
-# Every test of the workspace's default members (the peer benchmarks are not among them).
+# Every test of the workspace's default members (the peer benchmarks are not among them), and
+# the Python SDK's own tests.
 test: tools
+	$(VENV)/bin/python -m pytest -q sdks/python/tests
 	cargo test --locked
 
 # What the tests need beyond cargo: promtool (Debian package prometheus) and the Python tools.
 tools: $(VENV)/.requirements.txt
 	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
-$(VENV)/.requirements.txt: tests/requirements.txt
+$(VENV)/.requirements.txt: tests/requirements.txt sdks/python/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	$(VENV)/bin/pip install -q ./sdks/python
 	cp tests/requirements.txt $@
 
 lint:

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let protos =
-        ["plexspaces/v1/actors.proto", "plexspaces/v1/node.proto"].map(|file| root.join(file));
+    let protos = [
+        "plexspaces/v1/actors.proto",
+        "plexspaces/v1/node.proto",
+        "plexspaces/v1/deployments.proto",
+    ]
+    .map(|file| root.join(file));
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure().compile_with_config(

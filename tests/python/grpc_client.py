@@ -19,6 +19,9 @@ def generate(proto_dir: str) -> str:
     ])
     if code != 0:
         raise SystemExit(f"protoc failed with {code}")
+    # Regular packages, so they win over the installed SDK's `plexspaces` package.
+    for package in ("plexspaces", "plexspaces/v1"):
+        open(f"{out}/{package}/__init__.py", "a").close()
     return out
 
 
@@ -47,7 +50,7 @@ def main() -> None:
         assert error.code() == grpc.StatusCode.NOT_FOUND, error
         metadata = dict(error.trailing_metadata())
         assert metadata.get("plexspaces-error-code") == "not_found", metadata
-        assert "registered types: counter, echo" in error.details(), error.details()
+        assert "types here: counter, echo" in error.details(), error.details()
 
     actors = actors_pb2_grpc.ActorServiceStub(channel)
     listed = actors.ListActors(actors_pb2.ListActorsRequest(tenant="default", namespace="default", actor_type="counter"))

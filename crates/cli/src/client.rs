@@ -22,7 +22,7 @@ pub(crate) struct Connection {
     token: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// The tenant and namespace an actor type lives in.
@@ -30,10 +30,10 @@ pub(crate) struct Connection {
 pub(crate) struct Scope {
     /// The tenant.
     #[arg(long, default_value = "default")]
-    tenant: String,
+    pub(crate) tenant: String,
     /// The namespace.
     #[arg(long, default_value = "default")]
-    namespace: String,
+    pub(crate) namespace: String,
 }
 
 /// An actor type.
@@ -91,7 +91,7 @@ pub(crate) fn print_line(line: &str) {
     let _ = std::io::stdout().flush();
 }
 
-async fn channel(connection: &Connection) -> Result<Channel, String> {
+pub(crate) async fn channel(connection: &Connection) -> Result<Channel, String> {
     let endpoint = Channel::from_shared(connection.grpc.clone())
         .map_err(|error| format!("invalid --grpc address {:?}: {error}", connection.grpc))?;
     endpoint
@@ -100,7 +100,7 @@ async fn channel(connection: &Connection) -> Result<Channel, String> {
         .map_err(|error| format!("cannot reach the node at {}: {error}", connection.grpc))
 }
 
-fn request<T>(connection: &Connection, message: T) -> Result<Request<T>, String> {
+pub(crate) fn request<T>(connection: &Connection, message: T) -> Result<Request<T>, String> {
     let mut request = Request::new(message);
     if let Some(token) = &connection.token {
         let value = format!("Bearer {token}")
@@ -111,7 +111,7 @@ fn request<T>(connection: &Connection, message: T) -> Result<Request<T>, String>
     Ok(request)
 }
 
-fn failed(status: tonic::Status) -> String {
+pub(crate) fn failed(status: tonic::Status) -> String {
     let error = Error::from_status(&status);
     match &error.facet {
         Some(facet) => format!("error[{}] (facet {facet}): {}", error.code, error.message),
@@ -188,14 +188,14 @@ pub(crate) async fn call(args: CallArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn print_json(value: &Value, compact: bool) {
+pub(crate) fn print_json(value: &Value, compact: bool) {
     let text =
         if compact { Some(value.to_string()) } else { serde_json::to_string_pretty(value).ok() };
     print_line(&text.unwrap_or_else(|| value.to_string()));
 }
 
 /// Columns padded to their widest cell.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|title| title.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

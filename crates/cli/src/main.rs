@@ -1,9 +1,11 @@
 //! `plexspaces`: runs a node (`plexspaces start`) and talks to one over gRPC (`invoke`,
-//! `call`, `types`, `actors`, `state`, `rm`, `status`). Data goes to stdout, as tables for
+//! `call`, `types`, `actors`, `state`, `rm`, `status`, `deploy`, `undeploy`, `deployments`,
+//! `logs`). Data goes to stdout, as tables for
 //! people or JSON with `--json`; messages go to stderr. Exit status: 0 on success, 1 when the
 //! node answered with an error (printed with its catalogue code), 2 on a usage error.
 
 mod client;
+mod deploy;
 mod examples;
 mod start;
 
@@ -43,6 +45,14 @@ enum Command {
     Rm(client::ActorArgs),
     /// Print the node's status.
     Status(client::Connection),
+    /// Deploy a WebAssembly module (built by plexspaces-py or plexspaces-ts build).
+    Deploy(deploy::DeployArgs),
+    /// Stop a deployment's actors and remove it.
+    Undeploy(deploy::DeploymentArgs),
+    /// List the deployments.
+    Deployments(deploy::ListArgs),
+    /// Print a deployed type's guest output and host.log lines (`-f` follows).
+    Logs(deploy::LogsArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +85,10 @@ fn main() -> ExitCode {
             Command::State(args) => client::state(args).await,
             Command::Rm(args) => client::rm(args).await,
             Command::Status(connection) => client::status(connection).await,
+            Command::Deploy(args) => deploy::deploy(args).await,
+            Command::Undeploy(args) => deploy::undeploy(args).await,
+            Command::Deployments(args) => deploy::deployments(args).await,
+            Command::Logs(args) => deploy::logs(args).await,
         }
     });
     match outcome {

@@ -36,6 +36,9 @@ pub(crate) struct StartArgs {
     /// The largest request body accepted, in bytes (default 1 MiB).
     #[arg(long, env = "PLEXSPACES_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// Where compiled modules are cached (default: <data-dir>/cache).
+    #[arg(long, env = "PLEXSPACES_COMPILE_CACHE_DIR")]
+    compile_cache_dir: Option<PathBuf>,
     /// The embedded example actors to serve (comma-separated; an empty list serves none).
     #[arg(
         long,
@@ -92,6 +95,9 @@ impl StartArgs {
         }
         if let Some(limit) = self.max_body_bytes {
             options.max_body_bytes = limit;
+        }
+        if let Some(dir) = &self.compile_cache_dir {
+            options.compile_cache_dir = Some(dir.clone());
         }
         Ok(options)
     }

@@ -24,10 +24,12 @@ use tracing::Instrument as _;
 
 use crate::{
     Error, Options, Result,
+    deploy::Deployments,
+    deploy_api::Jobs,
     idempotency::{Delivery, Window},
     metrics::Metrics,
     payload::{JSON, action_of, is_json},
-    registry::Registry,
+    registry::{ActorKind, Registry},
 };
 
 /// The id an address without one gets.
@@ -39,9 +41,11 @@ pub struct Api {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     system: System,
     registry: Registry,
+    deployments: Deployments,
+    jobs: Jobs,
     options: Options,
     idempotency: Window,
     metrics: Metrics,
@@ -59,7 +63,12 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    pub(crate) fn new(system: System, registry: Registry, options: Options) -> Self {
+    pub(crate) fn new(
+        system: System,
+        registry: Registry,
+        deployments: Deployments,
+        options: Options,
+    ) -> Self {
         let idempotency = Window::new(
             Duration::from_secs(options.idempotency_window_secs),
             options.idempotency_max_keys,
@@ -71,6 +80,8 @@ impl Api {
             inner: Arc::new(Inner {
                 system,
                 registry,
+                deployments,
+                jobs: Jobs::default(),
                 options,
                 idempotency,
                 metrics: Metrics::default(),
@@ -84,6 +95,49 @@ impl Api {
 
     pub(crate) fn set_listeners(&self, listeners: Vec<(String, SocketAddr)>) {
         let _already_set = self.inner.listeners.set(listeners);
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(inner: &std::sync::Weak<Inner>) -> Option<Self> {
+        inner.upgrade().map(|inner| Self { inner })
+    }
+
+    pub(crate) fn jobs(&self) -> &Jobs {
+        &self.inner.jobs
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub(crate) fn deployments(&self) -> &Deployments {
+        &self.inner.deployments
+    }
+
+    /// The type that serves `id`: a native type, or one deployed in the id's tenant and
+    /// namespace.
+    pub(crate) fn kind(&self, id: &ActorId) -> Result<Arc<dyn ActorKind>> {
+        let name = id.actor_type.as_str();
+        if let Some(kind) = self.inner.registry.find(name) {
+            return Ok(Arc::clone(kind));
+        }
+        if let Some(kind) = self.inner.deployments.kind(id) {
+            return Ok(kind);
+        }
+        let mut known: Vec<String> = self.type_names();
+        known.dedup();
+        Err(Error::new(
+            ErrorCode::NotFound,
+            format!(
+                "actor type {name:?} is not registered or deployed in {}/{}; types here: {}",
+                id.tenant,
+                id.namespace,
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ),
+        ))
     }
 
     pub(crate) fn options(&self) -> &Options {
@@ -107,7 +161,7 @@ impl Api {
         )
     }
 
-    fn next_message_id(&self) -> String {
+    pub(crate) fn next_message_id(&self) -> String {
         let sequence = self.inner.next_message.fetch_add(1, Ordering::Relaxed);
         format!("{:013x}-{sequence:08x}", self.inner.boot)
     }
@@ -141,7 +195,7 @@ impl Api {
         id: ActorId,
         request: pb::InvokeRequest,
     ) -> Result<pb::InvokeResponse> {
-        let kind = self.inner.registry.get(id.actor_type.as_str())?;
+        let kind = self.kind(&id)?;
         let content_type =
             if request.content_type.is_empty() { JSON.to_owned() } else { request.content_type };
         let payload = if request.payload.is_empty() && is_json(&content_type) {
@@ -164,10 +218,7 @@ impl Api {
         })?;
         let timeout = self.timeout(request.timeout_ms)?;
         if mode == pb::InvocationMode::Call {
-            let reply = kind.call(system, id, message, timeout).await?;
-            let payload = serde_json::to_vec(&reply).map_err(|error| {
-                Error::new(ErrorCode::Internal, format!("the reply is not serializable: {error}"))
-            })?;
+            let payload = kind.call(system, id, message, timeout).await?;
             return Ok(pb::InvokeResponse {
                 payload,
                 content_type: JSON.to_owned(),
@@ -176,7 +227,7 @@ impl Api {
         }
         let message_id = self.next_message_id();
         if request.idempotency_key.is_empty() {
-            kind.tell(system, id, message)?;
+            kind.tell(system, id, message, &message_id)?;
             return Ok(pb::InvokeResponse { message_id, ..pb::InvokeResponse::default() });
         }
         if request.idempotency_key.len() > 256 {
@@ -186,11 +237,12 @@ impl Api {
             ));
         }
         let actor = id.to_string();
+        let named = message_id.clone();
         let delivery = self.inner.idempotency.deliver_once(
             &actor,
             &request.idempotency_key,
             message_id,
-            || kind.tell(system, id, message),
+            || kind.tell(system, id, message, &named),
         )?;
         Ok(match delivery {
             Delivery::Delivered(message_id) => {
@@ -216,24 +268,49 @@ impl Api {
         Ok(Duration::from_millis(timeout_ms))
     }
 
-    /// The names of the registered actor types.
+    /// The names of the native and deployed actor types.
     pub(crate) fn type_names(&self) -> Vec<String> {
-        self.inner.registry.iter().map(|(name, _)| name.clone()).collect()
+        let mut names: Vec<String> =
+            self.inner.registry.iter().map(|(name, _)| name.clone()).collect();
+        names.extend(self.inner.deployments.types().into_iter().map(|(key, _)| key.2));
+        names.sort_unstable();
+        names
     }
 
-    /// The registered actor types.
+    /// The native and deployed actor types.
     pub fn list_actor_types(&self) -> pb::ListActorTypesResponse {
-        let types = self
-            .inner
-            .registry
-            .iter()
-            .map(|(name, kind)| pb::ActorTypeInfo {
-                name: name.clone(),
+        let native = self.inner.registry.iter().map(|(name, kind)| pb::ActorTypeInfo {
+            name: name.clone(),
+            behavior: kind.behavior().to_owned(),
+            facets: kind.facets(),
+            source: "native".to_owned(),
+            ..pb::ActorTypeInfo::default()
+        });
+        let deployed =
+            self.inner.deployments.types().into_iter().map(|(key, kind)| pb::ActorTypeInfo {
+                name: key.2,
                 behavior: kind.behavior().to_owned(),
                 facets: kind.facets(),
-            })
-            .collect();
-        pb::ListActorTypesResponse { types }
+                source: "wasm".to_owned(),
+                tenant: key.0,
+                namespace: key.1,
+                version: kind.version().to_owned(),
+            });
+        pb::ListActorTypesResponse { types: native.chain(deployed).collect() }
+    }
+
+    /// Refuses an address whose type this node neither registers nor deploys there.
+    fn check_type(
+        &self,
+        tenant: &TenantId,
+        namespace: &Namespace,
+        actor_type: &ActorType,
+    ) -> Result<()> {
+        let key = (tenant.to_string(), namespace.to_string(), actor_type.as_str().to_owned());
+        if self.inner.deployments.has_type(&key) {
+            return Ok(());
+        }
+        self.inner.registry.get(actor_type.as_str()).map(drop)
     }
 
     /// The actors of one type on this node.
@@ -241,7 +318,7 @@ impl Api {
         let tenant = name::<TenantId>(&request.tenant)?;
         let namespace = name::<Namespace>(&request.namespace)?;
         let actor_type = name::<ActorType>(&request.actor_type)?;
-        self.inner.registry.get(actor_type.as_str())?;
+        self.check_type(&tenant, &namespace, &actor_type)?;
         let mut actors: Vec<pb::ActorInfo> = self
             .inner
             .system
@@ -267,7 +344,7 @@ impl Api {
         request: &pb::GetActorStateRequest,
     ) -> Result<pb::GetActorStateResponse> {
         let id = actor_id(request.actor.as_ref())?;
-        self.inner.registry.get(id.actor_type.as_str())?;
+        self.check_type(&id.tenant, &id.namespace, &id.actor_type)?;
         let Some(actor) = self.inner.system.lookup_any(&id) else {
             return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
         };
@@ -290,7 +367,7 @@ impl Api {
         request: &pb::DeleteActorRequest,
     ) -> Result<pb::DeleteActorResponse> {
         let id = actor_id(request.actor.as_ref())?;
-        self.inner.registry.get(id.actor_type.as_str())?;
+        self.check_type(&id.tenant, &id.namespace, &id.actor_type)?;
         let Some(actor) = self.inner.system.lookup_any(&id) else {
             return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
         };
@@ -329,7 +406,7 @@ impl Api {
             listeners,
             actors: system.actor_count() as u64,
             actors_by_lifecycle,
-            actor_types: self.inner.registry.len() as u64,
+            actor_types: (self.inner.registry.len() + self.inner.deployments.types().len()) as u64,
             data_dir: self.inner.options.data_dir.display().to_string(),
         }
     }
@@ -360,7 +437,7 @@ pub(crate) fn actor_id(address: Option<&pb::ActorAddress>) -> Result<ActorId> {
 
 impl Api {
     /// Runs one gRPC method and records it in the metrics.
-    async fn observed<T>(
+    pub(crate) async fn observed<T>(
         &self,
         method: &'static str,
         call: impl std::future::Future<Output = Result<T>>,

@@ -9,6 +9,9 @@ use plexspaces_types::ErrorCode;
 /// The gRPC metadata key that carries the catalogue code.
 pub const GRPC_CODE_KEY: &str = "plexspaces-error-code";
 
+/// The gRPC metadata key that carries the exception type a wasm actor raised.
+pub const ERROR_TYPE_KEY: &str = "plexspaces-error-type";
+
 /// An API error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -19,6 +22,8 @@ pub struct Error {
     pub message: String,
     /// The facet that refused the message (`facet_rejected` only).
     pub facet: Option<String>,
+    /// The exception a wasm actor raised (`actor_error` from a guest).
+    pub error_type: Option<String>,
 }
 
 /// The node's result type.
@@ -27,7 +32,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), facet: None }
+        Self { code, message: message.into(), facet: None, error_type: None }
     }
 
     /// The problem+json body (RFC 9457) of this error.
@@ -43,6 +48,9 @@ impl Error {
         if let Some(facet) = &self.facet {
             problem["facet"] = serde_json::Value::String(facet.clone());
         }
+        if let Some(error_type) = &self.error_type {
+            problem["error_type"] = serde_json::Value::String(error_type.clone());
+        }
         problem
     }
 
@@ -57,6 +65,11 @@ impl Error {
             && let Ok(value) = facet.parse()
         {
             status.metadata_mut().insert("plexspaces-facet", value);
+        }
+        if let Some(error_type) = &self.error_type
+            && let Ok(value) = error_type.parse()
+        {
+            status.metadata_mut().insert(ERROR_TYPE_KEY, value);
         }
         status
     }
@@ -83,7 +96,12 @@ impl Error {
             .get("plexspaces-facet")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        Self { code, message: status.message().to_owned(), facet }
+        let error_type = status
+            .metadata()
+            .get(ERROR_TYPE_KEY)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Self { code, message: status.message().to_owned(), facet, error_type }
     }
 }
 
@@ -93,7 +111,7 @@ impl From<BehaviorError> for Error {
             BehaviorError::FacetRejected { facet, .. } => Some(facet.clone()),
             _ => None,
         };
-        Self { code: error.code(), message: error.to_string(), facet }
+        Self { code: error.code(), message: error.to_string(), facet, error_type: None }
     }
 }
 

@@ -24,6 +24,8 @@ pub(crate) struct Gate {
     pub(crate) port: &'static str,
     pub(crate) token: Option<std::sync::Arc<str>>,
     pub(crate) limit: usize,
+    /// The limit of the deploy route, whose body is a module.
+    pub(crate) module_limit: usize,
     pub(crate) body_timeout: Duration,
 }
 
@@ -31,7 +33,11 @@ pub(crate) async fn gate(gate: std::sync::Arc<Gate>, request: Request, next: Nex
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
-    let response = match admit(&gate, request).await {
+    let limit = match &route {
+        Some(path) if path.as_str() == crate::http_deploy::DEPLOY_PATH => gate.module_limit,
+        _ => gate.limit,
+    };
+    let response = match admit(&gate, limit, request).await {
         Ok(request) => next.run(request).await,
         Err(refused) => refused,
     };
@@ -44,7 +50,7 @@ pub(crate) async fn gate(gate: std::sync::Arc<Gate>, request: Request, next: Nex
 /// Checks the token, then reads the body within the limit and the body timeout, so a body
 /// over the limit is `payload_too_large` on every route, whether its length is declared or it
 /// arrives chunked, and whether or not the route reads it.
-async fn admit(gate: &Gate, request: Request) -> Result<Request, Response> {
+async fn admit(gate: &Gate, limit: usize, request: Request) -> Result<Request, Response> {
     if let Some(token) = &gate.token
         && !crate::auth::bearer_matches(request.headers().get(header::AUTHORIZATION), token)
     {
@@ -54,7 +60,6 @@ async fn admit(gate: &Gate, request: Request) -> Result<Request, Response> {
         )
         .into_response());
     }
-    let limit = gate.limit;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -54,7 +54,7 @@ pub(crate) fn problem(code: ErrorCode, message: impl Into<String>) -> Problem {
 pub(crate) struct ReadBody(pub(crate) Bytes);
 
 /// Query pairs, decoded leniently: a malformed query is `invalid_arguments`.
-fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
+pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
     let Some(query) = query else { return Ok(Vec::new()) };
     let mut pairs = Vec::new();
     for part in query.split('&').filter(|part| !part.is_empty()) {
@@ -254,7 +254,7 @@ type Path3 = Segments<(String, String, String)>;
 type Path4 = Segments<(String, String, String, String)>;
 
 /// Path segments; a path that does not decode is `invalid_arguments`.
-pub(crate) struct Segments<T>(T);
+pub(crate) struct Segments<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Segments<T> {
     type Rejection = Problem;
@@ -371,6 +371,7 @@ pub(crate) fn admin_router(api: Api) -> Router {
             "/api/v1/openapi.json",
             get(|State(api): State<Api>| async move { Json(openapi::admin(&api.type_names())) }),
         )
+        .merge(crate::http_deploy::routes())
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
@@ -432,6 +433,7 @@ pub(crate) fn finish(
         port,
         token,
         limit: api.options().max_body_bytes,
+        module_limit: api.options().max_module_bytes,
         body_timeout: Duration::from_millis(api.options().body_timeout_ms),
     });
     router

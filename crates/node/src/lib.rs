@@ -27,22 +27,27 @@
 
 mod api;
 mod auth;
+mod deploy;
+mod deploy_api;
 mod error;
 mod gate;
 mod http;
+mod http_deploy;
 mod idempotency;
 mod metrics;
 mod openapi;
 mod options;
+mod outbound;
 mod payload;
 mod registry;
+mod wasm_kind;
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use plexspaces_core::{FacetRegistry, facet::FacetMetrics};
 use plexspaces_proto::v1::{
-    actor_service_server::ActorServiceServer, invocation_service_server::InvocationServiceServer,
-    node_service_server::NodeServiceServer,
+    actor_service_server::ActorServiceServer, deployment_service_server::DeploymentServiceServer,
+    invocation_service_server::InvocationServiceServer, node_service_server::NodeServiceServer,
 };
 use plexspaces_sdk::{ActorState, Handlers};
 use plexspaces_types::{ActorType, ErrorCode};
@@ -50,7 +55,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::service::interceptor::InterceptedService;
 
 pub use api::{Api, DEFAULT_ACTOR_ID};
-pub use error::{Error, GRPC_CODE_KEY, Result};
+pub use error::{ERROR_TYPE_KEY, Error, GRPC_CODE_KEY, Result};
 pub use options::Options;
 
 use registry::{ActorKind, Native, Registry};
@@ -179,7 +184,22 @@ impl NodeBuilder {
         };
         let addresses =
             Addresses { invoke: local(&invoke)?, admin: local(&admin)?, grpc: local(&grpc)? };
-        let api = Api::new(system, Registry::new(kinds), options.clone());
+        let outbound = Arc::new(outbound::GuestOutbound::default());
+        let logs = plexspaces_wasm::Logs::new(options.wasm.log_lines);
+        let host = plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), logs)
+            .map_err(|error| Error::new(error.code, error.message))?;
+        let deployments = deploy::Deployments::new(
+            host,
+            self.facets.clone(),
+            options.data_dir.clone(),
+            options.compile_cache(),
+            idle_timeout,
+        );
+        let api = Api::new(system, Registry::new(kinds), deployments, options.clone());
+        outbound.connect(&api);
+        // What was deployed before a restart serves before the ports open.
+        let native = |name: &str| api.registry().find(name).is_some();
+        let restored = api.deployments().restore(&native, api.system()).await;
         api.set_listeners(vec![
             ("invoke".to_owned(), addresses.invoke),
             ("admin".to_owned(), addresses.admin),
@@ -205,7 +225,7 @@ impl NodeBuilder {
         ];
         tracing::info!(
             invoke = %addresses.invoke, admin = %addresses.admin, grpc = %addresses.grpc,
-            data_dir = %options.data_dir.display(), "node started"
+            data_dir = %options.data_dir.display(), deployments = restored, "node started"
         );
         Ok(RunningNode { api, addresses, stop, servers })
     }
@@ -278,6 +298,8 @@ async fn serve_grpc(
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let invocation = InvocationServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let actors = ActorServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let deployments = DeploymentServiceServer::new(api.clone())
+        .max_decoding_message_size(limit.max(4 * 1024 * 1024));
     let node = NodeServiceServer::new(api).max_decoding_message_size(limit);
     let mut server = tonic::transport::Server::builder();
     // Without a token nothing is checked, and the services are served as they are: the
@@ -287,6 +309,7 @@ async fn serve_grpc(
             server
                 .add_service(invocation)
                 .add_service(actors)
+                .add_service(deployments)
                 .add_service(node)
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await
@@ -310,6 +333,7 @@ async fn serve_grpc(
             server
                 .add_service(InterceptedService::new(invocation, check.clone()))
                 .add_service(InterceptedService::new(actors, check.clone()))
+                .add_service(InterceptedService::new(deployments, check.clone()))
                 .add_service(InterceptedService::new(node, check))
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await

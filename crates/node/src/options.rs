@@ -48,6 +48,13 @@ pub struct Options {
     pub header_timeout_ms: u64,
     /// How long a client may take to send a request's body, in milliseconds.
     pub body_timeout_ms: u64,
+    /// The largest module `POST /api/v1/deploy` (and gRPC `Deploy`) accepts, in bytes.
+    pub max_module_bytes: usize,
+    /// Where compiled modules are cached (default: `<data_dir>/cache`). Several nodes may
+    /// share one: artifacts are keyed by module hash and engine settings.
+    pub compile_cache_dir: Option<PathBuf>,
+    /// Limits and pool sizes of WebAssembly actors.
+    pub wasm: plexspaces_wasm::Options,
 }
 
 impl Default for Options {
@@ -69,6 +76,9 @@ impl Default for Options {
             shutdown_grace_ms: 10_000,
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
+            max_module_bytes: 64 * 1024 * 1024,
+            compile_cache_dir: None,
+            wasm: plexspaces_wasm::Options::default(),
         }
     }
 }
@@ -90,8 +100,11 @@ impl Options {
                 self.host
             ));
         }
-        if self.max_body_bytes == 0 {
-            return invalid("max_body_bytes must be positive".to_owned());
+        if self.max_body_bytes == 0 || self.max_module_bytes == 0 {
+            return invalid("max_body_bytes and max_module_bytes must be positive".to_owned());
+        }
+        if let Err(message) = self.wasm.validate() {
+            return invalid(message);
         }
         if self.ask_timeout_ms == 0 || self.ask_timeout_ms > self.max_ask_timeout_ms {
             return invalid(format!(
@@ -106,6 +119,11 @@ impl Options {
             return invalid("header_timeout_ms and body_timeout_ms must be positive".to_owned());
         }
         Ok(())
+    }
+
+    /// Where compiled modules are cached.
+    pub(crate) fn compile_cache(&self) -> PathBuf {
+        self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
     }
 
     pub(crate) fn ask_timeout(&self) -> Duration {

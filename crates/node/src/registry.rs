@@ -17,20 +17,25 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One registered actor type, type-erased.
 pub(crate) trait ActorKind: Send + Sync + 'static {
-    /// gen_server, gen_fsm or gen_event.
-    fn behavior(&self) -> &'static str;
+    /// gen_server, gen_fsm, gen_event or workflow.
+    fn behavior(&self) -> &str;
     /// The facets each actor of the type gets.
     fn facets(&self) -> Vec<String>;
-    /// Queues `msg` for the actor `id`, activating it first when needed.
-    fn tell(&self, system: &System, id: ActorId, msg: Message) -> Result<()>;
-    /// Sends `msg` to the actor `id` and waits up to `timeout` for its reply.
+    /// The deployed version (empty for native types).
+    fn version(&self) -> &str {
+        ""
+    }
+    /// Queues `msg` for the actor `id`, activating it first when needed. `message_id` names
+    /// the tell in logs.
+    fn tell(&self, system: &System, id: ActorId, msg: Message, message_id: &str) -> Result<()>;
+    /// Sends `msg` to the actor `id` and waits up to `timeout` for its reply (JSON).
     fn call<'a>(
         &'a self,
         system: &'a System,
         id: ActorId,
         msg: Message,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Value>>;
+    ) -> BoxFuture<'a, Result<Vec<u8>>>;
 }
 
 /// The facets every native actor gets: it is virtual (activated by its first message,
@@ -91,7 +96,7 @@ impl<S: Handlers + ActorState> Native<S> {
 }
 
 impl<S: Handlers + ActorState> ActorKind for Native<S> {
-    fn behavior(&self) -> &'static str {
+    fn behavior(&self) -> &str {
         if S::INITIAL_STATE.is_some() {
             "gen_fsm"
         } else if S::EVENTS {
@@ -105,7 +110,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         self.facets.iter().map(|(name, _)| name.clone()).collect()
     }
 
-    fn tell(&self, system: &System, id: ActorId, msg: Message) -> Result<()> {
+    fn tell(&self, system: &System, id: ActorId, msg: Message, _message_id: &str) -> Result<()> {
         let mut msg = msg;
         // An actor that stopped since the lookup (deleted, say) hands the message back; the
         // next incarnation gets it.
@@ -124,12 +129,20 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         id: ActorId,
         msg: Message,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Value>> {
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
             let mut msg = msg;
             for _ in 0..STOPPED_RETRIES {
                 match self.actor(system, id.clone())?.try_ask(msg, timeout) {
-                    Ok(reply) => return Ok(reply.await??),
+                    Ok(reply) => {
+                        let reply: Value = reply.await??;
+                        return serde_json::to_vec(&reply).map_err(|error| {
+                            Error::new(
+                                ErrorCode::Internal,
+                                format!("the reply is not serializable: {error}"),
+                            )
+                        });
+                    }
                     Err(returned) => msg = returned,
                 }
             }
@@ -139,9 +152,9 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
 }
 
 /// How many incarnations a message tries before it gives up on an actor that keeps stopping.
-const STOPPED_RETRIES: usize = 3;
+pub(crate) const STOPPED_RETRIES: usize = 3;
 
-fn stopped(id: &ActorId) -> Error {
+pub(crate) fn stopped(id: &ActorId) -> Error {
     Error::new(
         ErrorCode::ActorStopped,
         format!("actor {id} stopped while the message was sent; retry"),
@@ -163,6 +176,11 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     pub(crate) fn new(kinds: BTreeMap<String, Arc<dyn ActorKind>>) -> Self {
         Self { kinds: Arc::new(kinds) }
+    }
+
+    /// The native type registered under `name`, if there is one.
+    pub(crate) fn find(&self, name: &str) -> Option<&Arc<dyn ActorKind>> {
+        self.kinds.get(name)
     }
 
     /// The type registered under `name`.

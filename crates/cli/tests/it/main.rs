@@ -5,8 +5,13 @@
 #[path = "../../../node/tests/support/http.rs"]
 mod http;
 
+#[path = "../../../../tests/support/guests.rs"]
+#[allow(dead_code)]
+mod guests;
+
 mod cli;
 mod node;
+mod wasm;
 
 use std::{
     io::{BufRead, BufReader},

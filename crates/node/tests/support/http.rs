@@ -26,6 +26,12 @@ impl Response {
         })
     }
 
+    /// The body as text.
+    #[allow(dead_code)]
+    pub(crate) fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The catalogue code of a problem+json response.
     pub(crate) fn code(&self) -> String {
         assert_eq!(self.header("content-type"), Some("application/problem+json"), "{self:?}");

@@ -1,0 +1,339 @@
+//! WebAssembly actors end to end: Python examples built by `plexspaces-py build`, deployed over
+//! HTTP (multipart, as the quickstart does) and with the CLI, invoked, broken with bad input,
+//! and served again after a restart of the node.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use crate::{NodeProcess, cli, data_dir, guests, http, stderr, stdout};
+
+/// Where every test's node caches compiled modules: compiled once per module, not per test.
+fn cache_flag() -> Vec<String> {
+    let dir = guests::cache_dir().join("node-artifacts");
+    vec!["--compile-cache-dir".to_owned(), dir.display().to_string()]
+}
+
+fn start(dir: &std::path::Path) -> NodeProcess {
+    let flags = cache_flag();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    NodeProcess::start(dir, &flags)
+}
+
+/// A multipart form body with text fields and the module.
+fn form(fields: &[(&str, &str)], wasm: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = "plexspaces-test-boundary-7d1";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some(wasm) = wasm {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"wasm\"; filename=\"m.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(wasm);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn deploy_bytes(node: &NodeProcess, fields: &[(&str, &str)], wasm: &[u8]) -> http::Response {
+    let (content_type, body) = form(fields, Some(wasm));
+    http::request(node.admin, "POST", "/api/v1/deploy", &[("Content-Type", &content_type)], &body)
+}
+
+fn deploy(node: &NodeProcess, actor_type: &str, module: &PathBuf) -> Value {
+    let wasm = std::fs::read(module).unwrap();
+    let deployed =
+        deploy_bytes(node, &[("namespace", "default"), ("actor_type", actor_type)], &wasm);
+    assert_eq!(deployed.status, 201, "deploy {actor_type}: {deployed:?}");
+    deployed.json()
+}
+
+fn call(node: &NodeProcess, actor: &str, body: &str) -> http::Response {
+    http::post_json(
+        node.invoke,
+        &format!("/api/v1/actors/default/default/{actor}?invocation=call"),
+        body,
+    )
+}
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} did not happen within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn python_examples_deploy_invoke_each_other_and_come_back_after_a_restart() {
+    let modules = [
+        ("greeter", guests::python_module("examples/python/greeter.py")),
+        ("counter", guests::python_module("examples/python/counter_actor.py")),
+        ("orders", guests::python_module("examples/python/order_service.py")),
+        ("inventory-actor", guests::python_module("examples/python/inventory.py")),
+        ("analytics-actor", guests::python_module("examples/python/analytics.py")),
+    ];
+    let dir = data_dir("wasm-examples");
+    let node = start(&dir);
+    // `counter` is a native example of the stock binary: a deploy under its name is refused.
+    let wasm = std::fs::read(&modules[1].1).unwrap();
+    let taken = deploy_bytes(&node, &[("namespace", "default"), ("actor_type", "counter")], &wasm);
+    assert_eq!((taken.status, taken.code().as_str()), (409, "already_exists"), "{taken:?}");
+    for (name, module) in &modules {
+        let name = if *name == "counter" { "py-counter" } else { name };
+        let deployed = deploy(&node, name, module);
+        assert_eq!(deployed["types"][0]["name"], name);
+        assert_eq!(deployed["sdk"], "python 0.1.0");
+    }
+
+    // As the quickstart: greet, then a counter's tell and call.
+    let greeted = call(&node, "greeter", r#"{"action":"greet","name":"PlexSpaces"}"#);
+    assert_eq!(
+        (greeted.status, greeted.json()),
+        (200, json!({"message": "Hello, PlexSpaces!", "total": 1}))
+    );
+    let told = http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/py-counter",
+        r#"{"action":"increment","amount":5}"#,
+    );
+    assert_eq!(told.status, 202, "{told:?}");
+    let counted = call(&node, "py-counter", r#"{"action":"get"}"#);
+    assert_eq!(counted.json(), json!({"count": 5}));
+    let got = http::get(
+        node.invoke,
+        "/api/v1/actors/default/default/py-counter/c2?action=increment&amount=3",
+    );
+    assert_eq!(got.json(), json!({"count": 3}), "GET values are converted by annotation");
+
+    // order_service tells analytics and asks inventory, both deployed.
+    let placed =
+        call(&node, "orders", r#"{"action":"place_order","order":{"id":"o-1","sku":"sku-1"}}"#);
+    assert_eq!(placed.json(), json!({"status": "confirmed", "order_id": "o-1"}), "{placed:?}");
+    let out =
+        call(&node, "orders", r#"{"action":"place_order","order":{"id":"o-2","sku":"sku-2"}}"#);
+    assert_eq!(out.json(), json!({"status": "out_of_stock"}));
+    eventually("analytics hears of both orders", || {
+        call(&node, "analytics-actor", r#"{"action":"report"}"#).json()["count"] == 2
+    });
+    let logs = http::get(node.admin, "/api/v1/deployments/analytics-actor/logs");
+    assert_eq!(logs.status, 200);
+    assert!(logs.body_text().contains("order placed: o-1"), "{}", logs.body_text());
+
+    // Admin views: types, deployments, one deployment, an actor's state.
+    let types = http::get(node.admin, "/api/v1/types").json();
+    assert!(types["types"].as_array().unwrap().iter().any(|ty| ty["name"] == "greeter"), "{types}");
+    let listed = http::get(node.admin, "/api/v1/deployments").json();
+    assert_eq!(listed["deployments"].as_array().unwrap().len(), 5, "{listed}");
+    let state = http::get(node.admin, "/api/v1/actors/default/default/py-counter/default/state");
+    assert_eq!(state.json(), json!({"count": 5}));
+    let actors = http::get(node.admin, "/api/v1/actors/default/default/py-counter").json();
+    assert_eq!(actors["actors"].as_array().unwrap().len(), 2, "{actors}");
+
+    // After a restart the deployments serve again; plain state starts over.
+    assert!(node.terminate().success());
+    let node = start(&dir);
+    let greeted = call(&node, "greeter", r#"{"action":"greet"}"#);
+    assert_eq!(greeted.json(), json!({"message": "Hello, World!", "total": 1}));
+    let placed =
+        call(&node, "orders", r#"{"action":"place_order","order":{"id":"o-3","sku":"sku-1"}}"#);
+    assert_eq!(placed.json()["status"], "confirmed");
+    let inspected = http::get(node.admin, "/api/v1/deployments/greeter").json();
+    assert_eq!(inspected["cached"], true, "a restart loads the cached artifact: {inspected}");
+
+    // Undeploy: the type is gone.
+    let undeployed =
+        http::request(node.admin, "DELETE", "/api/v1/deployments/py-counter", &[], b"");
+    assert_eq!(undeployed.status, 204);
+    let gone = call(&node, "py-counter", r#"{"action":"get"}"#);
+    assert_eq!((gone.status, gone.code().as_str()), (404, "not_found"));
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn bad_modules_and_failing_handlers_get_clear_errors_and_lose_nothing() {
+    let misbehaving = guests::python_module("examples/python/misbehaving.py");
+    let durable = guests::python_module("tests/fixtures/python/durable_counter.py");
+    let two = guests::python_module("tests/fixtures/python/two_classes.py");
+    let dir = data_dir("wasm-bad");
+    let node = start(&dir);
+    for (what, bytes, says) in [
+        ("not wasm", b"hello".to_vec(), "not WebAssembly"),
+        ("a core module", b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module"),
+        (
+            "a truncated component",
+            std::fs::read(&misbehaving).unwrap()[..4096].to_vec(),
+            "does not compile",
+        ),
+    ] {
+        let refused =
+            deploy_bytes(&node, &[("namespace", "default"), ("actor_type", "bad")], &bytes);
+        assert_eq!(
+            (refused.status, refused.code().as_str()),
+            (422, "invalid_module"),
+            "{what}: {refused:?}"
+        );
+        assert!(refused.json()["detail"].as_str().unwrap().contains(says), "{what}: {refused:?}");
+    }
+    let refused = deploy_bytes(
+        &node,
+        &[("namespace", "default"), ("actor_type", "durable")],
+        &std::fs::read(&durable).unwrap(),
+    );
+    assert_eq!((refused.status, refused.code().as_str()), (422, "invalid_module"), "{refused:?}");
+    assert!(refused.json()["detail"].as_str().unwrap().contains("durability"), "{refused:?}");
+    let (content_type, body) = form(&[("namespace", "default")], None);
+    let no_wasm = http::request(
+        node.admin,
+        "POST",
+        "/api/v1/deploy",
+        &[("Content-Type", &content_type)],
+        &body,
+    );
+    assert_eq!((no_wasm.status, no_wasm.code().as_str()), (400, "invalid_arguments"));
+    let not_form = http::post_json(node.admin, "/api/v1/deploy", "{}");
+    assert_eq!(not_form.status, 415);
+
+    // A module of two classes deploys as two types that ask each other.
+    let deployed = deploy(&node, "shop", &two);
+    let names: Vec<&str> = deployed["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ty| ty["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shop.order_producer", "shop.order_processor"]);
+    assert_eq!(
+        call(&node, "shop.order_producer", r#"{"action":"make"}"#).json(),
+        json!({"made": 1, "processed": 1})
+    );
+
+    // Asynchronous deploy: 202 and a status URL that turns ready.
+    let (content_type, body) = form(
+        &[("namespace", "default"), ("actor_type", "bad-actor")],
+        Some(&std::fs::read(&misbehaving).unwrap()),
+    );
+    let accepted = http::request(
+        node.admin,
+        "POST",
+        "/api/v1/deploy?async=true",
+        &[("Content-Type", &content_type)],
+        &body,
+    );
+    assert_eq!(accepted.status, 202, "{accepted:?}");
+    let status_url = accepted.json()["status_url"].as_str().unwrap().to_owned();
+    eventually("the async deploy", || {
+        http::get(node.admin, &status_url).json()["status"] == "ready"
+    });
+
+    assert_eq!(
+        call(&node, "bad-actor", r#"{"action":"increment","amount":2}"#).json(),
+        json!({"count": 2})
+    );
+    for (body, status, code) in [
+        (r#"{"action":"fail_after_change"}"#, 500, "actor_error"),
+        (r#"{"action":"bad_state"}"#, 400, "state_not_serializable"),
+        (r#"{"action":"nope"}"#, 400, "unknown_action"),
+        (r#"{"action":"increment","amount":"lots"}"#, 400, "invalid_arguments"),
+        (r#"{"action":"spin"}"#, 500, "guest_trapped"),
+    ] {
+        let failed = call(&node, "bad-actor", body);
+        assert_eq!((failed.status, failed.code().as_str()), (status, code), "{body}: {failed:?}");
+        // The actor keeps its last committed state, and the node keeps serving.
+        assert_eq!(
+            call(&node, "bad-actor", r#"{"action":"increment","amount":0}"#).json(),
+            json!({"count": 2}),
+            "after {body}"
+        );
+    }
+    let raised = call(&node, "bad-actor", r#"{"action":"fail_after_change"}"#).json();
+    assert_eq!(raised["error_type"], "ValueError", "{raised}");
+    assert!(raised["detail"].as_str().unwrap().contains("the order is not valid"), "{raised}");
+    // A failed tell is in the type's log with its message id.
+    let told = http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/bad-actor",
+        r#"{"action":"nope"}"#,
+    );
+    let message_id = told.json()["message_id"].as_str().unwrap().to_owned();
+    eventually("the failed tell is logged", || {
+        http::get(node.admin, "/api/v1/deployments/bad-actor/logs")
+            .body_text()
+            .contains(&format!("tell {message_id}"))
+    });
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn the_cli_deploys_lists_follows_logs_and_undeploys() {
+    let analytics = guests::python_module("examples/python/analytics.py");
+    let dir = data_dir("wasm-cli");
+    let node = start(&dir);
+    let grpc = node.grpc_url();
+    let module = analytics.display().to_string();
+    let deployed = cli(&["deploy", &module, "-t", "analytics", "--grpc", &grpc]);
+    assert!(deployed.status.success(), "{}", stderr(&deployed));
+    assert!(stdout(&deployed).contains("deployed analytics"), "{}", stdout(&deployed));
+    let listed = cli(&["deployments", "--grpc", &grpc, "--json"]);
+    let listed: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(listed["deployments"][0]["types"][0]["name"], "analytics");
+    let told = cli(&[
+        "invoke",
+        "analytics/a1",
+        r#"{"action":"order_placed","id":"o-9"}"#,
+        "--grpc",
+        &grpc,
+    ]);
+    assert!(told.status.success(), "{}", stderr(&told));
+    eventually("the print reaches the log", || {
+        stdout(&cli(&["logs", "analytics", "a1", "--grpc", &grpc])).contains("order placed: o-9")
+    });
+    // -f follows: the stream stays open and shows a line printed after it started.
+    let mut follow = std::process::Command::new(crate::binary())
+        .args(["logs", "analytics", "a2", "-f", "--json", "--grpc", &grpc])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let told = cli(&[
+        "invoke",
+        "analytics/a2",
+        r#"{"action":"order_placed","id":"o-10"}"#,
+        "--grpc",
+        &grpc,
+    ]);
+    assert!(told.status.success());
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let line: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (line["id"].as_str(), line["message"].as_str()),
+        (Some("a2"), Some("order placed: o-10"))
+    );
+    let undeployed = cli(&["undeploy", "analytics", "--grpc", &grpc]);
+    assert!(undeployed.status.success(), "{}", stderr(&undeployed));
+    let missing = cli(&["undeploy", "analytics", "--grpc", &grpc]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("error[not_found]"), "{}", stderr(&missing));
+    assert!(node.terminate().success());
+}

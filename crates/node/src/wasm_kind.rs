@@ -1,0 +1,120 @@
+//! A deployed actor type: every actor of it is a virtual [`WasmActor`] on the core runtime,
+//! served by the type's current module.
+
+use std::{sync::Arc, time::Duration};
+
+use plexspaces_core::{ActorRef, FacetRegistry, System};
+use plexspaces_sdk::Message;
+use plexspaces_types::{ActorId, ErrorCode};
+use plexspaces_wasm::{Invocation, Served, WasmActor};
+use serde_json::Value;
+
+use crate::{
+    Error, Result,
+    payload::is_json,
+    registry::{ActorKind, BoxFuture, STOPPED_RETRIES, stopped},
+};
+
+/// One deployed type.
+pub(crate) struct WasmKind {
+    pub(crate) served: Arc<Served>,
+    pub(crate) behavior: String,
+    /// The facets each actor gets, with their configs (checked at deploy).
+    pub(crate) facets: Vec<(String, Value)>,
+    pub(crate) facet_registry: FacetRegistry,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) version: String,
+}
+
+impl WasmKind {
+    fn actor(&self, system: &System, id: &ActorId) -> Result<ActorRef<WasmActor>> {
+        loop {
+            match system.lookup::<WasmActor>(id) {
+                Ok(actor) => return Ok(actor),
+                Err(plexspaces_core::Error::NotFound(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+            let served = Arc::clone(&self.served);
+            let registry = self.facet_registry.clone();
+            let facets = self.facets.clone();
+            let spawned = system.spawn_virtual_with(id.clone(), self.idle_timeout, move || {
+                // Each activation gets fresh facet instances, as native virtual actors do.
+                let chain = registry.build(&facets).map_err(|error| {
+                    plexspaces_core::ExitReason::error(format!("facets: {error}"))
+                })?;
+                Ok(WasmActor::new(Arc::clone(&served), chain))
+            });
+            match spawned {
+                Ok(actor) => return Ok(actor),
+                // Another request activated it first: use that one.
+                Err(plexspaces_core::Error::AlreadyExists(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    fn invocation(msg: Message, message_id: Option<String>) -> Result<Invocation> {
+        if !is_json(&msg.content_type) {
+            return Err(Error::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("wasm actors take JSON payloads, not {:?}", &*msg.content_type),
+            ));
+        }
+        Ok(Invocation { action: msg.action.to_string(), payload: msg.payload, message_id })
+    }
+}
+
+impl From<plexspaces_wasm::Error> for Error {
+    fn from(error: plexspaces_wasm::Error) -> Self {
+        Self {
+            code: error.code,
+            message: error.message,
+            facet: error.facet,
+            error_type: error.error_type,
+        }
+    }
+}
+
+impl ActorKind for WasmKind {
+    fn behavior(&self) -> &str {
+        &self.behavior
+    }
+
+    fn facets(&self) -> Vec<String> {
+        self.facets.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn tell(&self, system: &System, id: ActorId, msg: Message, message_id: &str) -> Result<()> {
+        let mut invocation = Self::invocation(msg, Some(message_id.to_owned()))?;
+        for _ in 0..STOPPED_RETRIES {
+            match self.actor(system, &id)?.try_tell(invocation) {
+                Ok(()) => return Ok(()),
+                Err(returned) => invocation = returned,
+            }
+        }
+        Err(stopped(&id))
+    }
+
+    fn call<'a>(
+        &'a self,
+        system: &'a System,
+        id: ActorId,
+        msg: Message,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(async move {
+            let mut invocation = Self::invocation(msg, None)?;
+            for _ in 0..STOPPED_RETRIES {
+                match self.actor(system, &id)?.try_ask(invocation, timeout) {
+                    Ok(reply) => return Ok(reply.await??),
+                    Err(returned) => invocation = returned,
+                }
+            }
+            Err(stopped(&id))
+        })
+    }
+}
