@@ -8,7 +8,6 @@ exercises exactly what the node will run. Nothing here may raise past `Runtime.h
 from __future__ import annotations
 
 import json
-import typing
 from typing import Any
 
 from ._model import ClassSpec, HandlerSpec
@@ -26,18 +25,23 @@ class Failure(Exception):
         self.error_type = error_type
 
 
+# One encoder, made once: `json.dumps` with any argument builds a new encoder per call, which
+# cost more than the encoding itself (3 µs of a 4 µs dumps of a small dict).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_DECODE = json.JSONDecoder().decode
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
-_EMPTY = __import__("inspect").Parameter.empty
+def _loads(data: bytes) -> Any:
+    # `json.loads` on bytes first sniffs the encoding; the payload is UTF-8 JSON.
+    return _DECODE(data.decode("utf-8"))
 
 
-def _convert(name: str, value: Any, annotation: Any) -> Any:
-    """Converts a payload value by the parameter's annotation (GET queries arrive as text)."""
-    if annotation is _EMPTY or annotation is Any or value is None:
-        return value
-    target = typing.get_origin(annotation) or annotation
+def _convert(name: str, value: Any, target: Any) -> Any:
+    """Converts a payload value to the parameter's type (GET queries arrive as text)."""
     try:
         if target is bool:
             if isinstance(value, str):
@@ -60,8 +64,9 @@ def _convert(name: str, value: Any, annotation: Any) -> Any:
                 raise ValueError(value)
             return parsed
     except (ValueError, TypeError):
-        kind = getattr(target, "__name__", str(target))
-        raise Failure("invalid_arguments", f"argument {name!r} must be {kind}, not {value!r}") from None
+        raise Failure(
+            "invalid_arguments", f"argument {name!r} must be {target.__name__}, not {value!r}"
+        ) from None
     return value
 
 
@@ -87,7 +92,7 @@ class ClassRuntime:
 
     def restore(self, data: bytes) -> Any:
         try:
-            saved = json.loads(data)
+            saved = _loads(data)
         except ValueError as error:
             raise Failure("internal", f"the stored state is not JSON: {error}") from None
         if not isinstance(saved, dict):
@@ -148,9 +153,10 @@ class ClassRuntime:
         bound: dict[str, Any] = {}
         for parameter in spec.parameters:
             if parameter.name in payload:
-                bound[parameter.name] = _convert(
-                    parameter.name, payload[parameter.name], parameter.annotation
-                )
+                value = payload[parameter.name]
+                if parameter.target is not None and value is not None:
+                    value = _convert(parameter.name, value, parameter.target)
+                bound[parameter.name] = value
             elif parameter.required:
                 raise Failure(
                     "invalid_arguments",
@@ -214,7 +220,7 @@ class Runtime:
         # starts again from the committed state.
         self.cache.pop(cache_key, None)
         try:
-            message = json.loads(payload) if payload else {}
+            message = _loads(payload) if payload else {}
         except ValueError as error:
             raise Failure("invalid_json", f"the payload is not JSON: {error}") from None
         if not isinstance(message, dict):

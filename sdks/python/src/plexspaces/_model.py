@@ -90,6 +90,8 @@ class Parameter:
     name: str
     annotation: Any
     required: bool
+    # The annotation's plain type (`dict` for `dict[str, int]`), None when any value will do.
+    target: Any = None
 
 
 @dataclass
@@ -120,8 +122,16 @@ class HandlerSpec:
             if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
                 continue
             annotation = hints.get(parameter.name, parameter.annotation)
+            target = None
+            if annotation is not inspect.Parameter.empty and annotation is not Any:
+                target = typing.get_origin(annotation) or annotation
             self.parameters.append(
-                Parameter(parameter.name, annotation, parameter.default is inspect.Parameter.empty)
+                Parameter(
+                    parameter.name,
+                    annotation,
+                    parameter.default is inspect.Parameter.empty,
+                    target if target in (bool, int, float, str, dict, list) else None,
+                )
             )
 
 
