@@ -49,7 +49,11 @@ struct Counter {
 #[plexspaces_handlers]
 impl Counter {
     #[handler("increment")]
-    async fn increment(&mut self, _ctx: &ActorContext, msg: &Message) -> Result<Value, BehaviorError> {
+    async fn increment(
+        &mut self,
+        _ctx: &ActorContext,
+        msg: &Message,
+    ) -> Result<Value, BehaviorError> {
         let payload: Value = serde_json::from_slice(&msg.payload)?;
         self.count += payload["amount"].as_i64().unwrap_or(1);
         Ok(json!({ "count": self.count }))
@@ -85,7 +89,12 @@ fn invocation(action: &str, payload: &str) -> Invocation {
     Invocation { action: action.to_owned(), payload: payload.as_bytes().to_vec(), message_id: None }
 }
 
-async fn timed_asks(actor: &ActorRef<WasmActor>, action: &str, payload: &str, n: usize) -> Vec<Duration> {
+async fn timed_asks(
+    actor: &ActorRef<WasmActor>,
+    action: &str,
+    payload: &str,
+    n: usize,
+) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
@@ -97,22 +106,34 @@ async fn timed_asks(actor: &ActorRef<WasmActor>, action: &str, payload: &str, n:
 
 fn main() {
     let actors: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async move { tokio::spawn(run(actors)).await.unwrap() });
 }
 
 async fn run(actors: usize) {
-    println!("machine: {} cores; tokio multi-thread, 2 workers", std::thread::available_parallelism().map_or(0, usize::from));
-    let counter_wasm = std::fs::read(guests::python_module("examples/python/counter_actor.py")).unwrap();
-    let state_wasm = std::fs::read(guests::python_module("examples/python/misbehaving.py")).unwrap();
+    println!(
+        "machine: {} cores; tokio multi-thread, 2 workers",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    let counter_wasm =
+        std::fs::read(guests::python_module("examples/python/counter_actor.py")).unwrap();
+    let state_wasm =
+        std::fs::read(guests::python_module("examples/python/misbehaving.py")).unwrap();
     println!("python counter component: {:.1} MB", counter_wasm.len() as f64 / 1e6);
     let rss_start = rss_kib();
-    let host = Host::new(Options { max_instances: 8, ..Options::default() }, Arc::new(Nobody), Logs::new(100)).unwrap();
+    let host = Host::new(
+        Options { max_instances: 8, ..Options::default() },
+        Arc::new(Nobody),
+        Logs::new(100),
+    )
+    .unwrap();
 
     let compiling = host.clone();
     let wasm = counter_wasm.clone();
     let started = Instant::now();
-    let artifact = tokio::task::spawn_blocking(move || compiling.compile(&wasm)).await.unwrap().unwrap();
+    let artifact =
+        tokio::task::spawn_blocking(move || compiling.compile(&wasm)).await.unwrap().unwrap();
     println!("deploy compile, cold: {:.2?}", started.elapsed());
     let started = Instant::now();
     let component = host.load_artifact(&artifact).unwrap();
@@ -127,14 +148,19 @@ async fn run(actors: usize) {
         let served = Arc::clone(&served);
         let id = ActorId::parse(&format!("bench/default/counter/{key}")).unwrap();
         system
-            .spawn_virtual(id, Duration::from_secs(3600), move || WasmActor::new(Arc::clone(&served), Default::default()))
+            .spawn_virtual(id, Duration::from_secs(3600), move || {
+                WasmActor::new(Arc::clone(&served), Default::default())
+            })
             .unwrap()
     };
 
     // Warm calls on one actor.
     let warm = spawn("warm".to_owned());
     timed_asks(&warm, "increment", r#"{"amount":1}"#, 1_000).await;
-    report("python counter, warm call", timed_asks(&warm, "increment", r#"{"amount":1}"#, 20_000).await);
+    report(
+        "python counter, warm call",
+        timed_asks(&warm, "increment", r#"{"amount":1}"#, 20_000).await,
+    );
 
     // The same counter as a native Rust actor, same runtime, same run.
     let native = system
@@ -143,7 +169,11 @@ async fn run(actors: usize) {
     let mut samples = Vec::with_capacity(20_000);
     for _ in 0..21_000 {
         let started = Instant::now();
-        native.ask(Message::json(&json!({"action": "increment", "amount": 1}))).await.unwrap().unwrap();
+        native
+            .ask(Message::json(&json!({"action": "increment", "amount": 1})))
+            .await
+            .unwrap()
+            .unwrap();
         samples.push(started.elapsed());
     }
     report("native rust counter (GenServer), warm call", samples.split_off(1_000));
@@ -151,7 +181,10 @@ async fn run(actors: usize) {
     // State round trips: the guest returns the state after every call.
     let state_module = {
         let compiling = host.clone();
-        let artifact = tokio::task::spawn_blocking(move || compiling.compile(&state_wasm)).await.unwrap().unwrap();
+        let artifact = tokio::task::spawn_blocking(move || compiling.compile(&state_wasm))
+            .await
+            .unwrap()
+            .unwrap();
         host.instantiate(&host.load_artifact(&artifact).unwrap(), "state").await.unwrap()
     };
     let state_served = Served::new(Binding { module: state_module, class: 0 }, host.logs().clone());
@@ -159,11 +192,16 @@ async fn run(actors: usize) {
         let served = Arc::clone(&state_served);
         let id = ActorId::parse(&format!("bench/default/state/s{kib}")).unwrap();
         let actor = system
-            .spawn_virtual(id, Duration::from_secs(3600), move || WasmActor::new(Arc::clone(&served), Default::default()))
+            .spawn_virtual(id, Duration::from_secs(3600), move || {
+                WasmActor::new(Arc::clone(&served), Default::default())
+            })
             .unwrap();
         let payload = format!(r#"{{"kib":{kib}}}"#);
         timed_asks(&actor, "grow", &payload, 100).await;
-        report(&format!("python call returning a {kib} KiB state"), timed_asks(&actor, "grow", &payload, 2_000).await);
+        report(
+            &format!("python call returning a {kib} KiB state"),
+            timed_asks(&actor, "grow", &payload, 2_000).await,
+        );
     }
 
     // Activation: `actors` new actors, each activated by its first increment, left active.
@@ -196,7 +234,10 @@ async fn run(actors: usize) {
         keep.extend(refs);
     }
     let took = started.elapsed();
-    println!("activated {actors} python actors in {took:.2?}: {:.0} activations/s", actors as f64 / took.as_secs_f64());
+    println!(
+        "activated {actors} python actors in {took:.2?}: {:.0} activations/s",
+        actors as f64 / took.as_secs_f64()
+    );
     report("activation (first message of a new actor)", samples);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_after = rss_kib();
