@@ -127,8 +127,18 @@ impl Api {
         if let Some(kind) = self.inner.deployments.kind(id) {
             return Ok(kind);
         }
-        let mut known: Vec<String> = self.type_names();
-        known.dedup();
+        // Only what this tenant and namespace may address: another tenant's types stay unseen.
+        let mut known: Vec<String> =
+            self.inner.registry.iter().map(|(name, _)| name.clone()).collect();
+        known.extend(
+            self.inner
+                .deployments
+                .types()
+                .into_iter()
+                .filter(|(key, _)| key.0 == id.tenant.as_str() && key.1 == id.namespace.as_str())
+                .map(|(key, _)| key.2),
+        );
+        known.sort_unstable();
         Err(Error::new(
             ErrorCode::NotFound,
             format!(

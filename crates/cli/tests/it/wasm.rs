@@ -337,3 +337,61 @@ fn the_cli_deploys_lists_follows_logs_and_undeploys() {
     assert!(stderr(&missing).contains("error[not_found]"), "{}", stderr(&missing));
     assert!(node.terminate().success());
 }
+
+#[test]
+fn a_new_version_serves_each_actor_from_its_next_message_and_keeps_its_state() {
+    let counter = std::fs::read(guests::python_module("examples/python/counter_actor.py")).unwrap();
+    let misbehaving =
+        std::fs::read(guests::python_module("examples/python/misbehaving.py")).unwrap();
+    let durable =
+        std::fs::read(guests::python_module("tests/fixtures/python/durable_counter.py")).unwrap();
+    let dir = data_dir("wasm-versions");
+    let node = start(&dir);
+    let scope = [("namespace", "default"), ("actor_type", "swap")];
+    let first = deploy_bytes(&node, &[scope[0], scope[1], ("version", "v1")], &counter);
+    assert_eq!((first.status, first.json()["version"].as_str()), (201, Some("v1")));
+    assert_eq!(
+        call(&node, "swap", r#"{"action":"increment","amount":4}"#).json(),
+        json!({"count": 4})
+    );
+
+    let second = deploy_bytes(&node, &[scope[0], scope[1], ("version", "v2")], &misbehaving);
+    assert_eq!((second.status, second.json()["version"].as_str()), (201, Some("v2")), "{second:?}");
+    // The next message runs on v2, from the state v1 committed; the new field has its default.
+    assert_eq!(
+        call(&node, "swap", r#"{"action":"increment","amount":1}"#).json(),
+        json!({"count": 5})
+    );
+    assert_eq!(
+        http::get(node.admin, "/api/v1/actors/default/default/swap/default/state").json(),
+        json!({"count": 5, "blob": ""})
+    );
+    assert_eq!(call(&node, "swap", r#"{"action":"grow","kib":1}"#).json(), json!({"size": 1024}));
+    // Another tenant neither reaches the type nor learns of it.
+    let other = http::post_json(
+        node.invoke,
+        "/api/v1/actors/acme/default/swap?invocation=call",
+        r#"{"action":"increment"}"#,
+    );
+    assert_eq!((other.status, other.code().as_str()), (404, "not_found"));
+    assert!(
+        other.json()["detail"].as_str().unwrap().ends_with("types here: counter, echo"),
+        "{other:?}"
+    );
+
+    // A deploy that is refused changes nothing.
+    let refused = deploy_bytes(&node, &[scope[0], scope[1], ("version", "v3")], &durable);
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert_eq!(http::get(node.admin, "/api/v1/deployments/swap").json()["version"], "v2");
+    assert_eq!(
+        call(&node, "swap", r#"{"action":"increment","amount":0}"#).json(),
+        json!({"count": 5})
+    );
+
+    // The version in force is the one that comes back after a restart.
+    assert!(node.terminate().success());
+    let node = start(&dir);
+    assert_eq!(http::get(node.admin, "/api/v1/deployments/swap").json()["version"], "v2");
+    assert_eq!(call(&node, "swap", r#"{"action":"grow","kib":2}"#).json(), json!({"size": 2048}));
+    assert!(node.terminate().success());
+}

@@ -60,20 +60,30 @@ const HOSTILE_WAT: &str = r#"
 
 const DESCRIPTION: &str = r#"{"world":"0.1.0","sdk":"wat","classes":[{"name":"Hostile","behavior":"gen_server","facets":[],"handlers":[{"name":"loop","kind":"handler"}]}]}"#;
 
+/// The hostile core module, its description filled in.
+fn hostile_wat() -> String {
+    HOSTILE_WAT
+        .replace("DESCRIBE_LEN", &format!("\\{:02x}", DESCRIPTION.len()))
+        .replace("DESCRIBE_JSON", &DESCRIPTION.replace('"', "\\\""))
+}
+
 /// The hostile module as a component of our world.
 pub(crate) fn hostile_component() -> Vec<u8> {
-    let wat = HOSTILE_WAT
-        .replace("DESCRIBE_LEN", &format!("\\{:02x}", DESCRIPTION.len()))
-        .replace("DESCRIBE_JSON", &DESCRIPTION.replace('"', "\\\""));
-    component_of(&wat)
+    component_of(&hostile_wat())
 }
 
 /// Wraps a core module (WAT) implementing the world's exports into a component.
 pub(crate) fn component_of(wat: &str) -> Vec<u8> {
+    let wit =
+        std::fs::read_to_string(crate::guests::workspace().join("wit/plexspaces.wit")).unwrap();
+    component_with_wit(wat, &wit)
+}
+
+/// Wraps a core module into a component of the world `wit` describes.
+pub(crate) fn component_with_wit(wat: &str, wit: &str) -> Vec<u8> {
     let mut core = wat::parse_str(wat).expect("the WAT parses");
     let mut resolve = wit_parser::Resolve::default();
-    let wit = crate::guests::workspace().join("wit");
-    let (package, _) = resolve.push_dir(&wit).expect("the WIT parses");
+    let package = resolve.push_str("plexspaces.wit", wit).expect("the WIT parses");
     let world = resolve.select_world(&[package], Some("actor-module")).expect("the world exists");
     wit_component::embed_component_metadata(
         &mut core,
@@ -147,4 +157,47 @@ async fn hostile_guests_are_stopped_within_their_limits_and_neighbours_keep_serv
     counter_keeps_serving(&host, &system).await;
     let reply = ask(&steady, "get", "{}").await.unwrap();
     assert!(reply.starts_with(r#"{"count":"#), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_of_another_world_version_or_with_unknown_imports_are_refused() {
+    let host = host(Options::default());
+    let ours =
+        std::fs::read_to_string(crate::guests::workspace().join("wit/plexspaces.wit")).unwrap();
+    let wat = hostile_wat();
+
+    // Built against a later world: refused with both versions named.
+    let later =
+        component_with_wit(&wat.replace("@0.1.0", "@0.2.0"), &ours.replace("@0.1.0", "@0.2.0"));
+    let error = load(&host, &later).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidModule);
+    assert!(
+        error.message.contains("built for world version 0.2.0; this node serves 0.1.0"),
+        "{}",
+        error.message
+    );
+
+    // Importing a host function this node does not have (a service from a later issue).
+    let with_kv = ours
+        .replace("world actor-module {\n  import host;", "interface kv {\n  get: func(key: string) -> option<string>;\n}\n\nworld actor-module {\n  import kv;\n  import host;");
+    let importing = wat.replacen(
+        "(module",
+        "(module\n  (import \"plexspaces:actor/kv@0.1.0\" \"get\" (func (param i32 i32 i32)))",
+        1,
+    );
+    let unknown = component_with_wit(&importing, &with_kv);
+    let error = load(&host, &unknown).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidModule);
+    assert!(error.message.contains("imports what this node does not provide"), "{}", error.message);
+    assert!(error.message.contains("kv"), "{}", error.message);
+
+    // Not a component at all.
+    for (bytes, says) in [
+        (b"hello".to_vec(), "not WebAssembly"),
+        (b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module"),
+    ] {
+        let error = load(&host, &bytes).await.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidModule);
+        assert!(error.message.contains(says), "{}", error.message);
+    }
 }
