@@ -25,6 +25,13 @@ class Misbehaving:
         self.blob = object()
         return {}
 
+    @handler("cyclic_state")
+    def cyclic_state(self) -> dict:
+        loop = []
+        loop.append(loop)
+        self.blob = loop
+        return {}
+
     @handler("bad_reply")
     def bad_reply(self) -> object:
         return {1, 2, 3}

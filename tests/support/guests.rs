@@ -75,3 +75,37 @@ pub(crate) fn python_module(source: &str) -> PathBuf {
     std::fs::rename(&partial, &out).expect("the built module can be moved into the cache");
     out
 }
+
+/// The component built from the Rust guest crate at `crate_dir` (a path under the workspace),
+/// with `cargo build --release --target wasm32-wasip2`. Cargo decides what to rebuild; its
+/// target directory sits in the guest cache, apart from the workspace's.
+pub(crate) fn rust_module(crate_dir: &str) -> PathBuf {
+    let manifest = workspace().join(crate_dir).join("Cargo.toml");
+    let target_dir = cache_dir().join("rust-target");
+    let _one_build = BUILDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--quiet", "--target", "wasm32-wasip2"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // The guest's own flags, not those of the build that runs this test.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "building the Rust guest {crate_dir} failed (is the wasm32-wasip2 target installed? \
+         `rustup target add wasm32-wasip2`):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(&manifest).expect("the guest's manifest can be read");
+    let name = text
+        .lines()
+        .find_map(|line| line.strip_prefix("name = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("the guest's manifest names its package");
+    target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")))
+}

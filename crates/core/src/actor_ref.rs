@@ -89,7 +89,8 @@ impl<A: Actor> ActorRef<A> {
         &self,
         msg: A::Msg,
         timeout: Duration,
-    ) -> std::result::Result<impl Future<Output = Result<A::Reply>> + Send + 'static, A::Msg> {
+    ) -> std::result::Result<impl Future<Output = Result<A::Reply>> + Send + 'static + use<A>, A::Msg>
+    {
         let (reply_to, reply) = oneshot::channel();
         Cell::push_with(&self.cell, msg, |msg| Envelope::Ask(msg, reply_to))?;
         let id = self.cell.id.clone();

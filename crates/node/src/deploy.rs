@@ -62,7 +62,44 @@ pub(crate) struct Deployments {
     compiling: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
-fn name<T>(value: &str, what: &str) -> Result<T>
+/// What a deploy request says, checked before any work: names, the module's presence and
+/// header, the version and the config.
+pub(crate) struct Checked {
+    pub(crate) key: Key,
+    config: Value,
+}
+
+pub(crate) fn check(spec: &pb::DeploySpec, wasm: &[u8]) -> Result<Checked> {
+    let tenant: TenantId = name(&spec.tenant, "tenant")?;
+    let namespace: Namespace = name(&spec.namespace, "namespace")?;
+    if spec.actor_type.is_empty() {
+        return Err(Error::new(ErrorCode::InvalidArguments, "a deployment needs an actor_type"));
+    }
+    let actor_type: ActorType = name(&spec.actor_type, "actor_type")?;
+    if wasm.is_empty() {
+        return Err(Error::new(
+            ErrorCode::InvalidArguments,
+            "a deployment needs the module (wasm)",
+        ));
+    }
+    plexspaces_wasm::check_header(wasm)?;
+    let version = &spec.version;
+    if version.len() > 64
+        || !version.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
+    {
+        return Err(Error::new(
+            ErrorCode::InvalidArguments,
+            "version: at most 64 letters, digits, '.', '_', '-' or '+'",
+        ));
+    }
+    let config = parse_config(&spec.config)?;
+    Ok(Checked {
+        key: (tenant.to_string(), namespace.to_string(), actor_type.as_str().to_owned()),
+        config,
+    })
+}
+
+pub(crate) fn name<T>(value: &str, what: &str) -> Result<T>
 where
     T: std::str::FromStr<Err = plexspaces_types::InvalidName>,
 {
@@ -171,21 +208,32 @@ impl Deployments {
         let host = self.host.clone();
         let artifact_path = self.artifact_path(sha256);
         let module_path = self.module_path(sha256);
-        blocking(move || {
+        let cached = blocking(move || {
             if let Ok(artifact) = std::fs::read(&artifact_path) {
                 match host.load_artifact(&artifact) {
-                    Ok(component) => return Ok((component, 0)),
+                    Ok(component) => return Ok(Ok(component)),
                     // A stale or damaged artifact: compile again below.
                     Err(error) => tracing::warn!(path = %artifact_path.display(), error = %error.message, "recompiling"),
                 }
             }
-            let wasm = match wasm {
-                Some(wasm) => wasm.to_vec(),
-                None => std::fs::read(&module_path).map_err(|error| io("read", &module_path, error))?,
-            };
-            let started = Instant::now();
-            let artifact = host.compile(&wasm).map_err(Error::from)?;
-            let compile_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match wasm {
+                Some(wasm) => Ok(Err(wasm.to_vec())),
+                None => std::fs::read(&module_path)
+                    .map(Err)
+                    .map_err(|error| io("read", &module_path, error)),
+            }
+        })
+        .await?;
+        let wasm = match cached {
+            Ok(component) => return Ok((component, 0)),
+            Err(wasm) => wasm,
+        };
+        let started = Instant::now();
+        let artifact = self.host.compile_bounded(wasm).await.map_err(Error::from)?;
+        let compile_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let host = self.host.clone();
+        let artifact_path = self.artifact_path(sha256);
+        blocking(move || {
             write_atomically(&artifact_path, &artifact)?;
             let component = host.load_artifact(&artifact).map_err(Error::from)?;
             Ok((component, compile_ms.max(1)))
@@ -201,33 +249,9 @@ impl Deployments {
         spec: pb::DeploySpec,
         wasm: bytes::Bytes,
     ) -> Result<pb::DeploymentInfo> {
-        let tenant: TenantId = name(&spec.tenant, "tenant")?;
-        let namespace: Namespace = name(&spec.namespace, "namespace")?;
-        if spec.actor_type.is_empty() {
-            return Err(Error::new(
-                ErrorCode::InvalidArguments,
-                "a deployment needs an actor_type",
-            ));
-        }
-        let actor_type: ActorType = name(&spec.actor_type, "actor_type")?;
-        if wasm.is_empty() {
-            return Err(Error::new(
-                ErrorCode::InvalidArguments,
-                "a deployment needs the module (wasm)",
-            ));
-        }
-        let config = parse_config(&spec.config)?;
+        let Checked { key, config } = check(&spec, &wasm)?;
         let sha256 = hex(&Sha256::digest(&wasm));
         let version = if spec.version.is_empty() { sha256[..12].to_owned() } else { spec.version };
-        if version.len() > 64
-            || !version.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
-        {
-            return Err(Error::new(
-                ErrorCode::InvalidArguments,
-                "version: at most 64 letters, digits, '.', '_', '-' or '+'",
-            ));
-        }
-        let key: Key = (tenant.to_string(), namespace.to_string(), actor_type.as_str().to_owned());
         let record = Record {
             tenant: key.0.clone(),
             namespace: key.1.clone(),

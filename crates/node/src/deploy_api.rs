@@ -31,16 +31,16 @@ pub(crate) struct Jobs {
 /// Jobs kept, oldest forgotten first.
 const MAX_JOBS: usize = 1_000;
 
-fn name_or_default(value: &str) -> String {
-    if value.is_empty() { "default".to_owned() } else { value.to_owned() }
+/// A tenant and namespace from a request (empty: `default`), checked as names.
+fn scope(tenant: &str, namespace: &str) -> Result<(String, String)> {
+    let tenant: plexspaces_types::TenantId = crate::deploy::name(tenant, "tenant")?;
+    let namespace: plexspaces_types::Namespace = crate::deploy::name(namespace, "namespace")?;
+    Ok((tenant.to_string(), namespace.to_string()))
 }
 
-pub(crate) fn key_of(reference: &pb::DeploymentRef) -> Key {
-    (
-        name_or_default(&reference.tenant),
-        name_or_default(&reference.namespace),
-        reference.name.clone(),
-    )
+pub(crate) fn key_of(reference: &pb::DeploymentRef) -> Result<Key> {
+    let (tenant, namespace) = scope(&reference.tenant, &reference.namespace)?;
+    Ok((tenant, namespace, reference.name.clone()))
 }
 
 impl Api {
@@ -50,13 +50,7 @@ impl Api {
         spec: pb::DeploySpec,
         wasm: bytes::Bytes,
     ) -> Result<pb::DeployResponse> {
-        let limit = self.options().max_module_bytes;
-        if wasm.len() > limit {
-            return Err(Error::new(
-                ErrorCode::PayloadTooLarge,
-                format!("the module is larger than this node accepts ({limit} bytes)"),
-            ));
-        }
+        self.check_size(&wasm)?;
         let native = |name: &str| self.registry().find(name).is_some();
         let info = self.deployments().deploy(&native, self.system(), spec, wasm).await?;
         tracing::info!(
@@ -67,16 +61,25 @@ impl Api {
         Ok(pb::DeployResponse { deployment: Some(info) })
     }
 
-    /// Starts a deploy in the background; its progress is read with [`Api::deploy_job`].
-    pub(crate) fn deploy_later(&self, spec: pb::DeploySpec, wasm: bytes::Bytes) -> String {
+    fn check_size(&self, wasm: &[u8]) -> Result<()> {
+        let limit = self.options().max_module_bytes;
+        if wasm.len() > limit {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the module is larger than this node accepts ({limit} bytes)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the request, then deploys in the background; the progress is read with
+    /// [`Api::deploy_job`]. A request that is wrong on its face is refused at once.
+    pub(crate) fn deploy_later(&self, spec: pb::DeploySpec, wasm: bytes::Bytes) -> Result<String> {
+        self.check_size(&wasm)?;
+        let key = crate::deploy::check(&spec, &wasm)?.key;
         let jobs = self.jobs();
         let number = jobs.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let id = format!("deploy-{number}");
-        let key = (
-            name_or_default(&spec.tenant),
-            name_or_default(&spec.namespace),
-            spec.actor_type.clone(),
-        );
         {
             let mut all = jobs.jobs.lock();
             if all.len() >= MAX_JOBS {
@@ -101,7 +104,7 @@ impl Api {
             };
             api.jobs().jobs.lock().insert(job, outcome);
         });
-        id
+        Ok(id)
     }
 
     pub(crate) fn deploy_job(&self, id: &str) -> Result<Job> {
@@ -110,23 +113,25 @@ impl Api {
         })
     }
 
+    /// The deployments of a tenant, in one namespace or (namespace empty) in all.
     pub fn list_deployments(
         &self,
         request: &pb::ListDeploymentsRequest,
-    ) -> pb::ListDeploymentsResponse {
-        let deployments =
-            self.deployments().list(&name_or_default(&request.tenant), &request.namespace);
-        pb::ListDeploymentsResponse { deployments }
+    ) -> Result<pb::ListDeploymentsResponse> {
+        let (tenant, namespace) = scope(&request.tenant, &request.namespace)?;
+        let namespace = if request.namespace.is_empty() { "" } else { namespace.as_str() };
+        let deployments = self.deployments().list(&tenant, namespace);
+        Ok(pb::ListDeploymentsResponse { deployments })
     }
 
     pub fn get_deployment(&self, reference: &pb::DeploymentRef) -> Result<pb::DeployResponse> {
-        let deployment = self.deployments().get(&key_of(reference))?;
+        let deployment = self.deployments().get(&key_of(reference)?)?;
         Ok(pb::DeployResponse { deployment: Some(deployment) })
     }
 
     /// Stops the deployment's actors and forgets it.
     pub async fn undeploy(&self, reference: &pb::DeploymentRef) -> Result<pb::UndeployResponse> {
-        self.deployments().undeploy(self.system(), &key_of(reference)).await?;
+        self.deployments().undeploy(self.system(), &key_of(reference)?).await?;
         Ok(pb::UndeployResponse {})
     }
 
@@ -135,11 +140,8 @@ impl Api {
         &self,
         request: &pb::GetLogsRequest,
     ) -> Result<(Vec<pb::LogLine>, Option<broadcast::Receiver<LogLine>>)> {
-        let key: Key = (
-            name_or_default(&request.tenant),
-            name_or_default(&request.namespace),
-            request.actor_type.clone(),
-        );
+        let (tenant, namespace) = scope(&request.tenant, &request.namespace)?;
+        let key: Key = (tenant, namespace, request.actor_type.clone());
         if !self.deployments().has_type(&key) {
             return Err(Error::new(
                 ErrorCode::NotFound,
@@ -250,7 +252,7 @@ impl DeploymentService for Api {
         request: Request<pb::ListDeploymentsRequest>,
     ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
         self.observed("plexspaces.v1.DeploymentService/ListDeployments", async {
-            Ok(Api::list_deployments(self, request.get_ref()))
+            Api::list_deployments(self, request.get_ref())
         })
         .await
     }

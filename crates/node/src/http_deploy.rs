@@ -52,7 +52,7 @@ async fn deploy(State(api): State<Api>, request: Request) -> Result<Response, Pr
     let (spec, wasm) = read_form(body, boundary).await?;
     let pairs = query_pairs(parts.uri.query())?;
     if matches!(query_value(&pairs, "async"), "true" | "1") {
-        let id = api.deploy_later(spec, wasm);
+        let id = api.deploy_later(spec, wasm)?;
         let status_url = format!("/api/v1/deploy/jobs/{id}");
         let mut response = (
             StatusCode::ACCEPTED,
@@ -146,7 +146,7 @@ async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> Result<Respo
         namespace: query_value(&pairs, "namespace").to_owned(),
     };
     let deployments: Vec<Value> =
-        api.list_deployments(&request).deployments.iter().map(deployment_json).collect();
+        api.list_deployments(&request)?.deployments.iter().map(deployment_json).collect();
     Ok(Json(json!({ "deployments": deployments })).into_response())
 }
 

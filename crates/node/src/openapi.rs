@@ -157,7 +157,7 @@ pub(crate) fn admin(types: &[String]) -> Value {
     let mut with_id = type_params(types);
     with_id.push(actor_id_param());
     let json_object = json!({"application/json": {"schema": {"type": "object"}}});
-    document(
+    let mut document = document(
         "PlexSpaces admin API",
         json!({
             "/api/v1/types": {"get": {"summary": "the registered actor types", "operationId": "list_types",
@@ -180,5 +180,115 @@ pub(crate) fn admin(types: &[String]) -> Value {
                     "responses": merge(json!({"200": {"description": "the state as JSON", "content": {"application/json": {"schema": {}}}}}), problem_responses(&[400, 401, 404, 410, 504]))}
             }
         }),
-    )
+    );
+    if let Some(paths) = document["paths"].as_object_mut() {
+        paths.extend(deployment_paths());
+    }
+    if let Some(schemas) = document["components"]["schemas"].as_object_mut() {
+        schemas.extend(deployment_schemas());
+    }
+    document
+}
+
+/// `?tenant=&namespace=`: which deployment a name means (default: the caller's tenant, the
+/// namespace `default`).
+fn scope_params() -> Vec<Value> {
+    ["tenant", "namespace"]
+        .into_iter()
+        .map(|name| {
+            json!({"name": name, "in": "query", "required": false, "description": "empty: default",
+                "schema": {"type": "string", "pattern": "^([A-Za-z0-9][A-Za-z0-9_.-]{0,127})?$"}})
+        })
+        .collect()
+}
+
+fn deployment_paths() -> serde_json::Map<String, Value> {
+    let deployment =
+        json!({"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}});
+    let name = segment("name", "the deployment's actor_type");
+    let mut logs_params = scope_params();
+    logs_params.push(json!({"name": "id", "in": "query", "required": false,
+        "description": "only the lines of this actor id", "schema": {"type": "string", "maxLength": 256}}));
+    let field = json!({"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"});
+    let paths = json!({
+        "/api/v1/deploy": {"post": {
+            "summary": "deploy a WebAssembly component: 201 once its types serve, or 202 with a job (?async=true)",
+            "operationId": "deploy",
+            "parameters": [{"name": "async", "in": "query", "required": false,
+                "description": "compile in the background and answer 202 with a status URL",
+                "schema": {"type": "boolean"}}],
+            "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["namespace", "actor_type", "wasm"],
+                "properties": {
+                    "tenant": field, "namespace": field, "actor_type": field,
+                    "version": {"type": "string", "maxLength": 128},
+                    "config": {"type": "string", "description": "a JSON object handed to the module's facets"},
+                    "wasm": {"type": "string", "format": "binary", "description": "the component (.wasm)"}
+                }}}}},
+            "responses": merge(json!({
+                "201": {"description": "deployed; the types it serves are listed", "content": deployment},
+                "202": {"description": "compiling", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeployJob"}}}}
+            }), problem_responses(&[400, 401, 403, 409, 413, 415, 422, 503]))
+        }},
+        "/api/v1/deploy/jobs/{job}": {
+            "parameters": [segment("job", "the job id from a 202")],
+            "get": {"summary": "a background deploy's status: compiling, ready or failed", "operationId": "deploy_job",
+                "responses": merge(json!({"200": {"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeployJob"}}}}}), problem_responses(&[400, 401, 404]))}
+        },
+        "/api/v1/deployments": {"get": {"summary": "the deployments", "operationId": "list_deployments",
+            "parameters": scope_params(),
+            "responses": merge(json!({"200": {"description": "deployments", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["deployments"],
+                "properties": {"deployments": {"type": "array", "items": {"$ref": "#/components/schemas/Deployment"}}}}}}}}),
+                problem_responses(&[400, 401]))}},
+        "/api/v1/deployments/{name}": {
+            "parameters": [name.clone()],
+            "get": {"summary": "one deployment", "operationId": "get_deployment", "parameters": scope_params(),
+                "responses": merge(json!({"200": {"description": "the deployment", "content": deployment}}), problem_responses(&[400, 401, 404]))},
+            "delete": {"summary": "undeploy: its types stop serving and its actors stop", "operationId": "undeploy", "parameters": scope_params(),
+                "responses": merge(json!({"204": {"description": "undeployed"}}), problem_responses(&[400, 401, 404]))}
+        },
+        "/api/v1/deployments/{name}/logs": {
+            "parameters": [segment("name", "a deployed actor type")],
+            "get": {"summary": "the type's recent guest log lines as JSON lines (`follow=true`, not listed here, keeps streaming)",
+                "operationId": "deployment_logs", "parameters": logs_params,
+                "responses": merge(json!({"200": {"description": "JSON lines", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}), problem_responses(&[400, 401, 404]))}
+        }
+    });
+    match paths {
+        Value::Object(paths) => paths,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn deployment_schemas() -> serde_json::Map<String, Value> {
+    let schemas = json!({
+        "Deployment": {
+            "type": "object",
+            "required": ["tenant", "namespace", "name", "version", "sha256", "types"],
+            "properties": {
+                "tenant": {"type": "string"}, "namespace": {"type": "string"}, "name": {"type": "string"},
+                "version": {"type": "string"}, "sha256": {"type": "string"}, "size_bytes": {"type": "integer"},
+                "sdk": {"type": "string"}, "deployed_at_ms": {"type": "integer"}, "compile_ms": {"type": "integer"},
+                "cached": {"type": "boolean"}, "config": {}, "instances": {"type": "integer"},
+                "discarded_instances": {"type": "integer"},
+                "types": {"type": "array", "items": {"type": "object", "required": ["name", "class", "behavior"],
+                    "properties": {"name": {"type": "string"}, "class": {"type": "string"}, "behavior": {"type": "string"},
+                        "facets": {"type": "array", "items": {"type": "string"}},
+                        "handlers": {"type": "array", "items": {"type": "string"}}}}}
+            }
+        },
+        "DeployJob": {
+            "type": "object", "required": ["job", "status"],
+            "properties": {
+                "job": {"type": "string"}, "status": {"type": "string", "enum": ["compiling", "ready", "failed"]},
+                "status_url": {"type": "string"}, "deployment": {"$ref": "#/components/schemas/Deployment"},
+                "error": {"$ref": "#/components/schemas/Problem"}
+            }
+        }
+    });
+    match schemas {
+        Value::Object(schemas) => schemas,
+        _ => serde_json::Map::new(),
+    }
 }

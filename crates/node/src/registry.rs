@@ -5,7 +5,7 @@ use std::{
     collections::BTreeMap, future::Future, marker::PhantomData, pin::Pin, sync::Arc, time::Duration,
 };
 
-use plexspaces_core::{ActorRef, FacetRegistry, System};
+use plexspaces_core::{Actor, ActorRef, FacetRegistry, System};
 use plexspaces_sdk::{ActorState, GenServer, Handlers, Message, spawn_actor};
 use plexspaces_types::{ActorId, ErrorCode};
 use serde_json::Value;
@@ -74,25 +74,70 @@ impl<S: Handlers + ActorState> Native<S> {
     }
 
     /// The actor `id`: the running one, or a new one.
-    fn actor(&self, system: &System, id: ActorId) -> Result<ActorRef<GenServer<S>>> {
-        loop {
-            match system.lookup::<GenServer<S>>(&id) {
-                Ok(actor) => return Ok(actor),
-                Err(plexspaces_core::Error::NotFound(_)) => {}
-                Err(error) => return Err(error.into()),
-            }
+    fn actor(&self, system: &System, id: &ActorId) -> Result<ActorRef<GenServer<S>>> {
+        running_or_spawned(system, id, || {
             let named: Vec<(&str, Value)> =
                 self.facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
             match spawn_actor::<S>(system, id.clone(), &self.facet_registry, &named) {
-                Ok(actor) => return Ok(actor),
-                // Another request activated it first: use that one.
+                Ok(actor) => Ok(Some(actor)),
                 Err(plexspaces_sdk::SpawnError::Runtime(
                     plexspaces_core::Error::AlreadyExists(_),
-                )) => {}
-                Err(error) => return Err(error.into()),
+                )) => Ok(None),
+                Err(error) => Err(error.into()),
             }
+        })
+    }
+}
+
+/// The actor `id`: the running one, or the one `spawn` activates. `spawn` answers `None`
+/// when another request activated the actor first; then that one is used.
+pub(crate) fn running_or_spawned<A: Actor>(
+    system: &System,
+    id: &ActorId,
+    spawn: impl Fn() -> Result<Option<ActorRef<A>>>,
+) -> Result<ActorRef<A>> {
+    loop {
+        match system.lookup::<A>(id) {
+            Ok(actor) => return Ok(actor),
+            Err(plexspaces_core::Error::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+        if let Some(actor) = spawn()? {
+            return Ok(actor);
         }
     }
+}
+
+/// Tells the actor `find` returns. An actor that stopped since the lookup (deleted, say)
+/// hands the message back, and the next incarnation gets it.
+pub(crate) fn tell_retrying<A: Actor>(
+    id: &ActorId,
+    mut msg: A::Msg,
+    find: impl Fn() -> Result<ActorRef<A>>,
+) -> Result<()> {
+    for _ in 0..STOPPED_RETRIES {
+        match find()?.try_tell(msg) {
+            Ok(()) => return Ok(()),
+            Err(returned) => msg = returned,
+        }
+    }
+    Err(stopped(id))
+}
+
+/// Asks the actor `find` returns, retrying on a new incarnation as [`tell_retrying`] does.
+pub(crate) async fn ask_retrying<A: Actor>(
+    id: &ActorId,
+    mut msg: A::Msg,
+    timeout: Duration,
+    find: impl Fn() -> Result<ActorRef<A>>,
+) -> Result<A::Reply> {
+    for _ in 0..STOPPED_RETRIES {
+        match find()?.try_ask(msg, timeout) {
+            Ok(reply) => return Ok(reply.await?),
+            Err(returned) => msg = returned,
+        }
+    }
+    Err(stopped(id))
 }
 
 impl<S: Handlers + ActorState> ActorKind for Native<S> {
@@ -111,16 +156,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
     }
 
     fn tell(&self, system: &System, id: ActorId, msg: Message, _message_id: &str) -> Result<()> {
-        let mut msg = msg;
-        // An actor that stopped since the lookup (deleted, say) hands the message back; the
-        // next incarnation gets it.
-        for _ in 0..STOPPED_RETRIES {
-            match self.actor(system, id.clone())?.try_tell(msg) {
-                Ok(()) => return Ok(()),
-                Err(returned) => msg = returned,
-            }
-        }
-        Err(stopped(&id))
+        tell_retrying(&id, msg, || self.actor(system, &id))
     }
 
     fn call<'a>(
@@ -131,22 +167,11 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let mut msg = msg;
-            for _ in 0..STOPPED_RETRIES {
-                match self.actor(system, id.clone())?.try_ask(msg, timeout) {
-                    Ok(reply) => {
-                        let reply: Value = reply.await??;
-                        return serde_json::to_vec(&reply).map_err(|error| {
-                            Error::new(
-                                ErrorCode::Internal,
-                                format!("the reply is not serializable: {error}"),
-                            )
-                        });
-                    }
-                    Err(returned) => msg = returned,
-                }
-            }
-            Err(stopped(&id))
+            let reply: Value =
+                ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await??;
+            serde_json::to_vec(&reply).map_err(|error| {
+                Error::new(ErrorCode::Internal, format!("the reply is not serializable: {error}"))
+            })
         })
     }
 }

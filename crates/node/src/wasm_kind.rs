@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::{
     Error, Result,
     payload::is_json,
-    registry::{ActorKind, BoxFuture, STOPPED_RETRIES, stopped},
+    registry::{ActorKind, BoxFuture, ask_retrying, running_or_spawned, tell_retrying},
 };
 
 /// One deployed type.
@@ -28,12 +28,7 @@ pub(crate) struct WasmKind {
 
 impl WasmKind {
     fn actor(&self, system: &System, id: &ActorId) -> Result<ActorRef<WasmActor>> {
-        loop {
-            match system.lookup::<WasmActor>(id) {
-                Ok(actor) => return Ok(actor),
-                Err(plexspaces_core::Error::NotFound(_)) => {}
-                Err(error) => return Err(error.into()),
-            }
+        running_or_spawned(system, id, || {
             let served = Arc::clone(&self.served);
             let registry = self.facet_registry.clone();
             let facets = self.facets.clone();
@@ -45,12 +40,11 @@ impl WasmKind {
                 Ok(WasmActor::new(Arc::clone(&served), chain))
             });
             match spawned {
-                Ok(actor) => return Ok(actor),
-                // Another request activated it first: use that one.
-                Err(plexspaces_core::Error::AlreadyExists(_)) => {}
-                Err(error) => return Err(error.into()),
+                Ok(actor) => Ok(Some(actor)),
+                Err(plexspaces_core::Error::AlreadyExists(_)) => Ok(None),
+                Err(error) => Err(error.into()),
             }
-        }
+        })
     }
 
     fn invocation(msg: Message, message_id: Option<String>) -> Result<Invocation> {
@@ -89,14 +83,8 @@ impl ActorKind for WasmKind {
     }
 
     fn tell(&self, system: &System, id: ActorId, msg: Message, message_id: &str) -> Result<()> {
-        let mut invocation = Self::invocation(msg, Some(message_id.to_owned()))?;
-        for _ in 0..STOPPED_RETRIES {
-            match self.actor(system, &id)?.try_tell(invocation) {
-                Ok(()) => return Ok(()),
-                Err(returned) => invocation = returned,
-            }
-        }
-        Err(stopped(&id))
+        let invocation = Self::invocation(msg, Some(message_id.to_owned()))?;
+        tell_retrying(&id, invocation, || self.actor(system, &id))
     }
 
     fn call<'a>(
@@ -107,14 +95,8 @@ impl ActorKind for WasmKind {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let mut invocation = Self::invocation(msg, None)?;
-            for _ in 0..STOPPED_RETRIES {
-                match self.actor(system, &id)?.try_ask(invocation, timeout) {
-                    Ok(reply) => return Ok(reply.await??),
-                    Err(returned) => invocation = returned,
-                }
-            }
-            Err(stopped(&id))
+            let invocation = Self::invocation(msg, None)?;
+            Ok(ask_retrying(&id, invocation, timeout, || self.actor(system, &id)).await??)
         })
     }
 }

@@ -36,6 +36,7 @@ pub(crate) struct Inner {
     fingerprint: String,
     ticking: Arc<AtomicBool>,
     next_serial: AtomicU64,
+    compile_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Inner {
@@ -88,12 +89,13 @@ impl Host {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                options,
                 outbound,
                 logs,
                 fingerprint,
                 ticking,
                 next_serial: AtomicU64::new(1),
+                compile_slots: Arc::new(tokio::sync::Semaphore::new(options.compile_slots)),
+                options,
             }),
         })
     }
@@ -124,6 +126,37 @@ impl Host {
         component
             .serialize()
             .map_err(|error| Error::internal(format!("cannot serialize the artifact: {error:#}")))
+    }
+
+    /// [`Host::compile`] on a thread of its own, waited for at most `compile_timeout_ms`: a
+    /// module that takes longer is refused as `invalid_module`. Cranelift cannot be stopped
+    /// midway, so a compile past its time runs on and keeps one of the `compile_slots` until
+    /// it ends: at most that many compiles ever run at once, abandoned ones included.
+    pub async fn compile_bounded(&self, wasm: Vec<u8>) -> Result<Vec<u8>> {
+        let slot = Arc::clone(&self.inner.compile_slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::internal("the host is shutting down"))?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let host = self.clone();
+        std::thread::Builder::new()
+            .name("plexspaces-compile".to_owned())
+            .spawn(move || {
+                let _slot = slot;
+                // The deploy may have given up waiting; then nobody reads the result.
+                let _ = done.send(host.compile(&wasm));
+            })
+            .map_err(|error| Error::internal(format!("cannot start a compile thread: {error}")))?;
+        let limit = Duration::from_millis(self.inner.options.compile_timeout_ms);
+        match tokio::time::timeout(limit, result).await {
+            Ok(Ok(compiled)) => compiled,
+            Ok(Err(_)) => Err(Error::internal("the compile thread ended without a result")),
+            Err(_) => Err(Error::invalid_module(format!(
+                "the module did not compile within {} ms (wasm.compile_timeout_ms); \
+                 a smaller module, or a larger limit, deploys",
+                limit.as_millis()
+            ))),
+        }
     }
 
     /// Loads an artifact made by [`Host::compile`] with the same fingerprint. Blocking.
@@ -173,7 +206,8 @@ impl Host {
 }
 
 /// A component starts with `\0asm` and the component layer; a core module has layer 0.
-fn check_header(wasm: &[u8]) -> Result<()> {
+/// Refuses bytes that are not a WebAssembly component, before any compile.
+pub fn check_header(wasm: &[u8]) -> Result<()> {
     if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
         return Err(Error::invalid_module("the file is not WebAssembly (no \\0asm header)"));
     }

@@ -25,7 +25,7 @@ pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
 pub use ctx::{BoxFuture, Outbound};
 pub use describe::{Class, Description, FacetSpec, Handler, snake_case};
 pub use error::{Error, Result};
-pub use host::Host;
+pub use host::{Host, check_header};
 pub use logs::{LogKey, LogLine, Logs, Stream};
 pub use module::{Module, PoolStats};
 pub use options::Options;

@@ -24,6 +24,11 @@ pub struct Options {
     pub recycle_memory_mib: u64,
     /// Lines of guest output kept per actor type.
     pub log_lines: usize,
+    /// How long a deploy waits for its module to compile, in ms, before it is refused.
+    pub compile_timeout_ms: u64,
+    /// Compiles that may run at once (default: the machine's cores). A compile past its
+    /// timeout cannot be interrupted: it keeps its slot until it ends.
+    pub compile_slots: usize,
 }
 
 impl Default for Options {
@@ -37,6 +42,8 @@ impl Default for Options {
             pool_wait_ms: 200,
             recycle_memory_mib: 192,
             log_lines: 1_000,
+            compile_timeout_ms: 120_000,
+            compile_slots: std::thread::available_parallelism().map_or(2, usize::from),
         }
     }
 }
@@ -55,6 +62,8 @@ impl Options {
             ("max_instances", self.max_instances as u64),
             ("max_wasm_stack_kib", self.max_wasm_stack_kib as u64),
             ("log_lines", self.log_lines as u64),
+            ("compile_timeout_ms", self.compile_timeout_ms),
+            ("compile_slots", self.compile_slots as u64),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::{NodeProcess, cli, data_dir, http, refused_start, start_args, stderr};
+use crate::{NodeProcess, cli, data_dir, guests, http, refused_start, start_args, stderr};
 
 const COUNTER: &str = "/api/v1/actors/default/default/counter";
 
@@ -150,6 +150,8 @@ fn schemathesis_finds_no_failure_on_either_port() {
     let schemathesis = std::path::Path::new(&python()).with_file_name("schemathesis");
     for address in [node.invoke, node.admin] {
         let output = std::process::Command::new(&schemathesis)
+            .arg("--config-file")
+            .arg(guests::workspace().join("tests/schemathesis.toml"))
             .args(["run", &format!("http://{address}/api/v1/openapi.json")])
             .args(["--checks", "all", "--max-examples", "100", "--seed", "1"])
             .env("NO_COLOR", "1")

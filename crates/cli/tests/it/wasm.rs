@@ -395,3 +395,32 @@ fn a_new_version_serves_each_actor_from_its_next_message_and_keeps_its_state() {
     assert_eq!(call(&node, "swap", r#"{"action":"grow","kib":2}"#).json(), json!({"size": 2048}));
     assert!(node.terminate().success());
 }
+
+#[test]
+fn a_module_that_compiles_past_its_limit_is_refused_and_the_node_keeps_serving() {
+    let counter = guests::python_module("examples/python/counter_actor.py");
+    let dir = data_dir("wasm-compile-limit");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("node.toml");
+    // A Python module takes seconds to compile; 20 ms is far too little. No shared artifact
+    // cache: this node must compile.
+    std::fs::write(&config, "[wasm]\ncompile_timeout_ms = 20\n").unwrap();
+    let node = NodeProcess::start(&dir, &["--config", config.to_str().unwrap()]);
+    let started = Instant::now();
+    let refused = deploy_bytes(
+        &node,
+        &[("namespace", "default"), ("actor_type", "counter")],
+        &std::fs::read(&counter).unwrap(),
+    );
+    assert_eq!((refused.status, refused.code().as_str()), (422, "invalid_module"), "{refused:?}");
+    assert!(
+        refused.json()["detail"].as_str().unwrap().contains("did not compile within 20 ms"),
+        "{refused:?}"
+    );
+    // Refused at its limit, not when the compile ends (5x margins: the limit is 20 ms).
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_eq!(http::get(node.admin, "/healthz").status, 200);
+    let listed = http::get(node.admin, "/api/v1/deployments").json();
+    assert_eq!(listed["deployments"], json!([]), "{listed}");
+    assert!(node.terminate().success());
+}

@@ -8,4 +8,5 @@ mod guests;
 
 mod hostile;
 mod python;
+mod rust;
 mod support;

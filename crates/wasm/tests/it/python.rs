@@ -60,6 +60,7 @@ async fn failures_leave_the_committed_state_and_name_the_exception() {
     for (action, code, says) in [
         ("fail_after_change", ErrorCode::ActorError, "the order is not valid"),
         ("bad_state", ErrorCode::StateNotSerializable, "cannot be stored as JSON"),
+        ("cyclic_state", ErrorCode::StateNotSerializable, "cannot be stored as JSON"),
         ("bad_reply", ErrorCode::ActorError, "cannot be sent as JSON"),
         ("nope", ErrorCode::UnknownAction, "no handler for action 'nope'"),
         ("spin", ErrorCode::GuestTrapped, "deadline"),

@@ -49,7 +49,10 @@ pub(crate) async fn load(host: &Host, wasm: &[u8]) -> Result<Module, Error> {
             let artifact =
                 tokio::task::spawn_blocking(move || compiling.compile(&wasm)).await.unwrap()?;
             std::fs::create_dir_all(crate::guests::cache_dir()).unwrap();
-            let partial = cached.with_extension("partial");
+            // Tests compile at once: each writes its own partial file, and the last rename wins.
+            static PARTIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = PARTIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let partial = cached.with_extension(format!("partial-{}-{n}", std::process::id()));
             std::fs::write(&partial, &artifact).unwrap();
             std::fs::rename(&partial, &cached).unwrap();
             artifact
