@@ -1,0 +1,43 @@
+//! The Linda tuple space of a PlexSpaces node: tuples are JSON arrays, written (`out`), read
+//! (`rd`) and taken (`in`) by pattern, without waiting or waiting up to a timeout. A waiting
+//! read or take is woken by the write that matches it, never by polling; an asynchronous take
+//! hands the tuple to a callback later, holding no thread and no task. Tuples may carry a
+//! lease, after which they are gone. Each (tenant, namespace) has a space of its own.
+//!
+//! Matching does not scan the space: tuples are grouped by arity, and each position keeps an
+//! index from its value to the tuples holding it, so a pattern with an exact field looks only
+//! at the tuples that have it; among several exact fields the rarest is used. Within a match,
+//! the oldest tuple wins (first written, first taken).
+
+mod pattern;
+mod space;
+
+pub use pattern::{Field, Kind, Pattern};
+pub use space::{Space, Stats, TupleSpace, Waiting, tuple_from_json};
+
+use plexspaces_types::ErrorCode;
+
+/// A tuple: its fields, in order.
+pub type Tuple = Vec<serde_json::Value>;
+
+/// The most fields a tuple or pattern may have.
+pub const MAX_ARITY: usize = 64;
+
+/// What the tuple space refuses, with a catalogue code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// What a person can act on.
+    pub message: String,
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self { code: ErrorCode::InvalidArguments, message: message.into() }
+    }
+}
+
+/// The crate's result.
+pub type Result<T> = std::result::Result<T, Error>;
