@@ -186,8 +186,15 @@ impl NodeBuilder {
             Addresses { invoke: local(&invoke)?, admin: local(&admin)?, grpc: local(&grpc)? };
         let outbound = Arc::new(outbound::GuestOutbound::default());
         let logs = plexspaces_wasm::Logs::new(options.wasm.log_lines);
-        let host = plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), logs)
+        // Fencing tokens stay increasing across restarts: the boot epoch lives in the data
+        // directory, advanced and fsynced once here.
+        let locks = plexspaces_storage::locks::Locks::open(&options.data_dir.join("locks.epoch"))
             .map_err(|error| Error::new(error.code, error.message))?;
+        let services =
+            plexspaces_wasm::Services { tuples: Default::default(), locks: Arc::new(locks) };
+        let host =
+            plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), services, logs)
+                .map_err(|error| Error::new(error.code, error.message))?;
         let deployments = deploy::Deployments::new(
             host,
             self.facets.clone(),

@@ -25,6 +25,7 @@ use crate::{
     Error,
     bindings::{HostError, LogLevel, plexspaces::actor},
     logs::{Logs, Stream},
+    services::Services,
 };
 
 /// A boxed, sendable future.
@@ -200,13 +201,15 @@ pub(crate) struct Ctx {
     pub(crate) deadline_ticks: u64,
     pub(crate) stdout: Arc<Output>,
     pub(crate) stderr: Arc<Output>,
-    outbound: Arc<dyn Outbound>,
+    pub(crate) outbound: Arc<dyn Outbound>,
     logs: Logs,
+    pub(crate) services: Services,
 }
 
 impl Ctx {
     pub(crate) fn new(
         outbound: Arc<dyn Outbound>,
+        services: Services,
         logs: Logs,
         memory_limit: usize,
         table_elements: usize,
@@ -234,6 +237,7 @@ impl Ctx {
             stderr,
             outbound,
             logs,
+            services,
         }
     }
 
@@ -255,7 +259,7 @@ impl Ctx {
         }
     }
 
-    fn serving(&self) -> Result<&ActorId, HostError> {
+    pub(crate) fn serving(&self) -> Result<&ActorId, HostError> {
         self.serving.as_ref().ok_or_else(|| HostError {
             code: ErrorCode::InvalidState.as_str().to_owned(),
             message: "host calls are made while handling a message".to_owned(),

@@ -16,7 +16,7 @@ use wasmtime::{
 };
 
 use crate::{
-    Error, Logs, Module, Options, Outbound, Result, artifact,
+    Error, Logs, Module, Options, Outbound, Result, Services, artifact,
     bindings::{ActorModule, ActorModulePre, GUEST_INTERFACE, WORLD_VERSION},
     ctx::Ctx,
 };
@@ -32,6 +32,7 @@ pub(crate) struct Inner {
     pub(crate) linker: Linker<Ctx>,
     pub(crate) options: Options,
     pub(crate) outbound: Arc<dyn Outbound>,
+    pub(crate) services: Services,
     pub(crate) logs: Logs,
     fingerprint: String,
     ticking: Arc<AtomicBool>,
@@ -59,8 +60,14 @@ impl std::fmt::Debug for Host {
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 
 impl Host {
-    /// Builds the engine and linker and starts the epoch ticker.
-    pub fn new(options: Options, outbound: Arc<dyn Outbound>, logs: Logs) -> Result<Self> {
+    /// Builds the engine and linker and starts the epoch ticker. Guests reach other actors
+    /// through `outbound` and the coordination services through `services`.
+    pub fn new(
+        options: Options,
+        outbound: Arc<dyn Outbound>,
+        services: Services,
+        logs: Logs,
+    ) -> Result<Self> {
         options.validate().map_err(Error::internal)?;
         let stack = options.max_wasm_stack_kib * 1024;
         let mut config = Config::new();
@@ -90,6 +97,7 @@ impl Host {
                 engine,
                 linker,
                 outbound,
+                services,
                 logs,
                 fingerprint,
                 ticking,

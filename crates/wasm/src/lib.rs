@@ -19,6 +19,7 @@ mod host;
 mod logs;
 mod module;
 mod options;
+mod services;
 
 pub use actor::{Binding, Invocation, Served, WasmActor};
 pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
@@ -29,4 +30,5 @@ pub use host::{Host, check_header};
 pub use logs::{LogKey, LogLine, Logs, Stream};
 pub use module::{Module, PoolStats};
 pub use options::Options;
+pub use services::{MAX_SCAN, MAX_TUPLE_BYTES, Services};
 pub use wasmtime::component::Component;

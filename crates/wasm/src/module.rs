@@ -295,6 +295,7 @@ async fn instantiate(
         u64::try_from(options.deadline().as_micros() / TICK.as_micros().max(1)).unwrap_or(u64::MAX);
     let ctx = Ctx::new(
         Arc::clone(&inner.outbound),
+        inner.services.clone(),
         inner.logs.clone(),
         usize::try_from(options.memory_limit_mib * 1024 * 1024).unwrap_or(usize::MAX),
         options.table_elements,

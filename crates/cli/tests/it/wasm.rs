@@ -424,3 +424,137 @@ fn a_module_that_compiles_past_its_limit_is_refused_and_the_node_keeps_serving()
     assert_eq!(listed["deployments"], json!([]), "{listed}");
     assert!(node.terminate().success());
 }
+
+#[test]
+fn python_actors_share_the_tuple_space_of_their_namespace() {
+    let orders = guests::python_module("examples/python/tuplespace_orders.py");
+    let worker = guests::python_module("tests/fixtures/python/tuple_worker.py");
+    let dir = data_dir("wasm-tuplespace");
+    let node = start(&dir);
+    let deployed = deploy(&node, "orders", &orders);
+    assert_eq!(deployed["types"].as_array().unwrap().len(), 2, "{deployed}");
+    deploy(&node, "worker", &worker);
+    let other = deploy_bytes(
+        &node,
+        &[("namespace", "other"), ("actor_type", "worker")],
+        &std::fs::read(&worker).unwrap(),
+    );
+    assert_eq!(other.status, 201, "{other:?}");
+
+    // The example as its users run it: a producer writes, a processor takes.
+    assert_eq!(
+        call(&node, "orders.order_processor", r#"{"action":"process_next"}"#).json(),
+        json!({"status": "no_pending_orders"})
+    );
+    let created = call(
+        &node,
+        "orders.order_producer",
+        r#"{"action":"create_order","order_id":"o1","items":["book"]}"#,
+    );
+    assert_eq!(created.json(), json!({"status": "created", "order_id": "o1"}), "{created:?}");
+    assert_eq!(
+        call(&node, "orders.order_processor", r#"{"action":"process_next"}"#).json(),
+        json!({"processed": "o1"})
+    );
+    let completed = call(
+        &node,
+        "worker/w0",
+        r#"{"action":"look","pattern":["order",null,{"$type":"string"},null]}"#,
+    )
+    .json();
+    assert_eq!(completed, json!({"count": 1, "tuples": [["order", "o1", "completed", ["book"]]]}));
+
+    // A take that waits is woken by the write of another actor, and gets the tuple once.
+    let waiting = {
+        let invoke = node.invoke;
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let reply = http::post_json(
+                invoke,
+                "/api/v1/actors/default/default/worker/w1?invocation=call",
+                r#"{"action":"wait_take","pattern":["job",null],"timeout_ms":20000}"#,
+            );
+            (reply.json(), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    call(&node, "worker/w2", r#"{"action":"put","tuple":["job",42]}"#);
+    let (taken, waited) = waiting.join().unwrap();
+    assert_eq!(taken, json!({"tuple": ["job", 42]}));
+    // Woken by the write, long before its 20 s timeout (5x margins on a busy machine).
+    assert!(started.elapsed() < Duration::from_secs(4), "{waited:?}");
+    assert_eq!(
+        call(&node, "worker/w2", r#"{"action":"wait_take","pattern":["job",null]}"#).json(),
+        json!({"tuple": null})
+    );
+    // A timeout ends in null.
+    let timed_out =
+        call(&node, "worker/w3", r#"{"action":"wait_read","pattern":["never"],"timeout_ms":100}"#);
+    assert_eq!(timed_out.json(), json!({"tuple": null}));
+
+    // An asynchronous take delivers the tuple later, as a message.
+    call(&node, "worker/sub", r#"{"action":"subscribe","pattern":["event",null]}"#);
+    call(&node, "worker/w2", r#"{"action":"put","tuple":["event","e1"]}"#);
+    eventually("the asynchronous take's message", || {
+        call(&node, "worker/sub", r#"{"action":"received"}"#).json()
+            == json!({"got": [["event", "e1"]]})
+    });
+
+    // Another namespace has a space of its own; a lease ends a tuple.
+    call(&node, "worker/w2", r#"{"action":"put","tuple":["mine",1],"lease_ms":150}"#);
+    let elsewhere = http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/other/worker/x?invocation=call",
+        r#"{"action":"look","pattern":["mine",null]}"#,
+    );
+    assert_eq!(elsewhere.json()["count"], 0, "{elsewhere:?}");
+    eventually("the lease to end", || {
+        call(&node, "worker/w2", r#"{"action":"look","pattern":["mine",null]}"#).json()["count"]
+            == 0
+    });
+
+    // Bad patterns are refused with a reason, and the actor carries on.
+    let bad = call(&node, "worker/w2", r#"{"action":"bad","pattern":"[{\"$type\":\"date\"}]"}"#);
+    assert_eq!(bad.json()["code"], "invalid_arguments", "{bad:?}");
+    assert!(bad.json()["message"].as_str().unwrap().contains("unknown $type"), "{bad:?}");
+    let bad = call(&node, "worker/w2", r#"{"action":"bad","pattern":"not json"}"#);
+    assert!(bad.json()["message"].as_str().unwrap().contains("not JSON"), "{bad:?}");
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn leader_election_holds_one_leader_and_fencing_tokens_grow_across_a_restart() {
+    let election = guests::python_module("examples/python/leader_election.py");
+    let dir = data_dir("wasm-locks");
+    let node = start(&dir);
+    deploy(&node, "election", &election);
+    let lead = |node: &NodeProcess, key: &str, candidate: &str| {
+        call(
+            node,
+            &format!("election/{key}"),
+            &format!(r#"{{"action":"try_lead","candidate_id":"{candidate}"}}"#),
+        )
+        .json()
+    };
+    let version = |node: &NodeProcess, key: &str| -> u64 {
+        let state =
+            http::get(node.admin, &format!("/api/v1/actors/default/default/election/{key}/state"));
+        state.json()["lock_version"].as_str().unwrap().parse().unwrap()
+    };
+    assert_eq!(lead(&node, "a", "alice"), json!({"leader": true, "candidate_id": "alice"}));
+    assert_eq!(lead(&node, "b", "bob"), json!({"leader": false}));
+    // The leader trying again renews its lease and keeps its version.
+    let first = version(&node, "a");
+    assert_eq!(lead(&node, "a", "alice")["leader"], true);
+    assert_eq!(version(&node, "a"), first);
+    assert!(node.terminate().success());
+
+    // Locks live in memory: the restart frees the lock, and the next grant's token is still
+    // larger than every grant before the restart.
+    let node = start(&dir);
+    assert_eq!(lead(&node, "b", "bob"), json!({"leader": true, "candidate_id": "bob"}));
+    assert!(version(&node, "b") > first, "{} after {first}", version(&node, "b"));
+    assert_eq!(lead(&node, "a", "alice"), json!({"leader": false}));
+    assert!(node.terminate().success());
+}

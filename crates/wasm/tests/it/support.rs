@@ -29,7 +29,7 @@ impl Outbound for Nobody {
 
 pub(crate) fn host(options: Options) -> Host {
     let logs = Logs::new(options.log_lines);
-    Host::new(options, Arc::new(Nobody), logs).unwrap()
+    Host::new(options, Arc::new(Nobody), plexspaces_wasm::Services::default(), logs).unwrap()
 }
 
 /// Compiles (or takes the artifact compiled by an earlier run) and instantiates a module.

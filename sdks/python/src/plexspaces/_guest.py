@@ -11,6 +11,8 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import guest as wit_guest
 from wit_world.imports import host as wit_host
+from wit_world.imports import locks as wit_locks
+from wit_world.imports import tuplespace as wit_tuplespace
 from wit_world.imports import types as wit_types
 
 from . import __version__, host
@@ -58,6 +60,74 @@ class _WasmHost:
 
     def random_u64(self) -> int:
         return wit_host.random_u64()
+
+    def ts_write(self, tuple_: str, lease_ms: int) -> None:
+        try:
+            wit_tuplespace.write(tuple_, min(lease_ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ts_read(self, pattern: str, timeout_ms: int) -> str | None:
+        try:
+            return wit_tuplespace.read(pattern, min(timeout_ms, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ts_take(self, pattern: str, timeout_ms: int) -> str | None:
+        try:
+            return wit_tuplespace.take(pattern, min(timeout_ms, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ts_count(self, pattern: str) -> int:
+        try:
+            return wit_tuplespace.count(pattern)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ts_scan(self, pattern: str, limit: int) -> list[str]:
+        try:
+            return wit_tuplespace.scan(pattern, min(limit, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ts_take_later(self, pattern: str, action: str) -> None:
+        try:
+            wit_tuplespace.take_later(pattern, action)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def lock_acquire(
+        self, namespace: str, name: str, holder: str, metadata: str, lease_ms: int, timeout_ms: int
+    ) -> dict[str, Any] | None:
+        try:
+            grant = wit_locks.acquire(
+                namespace, name, holder, metadata, min(lease_ms, 0xFFFFFFFFFFFFFFFF), min(timeout_ms, 0xFFFFFFFF)
+            )
+        except Err as error:
+            raise _host_error(error) from None
+        return None if grant is None else _grant(grant)
+
+    def lock_renew(self, namespace: str, name: str, holder: str, version: int, lease_ms: int) -> dict[str, Any]:
+        try:
+            return _grant(wit_locks.renew(namespace, name, holder, version, min(lease_ms, 0xFFFFFFFFFFFFFFFF)))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def lock_release(self, namespace: str, name: str, version: int) -> bool:
+        try:
+            return wit_locks.release(namespace, name, version)
+        except Err as error:
+            raise _host_error(error) from None
+
+
+def _grant(grant: Any) -> dict[str, Any]:
+    return {
+        "version": grant.version,
+        "holder": grant.holder,
+        "metadata": grant.metadata,
+        "expires_at_ms": grant.expires_at_ms,
+    }
 
 
 _runtime: Runtime | None = None

@@ -1,7 +1,9 @@
 """What an actor may ask of the node while it handles a message.
 
 `from plexspaces import host`, then `host.tell(...)`, `host.ask(...)`, `host.get_actor_id()`,
-`host.log(...)`, `host.now()` and `host.random()`. Inside a node the calls go to the host
+`host.log(...)`, `host.now()`, `host.random()`, the tuple space (`host.ts_write`,
+`ts_read`, `ts_take`, `ts_count`, `ts_scan`, `ts_take_later`) and locks (`host.lock_acquire`,
+`lock_renew`, `lock_release`). Inside a node the calls go to the host
 through the WIT world; under `plexspaces.testing` they go to an in-memory host.
 """
 
@@ -89,3 +91,152 @@ def now() -> float:
 def random() -> float:
     """A random float in [0, 1)."""
     return (backend.random_u64() >> 11) * (1.0 / (1 << 53))
+
+
+# The tuple space ------------------------------------------------------------------------------
+# Tuples and patterns are JSON arrays: JSON text, or a list that is encoded here. In a pattern
+# None matches any value, {"$type": "string"} (int, number, bool, array, object) any value of
+# that kind, and any other value only itself.
+
+
+def _array(value: Any, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        try:
+            return json.dumps(list(value), separators=(",", ":"))
+        except (TypeError, ValueError) as error:
+            raise HostError("invalid_arguments", f"the {what} is not JSON-serializable: {error}") from None
+    raise HostError("invalid_arguments", f"a {what} is a list, or JSON text of an array")
+
+
+def _milliseconds(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise HostError("invalid_arguments", f"{name} must be a non-negative integer")
+    return value
+
+
+def ts_write(tuple_: Any, lease_ms: int = 0) -> None:
+    """Writes a tuple (`out`); with `lease_ms` > 0 it is gone after that long."""
+    backend.ts_write(_array(tuple_, "tuple"), _milliseconds(lease_ms, "lease_ms"))
+
+
+def ts_read(pattern: Any, timeout_ms: int = 0) -> str | None:
+    """The oldest matching tuple as JSON text, left in the space (`rd`), or None. With
+    `timeout_ms` > 0 it waits up to that long for one to be written."""
+    return backend.ts_read(_array(pattern, "pattern"), _milliseconds(timeout_ms, "timeout_ms"))
+
+
+def ts_take(pattern: Any, timeout_ms: int = 0) -> str | None:
+    """As `ts_read`, but removes the tuple (`in`): each tuple is taken once."""
+    return backend.ts_take(_array(pattern, "pattern"), _milliseconds(timeout_ms, "timeout_ms"))
+
+
+def ts_count(pattern: Any) -> int:
+    """How many tuples match."""
+    return backend.ts_count(_array(pattern, "pattern"))
+
+
+def ts_scan(pattern: Any, limit: int = 100) -> list[str]:
+    """Up to `limit` matching tuples (JSON text), oldest first, left in the space."""
+    return backend.ts_scan(_array(pattern, "pattern"), _milliseconds(limit, "limit"))
+
+
+def ts_take_later(pattern: Any, action: str = "ts_tuple") -> None:
+    """An asynchronous take: the matching tuple, now or whenever one is written, comes to this
+    actor as the message `{"action": action, "tuple": [...]}`. Nothing waits."""
+    if not isinstance(action, str) or not action:
+        raise HostError("invalid_arguments", "action names the handler that gets the tuple")
+    backend.ts_take_later(_array(pattern, "pattern"), action)
+
+
+# Locks --------------------------------------------------------------------------------------
+# A grant's version is its fencing token, always handed out as a decimal string: larger than
+# every earlier grant's, also across restarts of the node.
+
+DEFAULT_LEASE_SECS = 30
+
+
+def _grant_json(grant: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "version": str(grant["version"]),
+            "holder_id": grant["holder"],
+            "metadata": grant["metadata"],
+            "expires_at": grant["expires_at_ms"],
+        }
+    )
+
+
+def _lease_ms(lease_secs: Any) -> int:
+    if isinstance(lease_secs, bool) or not isinstance(lease_secs, (int, float)) or lease_secs <= 0:
+        raise HostError("invalid_arguments", "lease_secs must be a positive number")
+    return int(lease_secs * 1000)
+
+
+def lock_acquire(*args: Any) -> str | None:
+    """Takes a lock. Two forms, by argument count:
+
+    `lock_acquire(name, timeout_ms)`: a 30 s lease for this actor; returns the version as a
+    decimal string, or None when another holder kept it for `timeout_ms`.
+
+    `lock_acquire(namespace, name, holder_id, metadata, lease_secs, timeout_ms)`: returns JSON
+    text `{"version", "holder_id", "metadata", "expires_at"}` (expires_at in ms since the
+    Unix epoch), or `"ERROR:<code>:<message>"`; an empty namespace or holder_id means this
+    actor's own. Acquiring a lock one holds renews it and keeps its version."""
+    if len(args) == 2:
+        name, timeout_ms = args
+        grant = backend.lock_acquire(
+            "", name, "", "", DEFAULT_LEASE_SECS * 1000, _milliseconds(timeout_ms, "timeout_ms")
+        )
+        return None if grant is None else str(grant["version"])
+    if len(args) == 6:
+        namespace, name, holder_id, metadata, lease_secs, timeout_ms = args
+        try:
+            grant = backend.lock_acquire(
+                namespace or "",
+                name,
+                holder_id or "",
+                metadata or "",
+                _lease_ms(lease_secs),
+                _milliseconds(timeout_ms, "timeout_ms"),
+            )
+        except HostError as error:
+            return f"ERROR:{error.code}:{error.message}"
+        if grant is None:
+            return f"ERROR:timeout:lock {name!r} is held by another holder"
+        return _grant_json(grant)
+    raise HostError(
+        "invalid_arguments",
+        "lock_acquire takes (name, timeout_ms) or "
+        "(namespace, name, holder_id, metadata, lease_secs, timeout_ms)",
+    )
+
+
+def _version(version: Any) -> int:
+    """The version from either form lock_acquire returns (or an int)."""
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
+    if isinstance(version, str):
+        text = version.strip()
+        if text.startswith("{"):
+            try:
+                text = str(json.loads(text)["version"])
+            except (ValueError, KeyError, TypeError):
+                raise HostError("invalid_arguments", "not a grant lock_acquire returned") from None
+        if text.isdigit():
+            return int(text)
+    raise HostError("invalid_arguments", f"not a lock version: {version!r}")
+
+
+def lock_renew(name: str, version: Any, lease_secs: Any = DEFAULT_LEASE_SECS, namespace: str = "", holder_id: str = "") -> str:
+    """Extends the lease of a grant; returns the grant as JSON text. Raises HostError
+    (`invalid_state`) when that grant no longer holds the lock."""
+    grant = backend.lock_renew(namespace, name, holder_id, _version(version), _lease_ms(lease_secs))
+    return _grant_json(grant)
+
+
+def lock_release(name: str, version: Any, namespace: str = "") -> bool:
+    """Releases a grant (either form lock_acquire returns). Safe to repeat: False, and nothing
+    changes, when the grant no longer holds the lock."""
+    return backend.lock_release(namespace, name, _version(version))

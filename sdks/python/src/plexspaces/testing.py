@@ -17,6 +17,12 @@ JSON-serializable fails here as it would there. Tells are queued and delivered a
 handler that sent them returns; asks run the target at once (an ask back to an actor that is
 waiting is an ask cycle, `timeout`, as a node reports it after the timeout). `on_ask` and
 `on_tell` stand in for actors the test does not run.
+
+The tuple space matches as the node's does, one space per namespace. Nothing else runs while a
+handler waits, so a `ts_read` or `ts_take` with a timeout answers at once; leases end when the
+test moves `now_ms` past them; `ts_take_later` delivers its tuple as a queued tell. Locks
+grant increasing versions and end their leases as `now_ms` moves; an acquire that would wait
+answers at once.
 """
 
 from __future__ import annotations
@@ -59,6 +65,67 @@ class Told:
     error: HostError | None = None
 
 
+_KINDS = {
+    "string": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _canonical(value: Any) -> str:
+    # JSON's own equality: 1 is not 1.0 nor true; object keys in any order.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _parse_array(text: str, what: str) -> list[Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise HostError("invalid_arguments", f"the {what} is not JSON: {error}") from None
+    if not isinstance(value, list):
+        raise HostError("invalid_arguments", f"a {what} is a JSON array")
+    if not value:
+        raise HostError("invalid_arguments", f"a {what} needs at least one field")
+    if len(value) > 64:
+        raise HostError("invalid_arguments", f"a {what} has at most 64 fields, not {len(value)}")
+    return value
+
+
+def _field_matcher(field: Any) -> Callable[[Any], bool]:
+    if field is None:
+        return lambda value: True
+    if isinstance(field, dict) and len(field) == 1 and "$type" in field:
+        kind = _KINDS.get(field["$type"])
+        if kind is None:
+            raise HostError(
+                "invalid_arguments",
+                f"unknown $type {field['$type']!r} in the pattern (known: {', '.join(_KINDS)})",
+            )
+        return kind
+    exact = _canonical(field)
+    return lambda value: _canonical(value) == exact
+
+
+class _Space:
+    """One namespace's tuples, oldest first."""
+
+    def __init__(self) -> None:
+        self.tuples: list[tuple[list[Any], int | None]] = []
+        self.later: list[tuple[Callable[[list[Any]], bool], tuple[str, str, str], str]] = []
+
+    @staticmethod
+    def matcher(pattern: str) -> Callable[[list[Any]], bool]:
+        fields = [_field_matcher(field) for field in _parse_array(pattern, "pattern")]
+        return lambda tuple_: len(tuple_) == len(fields) and all(f(v) for f, v in zip(fields, tuple_))
+
+    def live(self, now_ms: int) -> list[tuple[list[Any], int | None]]:
+        self.tuples = [(t, expires) for t, expires in self.tuples if expires is None or expires > now_ms]
+        return self.tuples
+
+
 @dataclass
 class _Actor:
     runtime: ClassRuntime
@@ -85,6 +152,9 @@ class TestHost:
         self._queue: deque[tuple[str, tuple[str, str, str], str, dict[str, Any]]] = deque()
         self._serving: list[tuple[str, str, str]] = []
         self._random = _random.Random(self.seed)
+        self._spaces: dict[str, _Space] = {}
+        self._locks: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock_versions = 0
 
     # Setting up ----------------------------------------------------------------------------
     def register(self, actor_type: str, cls: type, namespace: str | None = None) -> None:
@@ -212,6 +282,103 @@ class TestHost:
 
     def random_u64(self) -> int:
         return self._random.getrandbits(64)
+
+    def _space(self) -> _Space:
+        return self._spaces.setdefault(self._current()[0], _Space())
+
+    def tuples(self, namespace: str | None = None) -> list[list[Any]]:
+        """The tuples of a namespace's space, oldest first (for assertions)."""
+        space = self._spaces.get(namespace or self.namespace)
+        return [] if space is None else [list(t) for t, _ in space.live(self.now_ms)]
+
+    def ts_write(self, tuple_: str, lease_ms: int) -> None:
+        fields = _parse_array(tuple_, "tuple")
+        space = self._space()
+        for at, (matches, address, action) in enumerate(space.later):
+            if matches(fields):
+                del space.later[at]
+                self._queue.append((self.actor_id(), address, action, {"tuple": fields}))
+                return
+        space.tuples.append((fields, self.now_ms + lease_ms if lease_ms > 0 else None))
+
+    def _find(self, pattern: str, take: bool) -> str | None:
+        matches = _Space.matcher(pattern)
+        space = self._space()
+        for at, (tuple_, _) in enumerate(space.live(self.now_ms)):
+            if matches(tuple_):
+                if take:
+                    del space.tuples[at]
+                return json.dumps(tuple_, separators=(",", ":"))
+        return None
+
+    def ts_read(self, pattern: str, timeout_ms: int) -> str | None:
+        return self._find(pattern, take=False)
+
+    def ts_take(self, pattern: str, timeout_ms: int) -> str | None:
+        return self._find(pattern, take=True)
+
+    def ts_count(self, pattern: str) -> int:
+        matches = _Space.matcher(pattern)
+        return sum(1 for tuple_, _ in self._space().live(self.now_ms) if matches(tuple_))
+
+    def ts_scan(self, pattern: str, limit: int) -> list[str]:
+        matches = _Space.matcher(pattern)
+        found = [t for t, _ in self._space().live(self.now_ms) if matches(t)]
+        return [json.dumps(t, separators=(",", ":")) for t in found[: limit or 10_000]]
+
+    def _lock_key(self, namespace: str, name: str) -> tuple[str, str]:
+        if not name or len(name.encode()) > 256:
+            raise HostError("invalid_arguments", "a lock name is 1 to 256 bytes")
+        return (namespace or self._current()[0], name)
+
+    def _held(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        grant = self._locks.get(key)
+        if grant is not None and grant["expires_at_ms"] <= self.now_ms:
+            del self._locks[key]
+            return None
+        return grant
+
+    def lock_acquire(
+        self, namespace: str, name: str, holder: str, metadata: str, lease_ms: int, timeout_ms: int
+    ) -> dict[str, Any] | None:
+        key = self._lock_key(namespace, name)
+        holder = holder or self.actor_id()
+        held = self._held(key)
+        if held is not None and held["holder"] != holder:
+            return None
+        if held is None:
+            self._lock_versions += 1
+            version = self._lock_versions
+        else:
+            version = held["version"]
+        grant = {"version": version, "holder": holder, "metadata": metadata, "expires_at_ms": self.now_ms + lease_ms}
+        self._locks[key] = grant
+        return dict(grant)
+
+    def lock_renew(self, namespace: str, name: str, holder: str, version: int, lease_ms: int) -> dict[str, Any]:
+        key = self._lock_key(namespace, name)
+        held = self._held(key)
+        holder = holder or self.actor_id()
+        if held is None or held["version"] != version or held["holder"] != holder:
+            raise HostError("invalid_state", f"lock {name!r} is not held by {holder} with version {version}: acquire it again")
+        held["expires_at_ms"] = self.now_ms + lease_ms
+        return dict(held)
+
+    def lock_release(self, namespace: str, name: str, version: int) -> bool:
+        key = self._lock_key(namespace, name)
+        held = self._held(key)
+        if held is None or held["version"] != version:
+            return False
+        del self._locks[key]
+        return True
+
+    def ts_take_later(self, pattern: str, action: str) -> None:
+        found = self._find(pattern, take=True)
+        me = self._current()
+        if found is not None:
+            self._queue.append((self.actor_id(), me, action, {"tuple": json.loads(found)}))
+        else:
+            self._space().later.append((_Space.matcher(pattern), me, action))
 
     def __enter__(self) -> "TestHost":
         """Installs this node as the host, for code that calls `plexspaces.host` directly."""

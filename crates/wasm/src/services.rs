@@ -1,0 +1,240 @@
+//! The coordination services guests call, each an interface of the world of its own: the
+//! tuple space and locks so far. Every call works inside the calling actor's tenant (and,
+//! unless it names another, its namespace).
+
+use std::{sync::Arc, time::Duration};
+
+use plexspaces_storage::locks::{Grant, Locks};
+use plexspaces_tuplespace::{Pattern, Space, TupleSpace, tuple_from_json};
+use plexspaces_types::{ActorId, ErrorCode};
+use serde_json::Value;
+
+use crate::{
+    bindings::{HostError, plexspaces::actor},
+    ctx::Ctx,
+};
+
+/// The largest tuple or pattern a guest may pass, as JSON text.
+pub const MAX_TUPLE_BYTES: usize = 1 << 20;
+
+/// The most tuples one `scan` returns.
+pub const MAX_SCAN: u32 = 10_000;
+
+/// The node's services, shared by every instance.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// The tuple spaces, by tenant and namespace.
+    pub tuples: Arc<TupleSpace>,
+    /// The locks.
+    pub locks: Arc<Locks>,
+}
+
+fn invalid(message: impl Into<String>) -> HostError {
+    HostError {
+        code: ErrorCode::InvalidArguments.as_str().to_owned(),
+        message: message.into(),
+        error_type: None,
+    }
+}
+
+impl From<plexspaces_tuplespace::Error> for HostError {
+    fn from(error: plexspaces_tuplespace::Error) -> Self {
+        HostError { code: error.code.as_str().to_owned(), message: error.message, error_type: None }
+    }
+}
+
+fn json(text: &str, what: &str) -> Result<Value, HostError> {
+    if text.len() > MAX_TUPLE_BYTES {
+        return Err(invalid(format!(
+            "the {what} is {} bytes of JSON; at most {MAX_TUPLE_BYTES}",
+            text.len()
+        )));
+    }
+    serde_json::from_str(text).map_err(|error| invalid(format!("the {what} is not JSON: {error}")))
+}
+
+fn pattern(text: &str) -> Result<Pattern, HostError> {
+    Ok(Pattern::from_json(&json(text, "pattern")?)?)
+}
+
+fn text(tuple: &[Value]) -> String {
+    serde_json::to_string(tuple).unwrap_or_default()
+}
+
+impl From<plexspaces_storage::Error> for HostError {
+    fn from(error: plexspaces_storage::Error) -> Self {
+        HostError { code: error.code.as_str().to_owned(), message: error.message, error_type: None }
+    }
+}
+
+fn grant(grant: Grant) -> actor::locks::Grant {
+    actor::locks::Grant {
+        version: grant.version,
+        holder: grant.holder,
+        metadata: grant.metadata,
+        expires_at_ms: grant.expires_at_ms,
+    }
+}
+
+impl Ctx {
+    /// The tenant, the namespace (`namespace`, or the caller's when empty) and the holder
+    /// (`holder`, or the caller when empty) of a lock call.
+    fn lock_scope(
+        &self,
+        namespace: &str,
+        holder: &str,
+    ) -> Result<(String, String, String), HostError> {
+        let me = self.serving()?;
+        let namespace = if namespace.is_empty() {
+            me.namespace.as_str().to_owned()
+        } else {
+            namespace
+                .parse::<plexspaces_types::Namespace>()
+                .map_err(|error| invalid(format!("namespace: {error}")))?
+                .as_str()
+                .to_owned()
+        };
+        let holder = if holder.is_empty() {
+            format!("{}/{}/{}", me.namespace, me.actor_type, me.key)
+        } else {
+            holder.to_owned()
+        };
+        Ok((me.tenant.as_str().to_owned(), namespace, holder))
+    }
+
+    fn space(&self) -> Result<(ActorId, Arc<Space>), HostError> {
+        let me = self.serving()?.clone();
+        let space = self.services.tuples.space(me.tenant.as_str(), me.namespace.as_str());
+        Ok((me, space))
+    }
+
+    async fn find(
+        &mut self,
+        pattern_text: String,
+        timeout_ms: u32,
+        take: bool,
+    ) -> Result<Option<String>, HostError> {
+        let pattern = pattern(&pattern_text)?;
+        let (_, space) = self.space()?;
+        let found = if timeout_ms == 0 {
+            if take { space.take(&pattern) } else { space.read(&pattern) }
+        } else {
+            // Waiting is not guest time: the epoch deadline does not run out meanwhile.
+            let timeout = Duration::from_millis(u64::from(timeout_ms));
+            if take {
+                space.take_within(pattern, timeout).await
+            } else {
+                space.read_within(pattern, timeout).await
+            }
+        };
+        Ok(found.as_deref().map(text))
+    }
+}
+
+impl actor::tuplespace::Host for Ctx {
+    async fn write(&mut self, tuple: String, lease_ms: u64) -> Result<(), HostError> {
+        let tuple = tuple_from_json(json(&tuple, "tuple")?)?;
+        let (_, space) = self.space()?;
+        let lease = (lease_ms > 0).then(|| Duration::from_millis(lease_ms));
+        Ok(space.write(tuple, lease)?)
+    }
+
+    async fn read(
+        &mut self,
+        pattern: String,
+        timeout_ms: u32,
+    ) -> Result<Option<String>, HostError> {
+        self.find(pattern, timeout_ms, false).await
+    }
+
+    async fn take(
+        &mut self,
+        pattern: String,
+        timeout_ms: u32,
+    ) -> Result<Option<String>, HostError> {
+        self.find(pattern, timeout_ms, true).await
+    }
+
+    async fn count(&mut self, pattern_text: String) -> Result<u64, HostError> {
+        let pattern = pattern(&pattern_text)?;
+        let (_, space) = self.space()?;
+        Ok(space.count(&pattern) as u64)
+    }
+
+    async fn scan(&mut self, pattern_text: String, limit: u32) -> Result<Vec<String>, HostError> {
+        let pattern = pattern(&pattern_text)?;
+        let (_, space) = self.space()?;
+        let limit = if limit == 0 { MAX_SCAN } else { limit.min(MAX_SCAN) };
+        Ok(space.scan(&pattern, limit as usize).iter().map(|tuple| text(tuple)).collect())
+    }
+
+    async fn take_later(&mut self, pattern_text: String, action: String) -> Result<(), HostError> {
+        let pattern = pattern(&pattern_text)?;
+        if action.is_empty() {
+            return Err(invalid("take-later needs the action its message will carry"));
+        }
+        let (me, space) = self.space()?;
+        let outbound = Arc::clone(&self.outbound);
+        let target = format!("{}/{}/{}", me.namespace, me.actor_type, me.key);
+        space.take_later(
+            pattern,
+            Box::new(move |tuple| {
+                let payload = format!("{{\"tuple\":{}}}", text(&tuple));
+                // An actor that cannot be told (its type undeployed) leaves the tuple to the
+                // next taker.
+                outbound.tell(&me, &target, &action, payload.as_bytes()).map_err(|_| tuple)
+            }),
+        );
+        Ok(())
+    }
+}
+
+fn lease(lease_ms: u64) -> Duration {
+    Duration::from_millis(lease_ms)
+}
+
+impl actor::locks::Host for Ctx {
+    async fn acquire(
+        &mut self,
+        namespace: String,
+        name: String,
+        holder: String,
+        metadata: String,
+        lease_ms: u64,
+        timeout_ms: u32,
+    ) -> Result<Option<actor::locks::Grant>, HostError> {
+        let (tenant, namespace, holder) = self.lock_scope(&namespace, &holder)?;
+        let locks = Arc::clone(&self.services.locks);
+        let scope = (tenant.as_str(), namespace.as_str());
+        let granted = if timeout_ms == 0 {
+            locks.try_acquire(scope, &name, &holder, &metadata, lease(lease_ms))?
+        } else {
+            let timeout = Duration::from_millis(u64::from(timeout_ms));
+            locks.acquire(scope, &name, &holder, &metadata, lease(lease_ms), timeout).await?
+        };
+        Ok(granted.map(grant))
+    }
+
+    async fn renew(
+        &mut self,
+        namespace: String,
+        name: String,
+        holder: String,
+        version: u64,
+        lease_ms: u64,
+    ) -> Result<actor::locks::Grant, HostError> {
+        let (tenant, namespace, holder) = self.lock_scope(&namespace, &holder)?;
+        let scope = (tenant.as_str(), namespace.as_str());
+        Ok(grant(self.services.locks.renew(scope, &name, &holder, version, lease(lease_ms))?))
+    }
+
+    async fn release(
+        &mut self,
+        namespace: String,
+        name: String,
+        version: u64,
+    ) -> Result<bool, HostError> {
+        let (tenant, namespace, _) = self.lock_scope(&namespace, "")?;
+        Ok(self.services.locks.release((tenant.as_str(), namespace.as_str()), &name, version))
+    }
+}
