@@ -66,11 +66,40 @@ struct Tokens {
     epoch: u64,
     counter: u64,
     file: Option<PathBuf>,
+    /// Held open, locked, while these tokens are in use: two processes reading one epoch
+    /// would hand out the same tokens.
+    _guard: Option<std::fs::File>,
+}
+
+/// Locks `<file>.lock` for this process, or says who cannot share it.
+fn guard(file: &Path) -> Result<std::fs::File> {
+    let path = file.with_extension("epoch.lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|error| io_error("create", dir, error))?;
+    }
+    let guard = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| io_error("open", &path, error))?;
+    match guard.try_lock() {
+        Ok(()) => Ok(guard),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+            ErrorCode::Unavailable,
+            format!(
+                "{} is locked by another process: two nodes cannot share a data directory",
+                path.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(io_error("lock", &path, error)),
+    }
 }
 
 impl Tokens {
     fn open(file: Option<PathBuf>) -> Result<Self> {
-        let mut tokens = Self { epoch: 0, counter: 0, file };
+        let guard = file.as_deref().map(guard).transpose()?;
+        let mut tokens = Self { epoch: 0, counter: 0, file, _guard: guard };
         let stored = match &tokens.file {
             Some(path) => read_epoch(path)?,
             None => 0,
@@ -209,7 +238,7 @@ impl Locks {
 
     /// Locks whose tokens increase only within this process (tests, embedded use).
     pub fn in_memory() -> Self {
-        let tokens = Tokens { epoch: 1, counter: 0, file: None };
+        let tokens = Tokens { epoch: 1, counter: 0, file: None, _guard: None };
         Self { locks: Mutex::new(LockTable { by_key: HashMap::new(), tokens: Some(tokens) }) }
     }
 
@@ -381,7 +410,8 @@ mod tests {
 
     #[test]
     fn tokens_increase_across_the_counter_and_across_epochs() {
-        let mut tokens = Tokens { epoch: 3, counter: u64::from(u32::MAX) - 1, file: None };
+        let mut tokens =
+            Tokens { epoch: 3, counter: u64::from(u32::MAX) - 1, file: None, _guard: None };
         let a = tokens.next().unwrap();
         let b = tokens.next().unwrap();
         assert!(b > a, "{a} {b}");

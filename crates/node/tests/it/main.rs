@@ -34,8 +34,12 @@ impl TestNode {
             .enable_all()
             .build()
             .unwrap();
+        // A data directory per node: nodes of one test binary run at once, and a data
+        // directory belongs to one node at a time.
+        static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let data_dir =
-            std::env::temp_dir().join(format!("plexspaces-node-it-{}", std::process::id()));
+            std::env::temp_dir().join(format!("plexspaces-node-it-{}-{n}", std::process::id()));
         let options = Options { invoke_port: 0, admin_port: 0, grpc_port: 0, data_dir, ..options };
         let builder = Node::builder()
             .options(options)

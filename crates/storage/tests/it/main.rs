@@ -112,6 +112,12 @@ fn tokens_keep_increasing_across_100_restarts() {
             last = grant.version;
         }
     }
+    // One process at a time: a second opener would hand out the same tokens.
+    let held = Locks::open(&file).unwrap();
+    let refused = Locks::open(&file).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Unavailable, "{refused}");
+    assert!(refused.message.contains("cannot share a data directory"), "{refused}");
+    drop(held);
     std::fs::write(&file, "garbage").unwrap();
     let error = Locks::open(&file).unwrap_err();
     assert!(error.message.contains("no lock epoch"), "{error}");
