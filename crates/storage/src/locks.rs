@@ -199,26 +199,40 @@ pub struct Locks {
     locks: Mutex<LockTable>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LockTable {
-    by_key: HashMap<Key, LockEntry>,
-    tokens: Option<Tokens>,
+    by_key: HashMap<Key, Lock>,
+    tokens: Tokens,
+    /// Acquires since the last sweep of locks whose lease ended unreleased.
+    since_sweep: usize,
 }
 
-#[derive(Default)]
-struct LockEntry(Lock);
-
-impl std::fmt::Debug for LockEntry {
+impl std::fmt::Debug for Lock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lock").field("held", &self.0.held.as_ref().map(|held| &held.grant)).finish()
+        f.debug_struct("Lock").field("held", &self.held.as_ref().map(|held| &held.grant)).finish()
     }
 }
 
+/// How many acquires pass between sweeps of ended leases (each sweep visits every lock).
+const SWEEP_EVERY: usize = 4096;
+
 impl LockTable {
-    fn tokens(&mut self) -> Result<&mut Tokens> {
-        self.tokens
-            .as_mut()
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "the locks were not opened"))
+    fn new(tokens: Tokens) -> Self {
+        Self { by_key: HashMap::new(), tokens, since_sweep: 0 }
+    }
+
+    /// Forgets locks whose lease ended without a release and that nobody waits for, so names
+    /// used once do not pile up.
+    fn sweep(&mut self, now: Instant) {
+        self.since_sweep += 1;
+        if self.since_sweep < SWEEP_EVERY {
+            return;
+        }
+        self.since_sweep = 0;
+        self.by_key.retain(|_, lock| {
+            lock.held.as_ref().is_some_and(|held| held.expires > now)
+                || Arc::strong_count(&lock.released) > 1
+        });
     }
 }
 
@@ -233,18 +247,18 @@ impl Locks {
     /// fsynced here, once.
     pub fn open(epoch_file: &Path) -> Result<Self> {
         let tokens = Tokens::open(Some(epoch_file.to_path_buf()))?;
-        Ok(Self { locks: Mutex::new(LockTable { by_key: HashMap::new(), tokens: Some(tokens) }) })
+        Ok(Self { locks: Mutex::new(LockTable::new(tokens)) })
     }
 
     /// Locks whose tokens increase only within this process (tests, embedded use).
     pub fn in_memory() -> Self {
         let tokens = Tokens { epoch: 1, counter: 0, file: None, _guard: None };
-        Self { locks: Mutex::new(LockTable { by_key: HashMap::new(), tokens: Some(tokens) }) }
+        Self { locks: Mutex::new(LockTable::new(tokens)) }
     }
 
     /// The boot epoch: the high half of every token this process grants.
     pub fn epoch(&self) -> u64 {
-        self.locks.lock().tokens.as_ref().map_or(0, |tokens| tokens.epoch)
+        self.locks.lock().tokens.epoch
     }
 
     /// Takes the lock if it is free, its lease has ended, or `holder` holds it already (then
@@ -272,9 +286,9 @@ impl Locks {
         let key = (scope.0.to_owned(), scope.1.to_owned(), name.to_owned());
         let mut table = self.locks.lock();
         let now = Instant::now();
+        table.sweep(now);
         let current = table.by_key.get(&key).and_then(|entry| {
             entry
-                .0
                 .held
                 .as_ref()
                 .filter(|held| held.expires > now)
@@ -282,11 +296,11 @@ impl Locks {
         });
         let version = match current {
             Some((false, _, expires)) => {
-                let released = Arc::clone(&table.by_key.entry(key).or_default().0.released);
+                let released = Arc::clone(&table.by_key.entry(key).or_default().released);
                 return Ok((None, Some((released, expires))));
             }
             Some((true, version, _)) => version,
-            None => table.tokens()?.next()?,
+            None => table.tokens.next()?,
         };
         let grant = Grant {
             version,
@@ -296,7 +310,7 @@ impl Locks {
                 .saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)),
         };
         let entry = table.by_key.entry(key).or_default();
-        entry.0.held = Some(Held { grant: grant.clone(), expires: now + lease });
+        entry.held = Some(Held { grant: grant.clone(), expires: now + lease });
         Ok((Some(grant), None))
     }
 
@@ -350,7 +364,7 @@ impl Locks {
         let held = table
             .by_key
             .get_mut(&key)
-            .and_then(|entry| entry.0.held.as_mut())
+            .and_then(|entry| entry.held.as_mut())
             .filter(|held| held.expires > now && held.grant.version == version && held.grant.holder == holder)
             .ok_or_else(|| {
                 Error::new(
@@ -372,17 +386,16 @@ impl Locks {
         let mut table = self.locks.lock();
         let Some(entry) = table.by_key.get_mut(&key) else { return false };
         let holds = entry
-            .0
             .held
             .as_ref()
             .is_some_and(|held| held.grant.version == version && held.expires > Instant::now());
         if !holds {
             return false;
         }
-        entry.0.held = None;
-        entry.0.released.notify_waiters();
+        entry.held = None;
+        entry.released.notify_waiters();
         // Nobody waits on it (only the table has its notifier): forget it.
-        if Arc::strong_count(&entry.0.released) == 1 {
+        if Arc::strong_count(&entry.released) == 1 {
             table.by_key.remove(&key);
         }
         true
@@ -396,7 +409,6 @@ impl Locks {
         table
             .by_key
             .get(&key)?
-            .0
             .held
             .as_ref()
             .filter(|held| held.expires > now)
@@ -407,6 +419,25 @@ impl Locks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locks_whose_lease_ended_unreleased_are_forgotten() {
+        let locks = Locks::in_memory();
+        let scope = ("acme", "default");
+        for n in 0..SWEEP_EVERY {
+            let name = format!("once-{n}");
+            locks.try_acquire(scope, &name, "a", "", Duration::from_millis(1)).unwrap().unwrap();
+        }
+        let kept = locks.try_acquire(scope, "kept", "a", "", Duration::from_secs(60)).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..SWEEP_EVERY {
+            locks.try_acquire(scope, "again", "a", "", Duration::from_secs(60)).unwrap();
+        }
+        let table = locks.locks.lock();
+        assert_eq!(table.by_key.len(), 2, "only the live leases stay");
+        drop(table);
+        assert_eq!(locks.holder(scope, "kept").map(|grant| grant.version), kept.map(|g| g.version));
+    }
 
     #[test]
     fn tokens_increase_across_the_counter_and_across_epochs() {

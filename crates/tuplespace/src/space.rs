@@ -440,7 +440,13 @@ impl Space {
     /// How many tuples match.
     pub fn count(&self, pattern: &Pattern) -> usize {
         let mut state = self.state.lock();
-        state.scan(pattern, usize::MAX).len()
+        state.sweep_due();
+        let Some(bucket) = state.arities.get(&pattern.arity()) else { return 0 };
+        bucket
+            .live
+            .values()
+            .filter(|stored| pattern.matches_hashed(&stored.fields, &stored.hashes))
+            .count()
     }
 
     /// Up to `limit` matching tuples, oldest first, left in the space.
