@@ -33,7 +33,7 @@ use crate::{
 };
 
 /// The id an address without one gets.
-pub const DEFAULT_ACTOR_ID: &str = "default";
+pub const DEFAULT_ACTOR_ID: &str = plexspaces_types::DEFAULT_KEY;
 
 /// The node's API: cheap to clone.
 #[derive(Clone)]
@@ -150,6 +150,11 @@ impl Api {
         ))
     }
 
+    /// The coordination services (tuple space, locks, KV, groups).
+    pub(crate) fn services(&self) -> &plexspaces_wasm::Services {
+        self.inner.deployments.host().services()
+    }
+
     pub(crate) fn options(&self) -> &Options {
         &self.inner.options
     }
@@ -166,6 +171,7 @@ impl Api {
     pub fn render_metrics(&self) -> String {
         self.inner.metrics.render(
             &self.inner.system,
+            self.services(),
             self.inner.registry.len(),
             self.inner.started.elapsed(),
         )
@@ -371,7 +377,8 @@ impl Api {
         Ok(pb::GetActorStateResponse { state, content_type: JSON.to_owned() })
     }
 
-    /// Stops an actor for good and deletes its state.
+    /// Stops an actor for good and deletes its state, and what it owns: its group
+    /// memberships, the locks it holds and its asynchronous takes.
     pub async fn delete_actor(
         &self,
         request: &pb::DeleteActorRequest,
@@ -382,6 +389,12 @@ impl Api {
             return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
         };
         actor.shutdown(ExitReason::Shutdown, self.inner.options.shutdown_grace()).await;
+        let services = self.services();
+        let name = id.local_name();
+        let memberships = services.groups.leave_all(id.tenant.as_str(), |member| member == name);
+        let locks = services.locks.release_held_by(id.tenant.as_str(), &name);
+        let takes = services.pending_takes.cancel(&id);
+        tracing::debug!(actor = %id, memberships, locks, takes, "deleted an actor and what it owned");
         Ok(pb::DeleteActorResponse {})
     }
 

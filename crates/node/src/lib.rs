@@ -56,7 +56,7 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use api::{Api, DEFAULT_ACTOR_ID};
 pub use error::{ERROR_TYPE_KEY, Error, GRPC_CODE_KEY, Result};
-pub use options::Options;
+pub use options::{KvBackend, Options};
 
 use registry::{ActorKind, Native, Registry};
 
@@ -190,8 +190,20 @@ impl NodeBuilder {
         // directory, advanced and fsynced once here.
         let locks = plexspaces_storage::locks::Locks::open(&options.data_dir.join("locks.epoch"))
             .map_err(|error| Error::new(error.code, error.message))?;
-        let services =
-            plexspaces_wasm::Services { tuples: Default::default(), locks: Arc::new(locks) };
+        let kv = match options.kv_backend {
+            options::KvBackend::Sqlite => {
+                plexspaces_storage::kv::Kv::open_sqlite(&options.data_dir.join("kv.sqlite"))
+                    .map_err(|error| Error::new(error.code, error.message))?
+            }
+            options::KvBackend::Memory => plexspaces_storage::kv::Kv::in_memory(),
+        };
+        let services = plexspaces_wasm::Services {
+            tuples: Default::default(),
+            locks: Arc::new(locks),
+            kv,
+            groups: Default::default(),
+            pending_takes: Default::default(),
+        };
         let host =
             plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), services, logs)
                 .map_err(|error| Error::new(error.code, error.message))?;

@@ -24,6 +24,7 @@ const MAILBOX_DEPTH: &str = "plexspaces_mailbox_depth_messages";
 const MAILBOX_DEPTH_MAX: &str = "plexspaces_mailbox_depth_max_messages";
 const ACTOR_TYPES: &str = "plexspaces_actor_types";
 const UPTIME: &str = "plexspaces_uptime_seconds";
+const PG_DROPPED: &str = "plexspaces_pg_messages_dropped_total";
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 18] = [
@@ -168,7 +169,13 @@ impl Metrics {
     }
 
     /// The text exposition of every metric.
-    pub(crate) fn render(&self, system: &System, actor_types: usize, uptime: Duration) -> String {
+    pub(crate) fn render(
+        &self,
+        system: &System,
+        services: &plexspaces_wasm::Services,
+        actor_types: usize,
+        uptime: Duration,
+    ) -> String {
         let mut out = String::with_capacity(32 * 1024);
         let routes: Vec<(RouteKey, Arc<Route>)> = {
             let mut routes: Vec<_> = self
@@ -252,6 +259,13 @@ impl Metrics {
         }
         header(&mut out, ACTOR_TYPES, "gauge", "actor types this node serves");
         let _ = writeln!(out, "{ACTOR_TYPES} {actor_types}");
+        header(
+            &mut out,
+            PG_DROPPED,
+            "counter",
+            "process group messages dropped by members without a pg_message handler",
+        );
+        let _ = writeln!(out, "{PG_DROPPED} {}", services.groups.dropped());
         header(&mut out, UPTIME, "gauge", "seconds since the node started");
         let _ = writeln!(out, "{UPTIME} {}", uptime.as_secs_f64());
         out

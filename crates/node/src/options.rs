@@ -53,8 +53,22 @@ pub struct Options {
     /// Where compiled modules are cached (default: `<data_dir>/cache`). Several nodes may
     /// share one: artifacts are keyed by module hash and engine settings.
     pub compile_cache_dir: Option<PathBuf>,
+    /// Where the KV store lives: `sqlite` (`<data_dir>/kv.sqlite`, the default) or `memory`
+    /// (gone when the node stops).
+    pub kv_backend: KvBackend,
     /// Limits and pool sizes of WebAssembly actors.
     pub wasm: plexspaces_wasm::Options,
+}
+
+/// The KV store's backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvBackend {
+    /// One SQLite file in the data directory, durable once a call returns.
+    #[default]
+    Sqlite,
+    /// In memory.
+    Memory,
 }
 
 impl Default for Options {
@@ -78,6 +92,7 @@ impl Default for Options {
             body_timeout_ms: 30_000,
             max_module_bytes: 64 * 1024 * 1024,
             compile_cache_dir: None,
+            kv_backend: KvBackend::Sqlite,
             wasm: plexspaces_wasm::Options::default(),
         }
     }

@@ -7,11 +7,11 @@ use std::{
 };
 
 use plexspaces_sdk::Message;
-use plexspaces_types::{ActorId, ActorKey, ActorType, ErrorCode, Namespace};
+use plexspaces_types::{ActorId, ErrorCode};
 use plexspaces_wasm::{BoxFuture, Outbound};
 use serde_json::Value;
 
-use crate::{Api, DEFAULT_ACTOR_ID, api::Inner, payload::JSON};
+use crate::{Api, api::Inner, payload::JSON};
 
 /// The node's [`Outbound`]: set once the API exists (the host is built before it).
 #[derive(Default)]
@@ -37,24 +37,7 @@ fn invalid(message: String) -> plexspaces_wasm::Error {
 
 /// `type`, `type/key` or `namespace/type/key`, inside the caller's tenant.
 fn resolve(from: &ActorId, target: &str) -> Result<ActorId, plexspaces_wasm::Error> {
-    let parts: Vec<&str> = target.split('/').collect();
-    let (namespace, actor_type, key) = match parts.as_slice() {
-        [actor_type] => (from.namespace.as_str(), *actor_type, DEFAULT_ACTOR_ID),
-        [actor_type, key] => (from.namespace.as_str(), *actor_type, *key),
-        [namespace, actor_type, key] => (*namespace, *actor_type, *key),
-        _ => {
-            return Err(invalid(format!(
-                "a target is type, type/key or namespace/type/key, not {target:?}"
-            )));
-        }
-    };
-    let namespace: Namespace =
-        namespace.parse().map_err(|error| invalid(format!("target {target:?}: {error}")))?;
-    let actor_type: ActorType =
-        actor_type.parse().map_err(|error| invalid(format!("target {target:?}: {error}")))?;
-    let key: ActorKey =
-        key.parse().map_err(|error| invalid(format!("target {target:?}: {error}")))?;
-    Ok(ActorId::new(from.tenant.clone(), namespace, actor_type, key))
+    from.resolve(target).map_err(invalid)
 }
 
 /// `{"action": action, ...payload}`.

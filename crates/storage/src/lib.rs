@@ -1,7 +1,10 @@
 //! The node's coordination state, each kind behind an API its backends share, with the
-//! embedded implementation first: lease-based locks with fencing tokens (`locks`). KV and the
-//! SQLite backends arrive here next.
+//! embedded implementation first: lease-based locks with fencing tokens (`locks`), the
+//! key-value store in memory or in SQLite (`kv`), and process groups (`groups`).
 
+pub mod groups;
+pub mod kv;
+mod kv_sqlite;
 pub mod locks;
 
 use plexspaces_types::ErrorCode;

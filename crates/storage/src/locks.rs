@@ -401,6 +401,29 @@ impl Locks {
         true
     }
 
+    /// Releases every lock of `tenant` that `holder` holds (an actor stopped for good); how
+    /// many it held.
+    pub fn release_held_by(&self, tenant: &str, holder: &str) -> usize {
+        let mut table = self.locks.lock();
+        let now = Instant::now();
+        let mut released = 0;
+        table.by_key.retain(|key, entry| {
+            let holds = key.0 == tenant
+                && entry
+                    .held
+                    .as_ref()
+                    .is_some_and(|held| held.grant.holder == holder && held.expires > now);
+            if !holds {
+                return true;
+            }
+            entry.held = None;
+            entry.released.notify_waiters();
+            released += 1;
+            Arc::strong_count(&entry.released) > 1
+        });
+        released
+    }
+
     /// The current grant of a lock, if its lease has not ended.
     pub fn holder(&self, scope: (&str, &str), name: &str) -> Option<Grant> {
         let key = (scope.0.to_owned(), scope.1.to_owned(), name.to_owned());

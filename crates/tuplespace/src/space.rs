@@ -428,6 +428,15 @@ impl Space {
         Some(id)
     }
 
+    /// Whether the asynchronous take `id` still waits.
+    pub fn is_waiting(&self, arity: usize, id: u64) -> bool {
+        let state = self.state.lock();
+        state
+            .arities
+            .get(&arity)
+            .is_some_and(|bucket| bucket.waiters.iter().any(|waiter| waiter.id == id))
+    }
+
     /// Withdraws an asynchronous take that has not been served.
     pub fn cancel(&self, arity: usize, id: u64) -> bool {
         let mut state = self.state.lock();

@@ -114,6 +114,9 @@ name_type!(
     ActorKey, "actor key", check_key
 );
 
+/// The key of a type's default actor: the one a target without a key names.
+pub const DEFAULT_KEY: &str = "default";
+
 /// The full name of one actor: tenant, namespace, type and key.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ActorId {
@@ -153,6 +156,34 @@ impl ActorId {
         let actor_type = ActorType::new(next("actor type")?)?;
         let key = ActorKey::new(next("actor key")?)?;
         Ok(Self { tenant, namespace, actor_type, key })
+    }
+
+    /// The actor `target` names from this one: `type` (its default actor), `type/key` or
+    /// `namespace/type/key`, always inside this actor's tenant.
+    pub fn resolve(&self, target: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = target.split('/').collect();
+        let (namespace, actor_type, key) = match parts.as_slice() {
+            [actor_type] => (self.namespace.as_str(), *actor_type, DEFAULT_KEY),
+            [actor_type, key] => (self.namespace.as_str(), *actor_type, *key),
+            [namespace, actor_type, key] => (*namespace, *actor_type, *key),
+            _ => {
+                return Err(format!(
+                    "a target is type, type/key or namespace/type/key, not {target:?}"
+                ));
+            }
+        };
+        let failed = |error: InvalidName| format!("target {target:?}: {error}");
+        Ok(Self {
+            tenant: self.tenant.clone(),
+            namespace: Namespace::new(namespace).map_err(failed)?,
+            actor_type: ActorType::new(actor_type).map_err(failed)?,
+            key: ActorKey::new(key).map_err(failed)?,
+        })
+    }
+
+    /// `namespace/type/key`: how an actor names itself inside its tenant.
+    pub fn local_name(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.actor_type, self.key)
     }
 
     /// The same tenant, namespace and type with another key (shares the first three names).

@@ -9,4 +9,4 @@ mod error_code;
 mod id;
 
 pub use error_code::ErrorCode;
-pub use id::{ActorId, ActorKey, ActorType, InvalidName, Namespace, TenantId};
+pub use id::{ActorId, ActorKey, ActorType, DEFAULT_KEY, InvalidName, Namespace, TenantId};

@@ -10,6 +10,7 @@ use plexspaces_types::ErrorCode;
 use crate::{
     Error, Module, Result,
     bindings::StateIn,
+    groups_host::PG_MESSAGE,
     logs::{Logs, Stream},
     module::Outcome,
 };
@@ -105,6 +106,12 @@ impl WasmActor {
     async fn serve(&mut self, msg: &Invocation, ctx: &Context<Self>) -> Result<Vec<u8>> {
         let binding = self.served.current();
         let module = &binding.module;
+        // A group message for a class without a handler for it is dropped, and counted: a
+        // member need not care for every message of its groups.
+        if msg.action == PG_MESSAGE && !module.handles(binding.class, PG_MESSAGE) {
+            module.services().groups.count_dropped();
+            return Ok(b"null".to_vec());
+        }
         let mut instance = module.acquire().await?;
         let mut resend_state = false;
         loop {

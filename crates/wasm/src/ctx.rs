@@ -202,7 +202,7 @@ pub(crate) struct Ctx {
     pub(crate) stdout: Arc<Output>,
     pub(crate) stderr: Arc<Output>,
     pub(crate) outbound: Arc<dyn Outbound>,
-    logs: Logs,
+    pub(crate) logs: Logs,
     pub(crate) services: Services,
 }
 

@@ -123,6 +123,11 @@ impl Host {
         &self.inner.logs
     }
 
+    /// The coordination services guests call.
+    pub fn services(&self) -> &Services {
+        &self.inner.services
+    }
+
     /// Compiles a component and returns the artifact to cache. Slow (seconds for Python) and
     /// blocking: call it on a blocking thread.
     pub fn compile(&self, wasm: &[u8]) -> Result<Vec<u8>> {

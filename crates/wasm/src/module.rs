@@ -127,6 +127,20 @@ impl Module {
         &self.inner.description
     }
 
+    /// The coordination services its instances call.
+    pub fn services(&self) -> &crate::Services {
+        &self.inner.host.inner.services
+    }
+
+    /// Whether class number `class` has a handler for `action`.
+    pub fn handles(&self, class: u32, action: &str) -> bool {
+        self.inner
+            .description
+            .classes
+            .get(class as usize)
+            .is_some_and(|class| class.handlers.iter().any(|handler| handler.name == action))
+    }
+
     /// Tells this module apart from every other module the host loaded.
     pub fn serial(&self) -> u64 {
         self.inner.serial

@@ -1,10 +1,14 @@
 //! The coordination services guests call, each an interface of the world of its own: the
-//! tuple space and locks so far. Every call works inside the calling actor's tenant (and,
-//! unless it names another, its namespace).
+//! tuple space and locks here, KV in `kv_host`, process groups in `groups_host`. Every call
+//! works inside the calling actor's tenant (and, unless it names another, its namespace).
 
 use std::{sync::Arc, time::Duration};
 
-use plexspaces_storage::locks::{Grant, Locks};
+use plexspaces_storage::{
+    groups::Groups,
+    kv::Kv,
+    locks::{Grant, Locks},
+};
 use plexspaces_tuplespace::{Pattern, Space, TupleSpace, tuple_from_json};
 use plexspaces_types::{ActorId, ErrorCode};
 use serde_json::Value;
@@ -27,9 +31,43 @@ pub struct Services {
     pub tuples: Arc<TupleSpace>,
     /// The locks.
     pub locks: Arc<Locks>,
+    /// The key-value store.
+    pub kv: Kv,
+    /// The process groups.
+    pub groups: Arc<Groups>,
+    /// Asynchronous takes not yet served, by the actor that asked.
+    pub pending_takes: Arc<PendingTakes>,
 }
 
-fn invalid(message: impl Into<String>) -> HostError {
+/// One asynchronous take waiting: its space, its arity and its id there.
+type PendingTake = (Arc<Space>, usize, u64);
+
+/// Asynchronous takes waiting in a space, by the actor (`tenant/namespace/type/key`) that
+/// made them, so that deleting the actor withdraws them.
+#[derive(Debug, Default)]
+pub struct PendingTakes {
+    by_actor: parking_lot::Mutex<std::collections::HashMap<String, Vec<PendingTake>>>,
+}
+
+impl PendingTakes {
+    fn add(&self, actor: &ActorId, space: Arc<Space>, arity: usize, id: u64) {
+        let mut by_actor = self.by_actor.lock();
+        let takes = by_actor.entry(actor.to_string()).or_default();
+        // Served takes are forgotten here, now and then, so the list stays short.
+        if takes.len() >= 64 {
+            takes.retain(|(space, arity, id)| space.is_waiting(*arity, *id));
+        }
+        takes.push((space, arity, id));
+    }
+
+    /// Withdraws the unserved asynchronous takes of `actor`; how many there were.
+    pub fn cancel(&self, actor: &ActorId) -> usize {
+        let takes = self.by_actor.lock().remove(&actor.to_string()).unwrap_or_default();
+        takes.into_iter().filter(|(space, arity, id)| space.cancel(*arity, *id)).count()
+    }
+}
+
+pub(crate) fn invalid(message: impl Into<String>) -> HostError {
     HostError {
         code: ErrorCode::InvalidArguments.as_str().to_owned(),
         message: message.into(),
@@ -43,7 +81,7 @@ impl From<plexspaces_tuplespace::Error> for HostError {
     }
 }
 
-fn json(text: &str, what: &str) -> Result<Value, HostError> {
+pub(crate) fn json(text: &str, what: &str) -> Result<Value, HostError> {
     if text.len() > MAX_TUPLE_BYTES {
         return Err(invalid(format!(
             "the {what} is {} bytes of JSON; at most {MAX_TUPLE_BYTES}",
@@ -175,8 +213,10 @@ impl actor::tuplespace::Host for Ctx {
         }
         let (me, space) = self.space()?;
         let outbound = Arc::clone(&self.outbound);
-        let target = format!("{}/{}/{}", me.namespace, me.actor_type, me.key);
-        space.take_later(
+        let target = me.local_name();
+        let asker = me.clone();
+        let arity = pattern.arity();
+        let waiting = space.take_later(
             pattern,
             Box::new(move |tuple| {
                 let payload = format!("{{\"tuple\":{}}}", text(&tuple));
@@ -185,6 +225,9 @@ impl actor::tuplespace::Host for Ctx {
                 outbound.tell(&me, &target, &action, payload.as_bytes()).map_err(|_| tuple)
             }),
         );
+        if let Some(id) = waiting {
+            self.services.pending_takes.add(&asker, space, arity, id);
+        }
         Ok(())
     }
 }

@@ -141,3 +141,82 @@ def test_the_short_form_release_and_renew():
     assert one.call("release", name="refund:1", version=version) is True
     assert one.call("release", name="refund:1", version=version) is False
     assert two.call("short", name="refund:1") is not None
+
+
+CHAT_ROOM = pathlib.Path(__file__).resolve().parents[3] / "examples/python/chat_room.py"
+CHAT_MEMBER = pathlib.Path(__file__).resolve().parents[3] / "examples/python/chat_member.py"
+
+
+def load_path(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_group_publishes_reach_each_member_once_and_the_room_drops_its_own():
+    node = TestHost()
+    node.register_module("room", load_path(CHAT_ROOM, "chat_room"))
+    node.register_module("member", load_path(CHAT_MEMBER, "chat_member"))
+    room = node.actor("room", "r1")
+    a, b = node.actor("member", "a"), node.actor("member", "b")
+    assert a.call("join", room_name="lobby") == {"joined": True, "room": "lobby", "topic": None}
+    assert b.call("join", room_name="lobby", topic="news")["joined"] is True
+    assert room.call("join", room_name="lobby") == {"status": "joined", "room": "lobby"}
+    members = room.call("members", room_name="lobby")["members"]
+    assert members == ["default/member/a", "default/member/b", "default/room/r1"]
+    for seq in range(3):
+        a.call("say", room_name="lobby", text="hi", seq=seq)
+    assert [m["data"]["seq"] for m in a.call("received")["received"]] == [0, 1, 2]
+    assert b.call("received")["count"] == 0
+    assert a.call("say", room_name="lobby", text="n", topic="news") == {"sent_to": 3}
+    assert b.call("received")["received"][0]["topic"] == "news"
+    assert node.dropped_pg_messages == 4, "the room has no pg_message handler"
+    assert b.call("leave", room_name="lobby", topic="news") == {"left": True}
+    assert room.call("members", room_name="lobby")["members"] == ["default/member/a", "default/room/r1"]
+
+
+@actor
+class Store:
+    @handler("put")
+    def put(self, key: str, value, ttl_ms: int = 0) -> None:
+        host.kv_put(key, value, ttl_ms)
+
+    @handler("get")
+    def get(self, key: str):
+        return host.kv_get(key)
+
+    @handler("list")
+    def list_(self, prefix: str = "", after: str = ""):
+        return host.kv_list(prefix, 10, after)
+
+    @handler("cas")
+    def cas(self, key: str, expected=None, value=None) -> bool:
+        return host.kv_cas(key, expected, value)
+
+    @handler("delete")
+    def delete(self, key: str) -> bool:
+        return host.kv_delete(key)
+
+
+def test_kv_calls_with_expiry_and_compare_and_swap():
+    node = TestHost()
+    node.register("store", Store)
+    store = node.actor("store")
+    store.call("put", key="a", value={"n": 1})
+    store.call("put", key="b", value="text")
+    store.call("put", key="tmp", value="x", ttl_ms=1000)
+    assert store.call("get", key="a") == '{"n":1}'
+    assert store.call("list", prefix="") == [["a", '{"n":1}'], ["b", "text"], ["tmp", "x"]]
+    assert store.call("list", after="a") == [["b", "text"], ["tmp", "x"]]
+    node.now_ms += 1000
+    assert store.call("get", key="tmp") is None
+    assert store.call("cas", key="b", expected="nope", value="y") is False
+    assert store.call("cas", key="b", expected="text", value="y") is True
+    assert store.call("cas", key="c", expected=None, value="1") is True
+    assert store.call("delete", key="c") is True
+    assert store.call("delete", key="c") is False
+    assert node.kv() == {"a": '{"n":1}', "b": "y"}
+    with pytest.raises(HostError) as refused:
+        store.call("put", key="", value="v")
+    assert refused.value.code == "actor_error"

@@ -11,6 +11,7 @@ mod guests;
 
 mod cli;
 mod node;
+mod services;
 mod wasm;
 
 use std::{

@@ -17,7 +17,7 @@ fn cache_flag() -> Vec<String> {
     vec!["--compile-cache-dir".to_owned(), dir.display().to_string()]
 }
 
-fn start(dir: &std::path::Path) -> NodeProcess {
+pub(crate) fn start(dir: &std::path::Path) -> NodeProcess {
     let flags = cache_flag();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     NodeProcess::start(dir, &flags)
@@ -49,12 +49,16 @@ fn form(fields: &[(&str, &str)], wasm: Option<&[u8]>) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn deploy_bytes(node: &NodeProcess, fields: &[(&str, &str)], wasm: &[u8]) -> http::Response {
+pub(crate) fn deploy_bytes(
+    node: &NodeProcess,
+    fields: &[(&str, &str)],
+    wasm: &[u8],
+) -> http::Response {
     let (content_type, body) = form(fields, Some(wasm));
     http::request(node.admin, "POST", "/api/v1/deploy", &[("Content-Type", &content_type)], &body)
 }
 
-fn deploy(node: &NodeProcess, actor_type: &str, module: &PathBuf) -> Value {
+pub(crate) fn deploy(node: &NodeProcess, actor_type: &str, module: &PathBuf) -> Value {
     let wasm = std::fs::read(module).unwrap();
     let deployed =
         deploy_bytes(node, &[("namespace", "default"), ("actor_type", actor_type)], &wasm);
@@ -62,7 +66,7 @@ fn deploy(node: &NodeProcess, actor_type: &str, module: &PathBuf) -> Value {
     deployed.json()
 }
 
-fn call(node: &NodeProcess, actor: &str, body: &str) -> http::Response {
+pub(crate) fn call(node: &NodeProcess, actor: &str, body: &str) -> http::Response {
     http::post_json(
         node.invoke,
         &format!("/api/v1/actors/default/default/{actor}?invocation=call"),
@@ -70,7 +74,7 @@ fn call(node: &NodeProcess, actor: &str, body: &str) -> http::Response {
     )
 }
 
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
         assert!(Instant::now() < deadline, "{what} did not happen within 30 s");

@@ -11,7 +11,9 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import guest as wit_guest
 from wit_world.imports import host as wit_host
+from wit_world.imports import kv as wit_kv
 from wit_world.imports import locks as wit_locks
+from wit_world.imports import process_groups as wit_groups
 from wit_world.imports import tuplespace as wit_tuplespace
 from wit_world.imports import types as wit_types
 
@@ -117,6 +119,61 @@ class _WasmHost:
     def lock_release(self, namespace: str, name: str, version: int) -> bool:
         try:
             return wit_locks.release(namespace, name, version)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def kv_get(self, key: str) -> str | None:
+        try:
+            return wit_kv.get(key)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def kv_put(self, key: str, value: str, ttl_ms: int) -> None:
+        try:
+            wit_kv.put(key, value, min(ttl_ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def kv_delete(self, key: str) -> bool:
+        try:
+            return wit_kv.delete(key)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def kv_list(self, prefix: str, after: str, limit: int) -> list[tuple[str, str]]:
+        try:
+            entries = wit_kv.list_prefix(prefix, after, min(limit, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+        return [(entry.key, entry.value) for entry in entries]
+
+    def kv_cas(self, key: str, expected: str | None, value: str | None, ttl_ms: int) -> bool:
+        try:
+            return wit_kv.compare_and_swap(key, expected, value, min(ttl_ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def pg_join(self, group: str, member: str, topic: str | None) -> bool:
+        try:
+            return wit_groups.join(group, member, topic)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def pg_leave(self, group: str, member: str, topic: str | None) -> bool:
+        try:
+            return wit_groups.leave(group, member, topic)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def pg_members(self, group: str) -> list[str]:
+        try:
+            return wit_groups.members(group)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def pg_publish(self, group: str, topic: str | None, data: str) -> int:
+        try:
+            return wit_groups.publish(group, topic, data)
         except Err as error:
             raise _host_error(error) from None
 

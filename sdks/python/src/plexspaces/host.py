@@ -2,8 +2,9 @@
 
 `from plexspaces import host`, then `host.tell(...)`, `host.ask(...)`, `host.get_actor_id()`,
 `host.log(...)`, `host.now()`, `host.random()`, the tuple space (`host.ts_write`,
-`ts_read`, `ts_take`, `ts_count`, `ts_scan`, `ts_take_later`) and locks (`host.lock_acquire`,
-`lock_renew`, `lock_release`). Inside a node the calls go to the host
+`ts_read`, `ts_take`, `ts_count`, `ts_scan`, `ts_take_later`), locks (`host.lock_acquire`,
+`lock_renew`, `lock_release`), KV (`host.kv_get`, `kv_put`, `kv_delete`, `kv_list`, `kv_cas`)
+and process groups (`host.process_groups.join`, `leave`, `get_members`, `publish`). Inside a node the calls go to the host
 through the WIT world; under `plexspaces.testing` they go to an in-memory host.
 """
 
@@ -240,3 +241,101 @@ def lock_release(name: str, version: Any, namespace: str = "") -> bool:
     """Releases a grant (either form lock_acquire returns). Safe to repeat: False, and nothing
     changes, when the grant no longer holds the lock."""
     return backend.lock_release(namespace, name, _version(version))
+
+
+# KV -----------------------------------------------------------------------------------------
+# The key-value store of this actor's namespace. Values are text: a value that is not a str is
+# stored as its JSON, and reads return the text.
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise HostError("invalid_arguments", f"the value is not text or JSON-serializable: {error}") from None
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str) or not key:
+        raise HostError("invalid_arguments", "a key is a non-empty str")
+    return key
+
+
+def kv_get(key: str) -> str | None:
+    """The value under `key`, or None."""
+    return backend.kv_get(_key(key))
+
+
+def kv_put(key: str, value: Any, ttl_ms: int = 0) -> None:
+    """Stores `value` under `key`; with `ttl_ms` > 0 it is gone after that long. Durable once
+    it returns (on a node whose KV is on disk, the default)."""
+    backend.kv_put(_key(key), _value(value), _milliseconds(ttl_ms, "ttl_ms"))
+
+
+def kv_delete(key: str) -> bool:
+    """Removes `key`; False when it was not there."""
+    return backend.kv_delete(_key(key))
+
+
+def kv_list(prefix: str = "", limit: int = 100, after: str = "") -> list[tuple[str, str]]:
+    """Up to `limit` (key, value) pairs whose keys start with `prefix`, in key order, with keys
+    after `after` (for the next page, pass the last key of this one)."""
+    if not isinstance(prefix, str) or not isinstance(after, str):
+        raise HostError("invalid_arguments", "prefix and after are str")
+    return backend.kv_list(prefix, after, _milliseconds(limit, "limit"))
+
+
+def kv_cas(key: str, expected: Any, value: Any, ttl_ms: int = 0) -> bool:
+    """Compare-and-swap: stores `value` (removes the key when None) only if the value there is
+    `expected` (None: no value); True when it did."""
+    return backend.kv_cas(
+        _key(key),
+        None if expected is None else _value(expected),
+        None if value is None else _value(value),
+        _milliseconds(ttl_ms, "ttl_ms"),
+    )
+
+
+# Process groups ---------------------------------------------------------------------------
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise HostError("invalid_arguments", f"a {what} is a non-empty str")
+    return value
+
+
+class _ProcessGroups:
+    """`host.process_groups`: groups of actors in this actor's namespace (Erlang pg style).
+
+    Every member, the publisher included, receives each publish once, in order per publisher,
+    as the message `{"action": "pg_message", "group", "topic", "data", "publisher"}`; a member
+    without a `pg_message` handler drops it. Membership outlives activations: a deactivated
+    member stays in, and a publish activates it."""
+
+    def join(self, group: str, actor_id: str | None = None, topic: str | None = None) -> bool:
+        """Adds `actor_id` (`type`, `type/key` or `namespace/type/key`; default: this actor) to
+        `group`, or only to its `topic`; False when it was in already."""
+        return backend.pg_join(_name(group, "group"), actor_id or "", topic)
+
+    def leave(self, group: str, actor_id: str | None = None, topic: str | None = None) -> bool:
+        """Takes `actor_id` (default: this actor) out of `group` (of `topic` only, when given)."""
+        return backend.pg_leave(_name(group, "group"), actor_id or "", topic)
+
+    def get_members(self, group: str) -> list[str]:
+        """The members of `group` as `namespace/type/key`, in order."""
+        return backend.pg_members(_name(group, "group"))
+
+    members = get_members
+
+    def publish(self, group: str, data: Any, topic: str | None = None) -> int:
+        """Sends `data` (JSON-serializable) to every member of `group` (with a `topic`: of the
+        group and of that topic); returns how many members it was sent to."""
+        if topic is not None:
+            _name(topic, "topic")
+        return backend.pg_publish(_name(group, "group"), topic, _value(data))
+
+
+process_groups = _ProcessGroups()

@@ -22,7 +22,9 @@ The tuple space matches as the node's does, one space per namespace. Nothing els
 handler waits, so a `ts_read` or `ts_take` with a timeout answers at once; leases end when the
 test moves `now_ms` past them; `ts_take_later` delivers its tuple as a queued tell. Locks
 grant increasing versions and end their leases as `now_ms` moves; an acquire that would wait
-answers at once.
+answers at once. KV entries expire as `now_ms` moves (`node.kv()` shows a namespace's). A
+group publish queues one `pg_message` per member; a member without a `pg_message` handler
+drops it and `node.dropped_pg_messages` counts it.
 """
 
 from __future__ import annotations
@@ -155,6 +157,9 @@ class TestHost:
         self._spaces: dict[str, _Space] = {}
         self._locks: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock_versions = 0
+        self._kv: dict[tuple[str, str], tuple[str, int | None]] = {}
+        self._groups: dict[tuple[str, str], dict[str, set[str] | None]] = {}
+        self.dropped_pg_messages = 0
 
     # Setting up ----------------------------------------------------------------------------
     def register(self, actor_type: str, cls: type, namespace: str | None = None) -> None:
@@ -244,6 +249,10 @@ class TestHost:
             return
         while self._queue:
             sender, address, action, payload = self._queue.popleft()
+            runtime = self._types.get((address[0], address[1]))
+            if action == "pg_message" and runtime is not None and action not in runtime.handlers:
+                self.dropped_pg_messages += 1
+                continue
             try:
                 self.deliver(address, action, payload)
             except HostError as error:
@@ -379,6 +388,110 @@ class TestHost:
             self._queue.append((self.actor_id(), me, action, {"tuple": json.loads(found)}))
         else:
             self._space().later.append((_Space.matcher(pattern), me, action))
+
+    # KV ----------------------------------------------------------------------------------
+    def _kv_key(self, key: str) -> tuple[str, str]:
+        if not key or len(key.encode()) > 1024:
+            raise HostError("invalid_arguments", "a key is 1 to 1024 bytes")
+        return (self._current()[0], key)
+
+    def _kv_live(self, key: tuple[str, str]) -> str | None:
+        found = self._kv.get(key)
+        if found is None:
+            return None
+        if found[1] is not None and found[1] <= self.now_ms:
+            del self._kv[key]
+            return None
+        return found[0]
+
+    def _kv_store(self, key: tuple[str, str], value: str, ttl_ms: int) -> None:
+        if len(value.encode()) > 1 << 20:
+            raise HostError("invalid_arguments", "a value is at most 1 MiB")
+        self._kv[key] = (value, self.now_ms + ttl_ms if ttl_ms > 0 else None)
+
+    def kv(self, namespace: str | None = None) -> dict[str, str]:
+        """The live entries of a namespace's KV store (for assertions)."""
+        namespace = namespace or self.namespace
+        keys = [key for key in self._kv if key[0] == namespace]
+        return {key[1]: value for key in sorted(keys) if (value := self._kv_live(key)) is not None}
+
+    def kv_get(self, key: str) -> str | None:
+        return self._kv_live(self._kv_key(key))
+
+    def kv_put(self, key: str, value: str, ttl_ms: int) -> None:
+        self._kv_store(self._kv_key(key), value, ttl_ms)
+
+    def kv_delete(self, key: str) -> bool:
+        full = self._kv_key(key)
+        found = self._kv_live(full) is not None
+        self._kv.pop(full, None)
+        return found
+
+    def kv_list(self, prefix: str, after: str, limit: int) -> list[tuple[str, str]]:
+        namespace = self._current()[0]
+        keys = sorted(k for ns, k in self._kv if ns == namespace and k.startswith(prefix) and (not after or k > after))
+        found = [(k, v) for k in keys if (v := self._kv_live((namespace, k))) is not None]
+        return found[: limit or 100]
+
+    def kv_cas(self, key: str, expected: str | None, value: str | None, ttl_ms: int) -> bool:
+        full = self._kv_key(key)
+        if self._kv_live(full) != expected:
+            return False
+        if value is None:
+            self._kv.pop(full, None)
+        else:
+            self._kv_store(full, value, ttl_ms)
+        return True
+
+    # Process groups ----------------------------------------------------------------------
+    def _member(self, member: str) -> str:
+        return "/".join(self._resolve(member)) if member else self.actor_id()
+
+    def pg_join(self, group: str, member: str, topic: str | None) -> bool:
+        members = self._groups.setdefault((self._current()[0], group), {})
+        member = self._member(member)
+        topics = members.get(member, set())
+        if member in members and topics is None:
+            return False
+        if topic is None:
+            members[member] = None
+            return True
+        assert topics is not None
+        if topic in topics:
+            return False
+        members[member] = topics | {topic}
+        return True
+
+    def pg_leave(self, group: str, member: str, topic: str | None) -> bool:
+        members = self._groups.get((self._current()[0], group), {})
+        member = self._member(member)
+        if member not in members:
+            return False
+        topics = members[member]
+        if topic is None:
+            del members[member]
+            return True
+        if topics is None or topic not in topics:
+            return False
+        topics.discard(topic)
+        if not topics:
+            del members[member]
+        return True
+
+    def pg_members(self, group: str) -> list[str]:
+        return sorted(self._groups.get((self._current()[0], group), {}))
+
+    def pg_publish(self, group: str, topic: str | None, data: str) -> int:
+        members = self._groups.get((self._current()[0], group), {})
+        body = {"group": group, "topic": topic, "data": json.loads(data), "publisher": self.actor_id()}
+        sent = 0
+        for member in sorted(members):
+            topics = members[member]
+            if topics is None or (topic is not None and topic in topics):
+                namespace, actor_type, key = member.split("/", 2)
+                self._queue.append((self.actor_id(), (namespace, actor_type, key), "pg_message", dict(body)))
+                sent += 1
+        return sent
 
     def __enter__(self) -> "TestHost":
         """Installs this node as the host, for code that calls `plexspaces.host` directly."""

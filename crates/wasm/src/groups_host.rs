@@ -1,0 +1,95 @@
+//! The `process-groups` interface: groups of the calling actor's namespace, and the fan-out of
+//! a publish to their members as `pg_message`s.
+
+use plexspaces_types::{ActorId, ErrorCode};
+
+use crate::{
+    bindings::{HostError, plexspaces::actor},
+    ctx::Ctx,
+    logs::Stream,
+    services::{invalid, json},
+};
+
+/// The action a group message arrives as.
+pub const PG_MESSAGE: &str = "pg_message";
+
+impl Ctx {
+    /// The caller, its tenant and namespace, and `member` as `namespace/type/key` (the
+    /// caller itself when empty).
+    fn group_member(&self, member: &str) -> Result<(ActorId, String), HostError> {
+        let me = self.serving()?.clone();
+        let member = if member.is_empty() {
+            me.local_name()
+        } else {
+            me.resolve(member).map_err(invalid)?.local_name()
+        };
+        Ok((me, member))
+    }
+}
+
+impl actor::process_groups::Host for Ctx {
+    async fn join(
+        &mut self,
+        group: String,
+        member: String,
+        topic: Option<String>,
+    ) -> Result<bool, HostError> {
+        let (me, member) = self.group_member(&member)?;
+        let scope = (me.tenant.as_str(), me.namespace.as_str());
+        Ok(self.services.groups.join(scope, &group, &member, topic.as_deref())?)
+    }
+
+    async fn leave(
+        &mut self,
+        group: String,
+        member: String,
+        topic: Option<String>,
+    ) -> Result<bool, HostError> {
+        let (me, member) = self.group_member(&member)?;
+        let scope = (me.tenant.as_str(), me.namespace.as_str());
+        Ok(self.services.groups.leave(scope, &group, &member, topic.as_deref())?)
+    }
+
+    async fn members(&mut self, group: String) -> Result<Vec<String>, HostError> {
+        let me = self.serving()?;
+        Ok(self.services.groups.members((me.tenant.as_str(), me.namespace.as_str()), &group)?)
+    }
+
+    async fn publish(
+        &mut self,
+        group: String,
+        topic: Option<String>,
+        data: String,
+    ) -> Result<u32, HostError> {
+        let data = json(&data, "data")?;
+        let me = self.serving()?.clone();
+        let scope = (me.tenant.as_str(), me.namespace.as_str());
+        let recipients = self.services.groups.recipients(scope, &group, topic.as_deref())?;
+        let payload = serde_json::json!({
+            "group": group,
+            "topic": topic,
+            "data": data,
+            "publisher": me.local_name(),
+        })
+        .to_string();
+        let mut sent = 0_u32;
+        let mut gone = Vec::new();
+        for member in recipients {
+            match self.outbound.tell(&me, &member, PG_MESSAGE, payload.as_bytes()) {
+                Ok(()) => sent += 1,
+                // Its type is no longer deployed: the member was stopped for good.
+                Err(error) if error.code == ErrorCode::NotFound => gone.push(member),
+                Err(error) => self.logs.push(
+                    &me,
+                    "warn",
+                    Stream::Host,
+                    format!("publish to {group:?}: {member} not reached: {error}"),
+                ),
+            }
+        }
+        for member in gone {
+            self.services.groups.leave(scope, &group, &member, None)?;
+        }
+        Ok(sent)
+    }
+}
