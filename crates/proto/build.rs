@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "plexspaces/v1/actors.proto",
         "plexspaces/v1/node.proto",
         "plexspaces/v1/deployments.proto",
+        "plexspaces/v1/coordination.proto",
     ]
     .map(|file| root.join(file));
     let mut config = tonic_prost_build::Config::new();

@@ -435,7 +435,7 @@ impl Api {
     }
 }
 
-fn name<T>(value: &str) -> Result<T>
+pub(crate) fn name<T>(value: &str) -> Result<T>
 where
     T: std::str::FromStr<Err = plexspaces_types::InvalidName>,
 {

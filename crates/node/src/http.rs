@@ -310,8 +310,11 @@ pub(crate) fn invoke_router(api: Api) -> Router {
         )
         .route(
             "/api/v1/openapi.json",
-            get(|State(api): State<Api>| async move { Json(openapi::invoke(&api.type_names())) }),
+            get(|State(api): State<Api>| async move {
+                Json(openapi::invoke(&api.type_names(), api.options().max_ask_timeout_ms))
+            }),
         )
+        .merge(crate::http_coordination::routes())
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)

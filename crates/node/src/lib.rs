@@ -27,11 +27,13 @@
 
 mod api;
 mod auth;
+mod coordination;
 mod deploy;
 mod deploy_api;
 mod error;
 mod gate;
 mod http;
+mod http_coordination;
 mod http_deploy;
 mod idempotency;
 mod metrics;
@@ -47,7 +49,8 @@ use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 use plexspaces_core::{FacetRegistry, facet::FacetMetrics};
 use plexspaces_proto::v1::{
     actor_service_server::ActorServiceServer, deployment_service_server::DeploymentServiceServer,
-    invocation_service_server::InvocationServiceServer, node_service_server::NodeServiceServer,
+    invocation_service_server::InvocationServiceServer, kv_service_server::KvServiceServer,
+    node_service_server::NodeServiceServer, tuple_space_service_server::TupleSpaceServiceServer,
 };
 use plexspaces_sdk::{ActorState, Handlers};
 use plexspaces_types::{ActorType, ErrorCode};
@@ -319,6 +322,8 @@ async fn serve_grpc(
     let actors = ActorServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let deployments = DeploymentServiceServer::new(api.clone())
         .max_decoding_message_size(limit.max(4 * 1024 * 1024));
+    let kv = KvServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let tuples = TupleSpaceServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let node = NodeServiceServer::new(api).max_decoding_message_size(limit);
     let mut server = tonic::transport::Server::builder();
     // Without a token nothing is checked, and the services are served as they are: the
@@ -329,6 +334,8 @@ async fn serve_grpc(
                 .add_service(invocation)
                 .add_service(actors)
                 .add_service(deployments)
+                .add_service(kv)
+                .add_service(tuples)
                 .add_service(node)
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await
@@ -353,6 +360,8 @@ async fn serve_grpc(
                 .add_service(InterceptedService::new(invocation, check.clone()))
                 .add_service(InterceptedService::new(actors, check.clone()))
                 .add_service(InterceptedService::new(deployments, check.clone()))
+                .add_service(InterceptedService::new(kv, check.clone()))
+                .add_service(InterceptedService::new(tuples, check.clone()))
                 .add_service(InterceptedService::new(node, check))
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await

@@ -87,7 +87,7 @@ fn health_paths() -> Value {
     })
 }
 
-fn invoke_operations(types: &[String], with_id: bool) -> Value {
+fn invoke_operations(types: &[String], with_id: bool, max_timeout_ms: u64) -> Value {
     let mut params = type_params(types);
     if with_id {
         params.push(actor_id_param());
@@ -96,8 +96,8 @@ fn invoke_operations(types: &[String], with_id: bool) -> Value {
         "description": "call: wait for the reply; tell (the default on POST): queue it",
         "schema": {"type": "string", "enum": ["call", "tell"]}});
     let timeout = json!({"name": "timeout_ms", "in": "query", "required": false,
-        "description": "how long a call waits (default 30000)",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 300000}});
+        "description": "how long a call waits (default: the node's ask_timeout_ms, 30000)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": max_timeout_ms}});
     let idempotency = json!({"name": "Idempotency-Key", "in": "header", "required": false,
         "description": "a tell with a key seen within the window is not delivered again",
         "schema": {"type": "string", "maxLength": 256, "pattern": "^[\\x21-\\x7e]*$"}});
@@ -141,15 +141,117 @@ fn document(title: &str, paths: Value) -> Value {
     })
 }
 
-/// The invoke port's document.
-pub(crate) fn invoke(types: &[String]) -> Value {
-    document(
+/// The invoke port's document; waits are limited to `max_timeout_ms` (the node's
+/// `max_ask_timeout_ms`).
+pub(crate) fn invoke(types: &[String], max_timeout_ms: u64) -> Value {
+    let mut document = document(
         "PlexSpaces invoke API",
         json!({
-            "/api/v1/actors/{tenant}/{namespace}/{actor_type}": invoke_operations(types, false),
-            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}": invoke_operations(types, true),
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}": invoke_operations(types, false, max_timeout_ms),
+            "/api/v1/actors/{tenant}/{namespace}/{actor_type}/{actor_id}": invoke_operations(types, true, max_timeout_ms),
         }),
-    )
+    );
+    if let Some(paths) = document["paths"].as_object_mut() {
+        paths.extend(coordination_paths(max_timeout_ms));
+    }
+    document
+}
+
+/// The KV store and the tuple space.
+fn coordination_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
+    let scope = [segment("tenant", "the tenant"), segment("namespace", "the namespace")];
+    let key = json!({"name": "key", "in": "path", "required": true, "description": "the key (1 to 256 characters)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 256}});
+    let mut with_key = scope.to_vec();
+    with_key.push(key);
+    let entry = json!({"type": "object", "required": ["key", "value", "expires_at_ms"],
+        "properties": {"key": {"type": "string"}, "value": {"type": "string"},
+            "expires_at_ms": {"type": "integer", "nullable": true}}});
+    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
+    let errors = problem_responses(&[400, 401, 413, 415]);
+    // A time to live of at most 10 years; a tuple's lease of at most one.
+    let ms = json!({"type": "integer", "minimum": 0, "maximum": 315_360_000_000_u64});
+    let lease = json!({"type": "integer", "minimum": 0, "maximum": 31_536_000_000_u64});
+    let timeout = json!({"type": "integer", "minimum": 0, "maximum": max_timeout_ms.min(u64::from(u32::MAX))});
+    let tuple = json!({"type": "array", "minItems": 1, "maxItems": 64,
+        "description": "in a pattern null matches any value and {\"$type\": \"string\"} (int, number, bool, array, object) any value of that kind",
+        "items": {}});
+    let find = json!({"type": "object", "required": ["pattern"], "additionalProperties": false,
+        "properties": {"pattern": tuple, "timeout_ms": timeout}});
+    let mut paths = json!({
+        "/api/v1/kv/{tenant}/{namespace}": {
+            "parameters": scope,
+            "get": {"summary": "one page of the entries whose keys start with `prefix`, in key order", "operationId": "kv_list",
+                "parameters": [
+                    {"name": "prefix", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 256}},
+                    {"name": "after", "in": "query", "required": false, "description": "the previous page's next_after", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 10000}}
+                ],
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["entries", "next_after"],
+                    "properties": {"entries": {"type": "array", "items": entry}, "next_after": {"type": "string", "nullable": true}}}))}), errors.clone())}
+        },
+        "/api/v1/kv/{tenant}/{namespace}/{key}": {
+            "parameters": with_key,
+            "get": {"summary": "the value under a key", "operationId": "kv_get",
+                "responses": merge(json!({"200": answer(entry)}), problem_responses(&[400, 401, 404]))},
+            "put": {"summary": "store a value (durable when answered, on SQLite)", "operationId": "kv_put",
+                "requestBody": body(json!({"type": "object", "required": ["value"], "additionalProperties": false,
+                    "properties": {"value": {"type": "string"}, "ttl_ms": ms}})),
+                "responses": merge(json!({"204": {"description": "stored"}}), errors.clone())},
+            "delete": {"summary": "remove a key", "operationId": "kv_delete",
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "boolean"}}}))}), problem_responses(&[400, 401]))}
+        },
+        "/api/v1/kv/{tenant}/{namespace}/{key}/compare-and-swap": {
+            "parameters": with_key,
+            "post": {"summary": "store `value` (delete when null) only if the key holds `expected` (null: absent)", "operationId": "kv_compare_and_swap",
+                "requestBody": body(json!({"type": "object", "additionalProperties": false,
+                    "properties": {"expected": {"type": "string", "nullable": true}, "value": {"type": "string", "nullable": true}, "ttl_ms": ms}})),
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["swapped"], "properties": {"swapped": {"type": "boolean"}}}))}), errors.clone())}
+        },
+        "/api/v1/tuples/{tenant}/{namespace}": {
+            "parameters": scope,
+            "post": {"summary": "write a tuple (a JSON array)", "operationId": "tuple_write",
+                "requestBody": body(json!({"type": "object", "required": ["tuple"], "additionalProperties": false,
+                    "properties": {"tuple": tuple, "lease_ms": lease}})),
+                "responses": merge(json!({"204": {"description": "written"}}), errors.clone())}
+        }
+    });
+    let found = json!({"type": "object", "required": ["tuple"], "properties": {"tuple": {"type": "array", "items": {}, "nullable": true}}});
+    for (operation, summary, request, response) in [
+        (
+            "read",
+            "the oldest matching tuple, left in the space; waits up to timeout_ms",
+            find.clone(),
+            found.clone(),
+        ),
+        ("take", "the oldest matching tuple, removed; waits up to timeout_ms", find.clone(), found),
+        (
+            "count",
+            "how many tuples match",
+            json!({"type": "object", "required": ["pattern"], "additionalProperties": false,
+            "properties": {"pattern": tuple}}),
+            json!({"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}}),
+        ),
+        (
+            "scan",
+            "matching tuples, oldest first",
+            json!({"type": "object", "required": ["pattern"], "additionalProperties": false,
+            "properties": {"pattern": tuple, "limit": {"type": "integer", "minimum": 0, "maximum": 10000}}}),
+            json!({"type": "object", "required": ["tuples"], "properties": {"tuples": {"type": "array", "items": {"type": "array", "items": {}}}}}),
+        ),
+    ] {
+        paths[format!("/api/v1/tuples/{{tenant}}/{{namespace}}/{operation}")] = json!({
+            "parameters": scope,
+            "post": {"summary": summary, "operationId": format!("tuple_{operation}"),
+                "requestBody": body(request),
+                "responses": merge(json!({"200": answer(response)}), errors.clone())}
+        });
+    }
+    match paths {
+        Value::Object(paths) => paths,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// The admin port's document.

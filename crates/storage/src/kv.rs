@@ -19,8 +19,8 @@ use plexspaces_types::ErrorCode;
 
 use crate::{Error, Result};
 
-/// The longest key, in bytes.
-pub const MAX_KEY: usize = 1024;
+/// The longest key, in characters (so at most 1 KiB of UTF-8).
+pub const MAX_KEY: usize = 256;
 
 /// The largest value, in bytes.
 pub const MAX_VALUE: usize = 1 << 20;
@@ -117,8 +117,9 @@ fn invalid(message: impl Into<String>) -> Error {
 }
 
 fn check_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.len() > MAX_KEY {
-        return Err(invalid(format!("a key is 1 to {MAX_KEY} bytes, not {}", key.len())));
+    let chars = key.chars().count();
+    if chars == 0 || chars > MAX_KEY {
+        return Err(invalid(format!("a key is 1 to {MAX_KEY} characters, not {chars}")));
     }
     Ok(())
 }
@@ -128,17 +129,19 @@ fn entry(key: &str, value: String, ttl: Option<Duration>, now_ms: u64) -> Result
     if value.len() > MAX_VALUE {
         return Err(invalid(format!("a value is at most {MAX_VALUE} bytes, not {}", value.len())));
     }
-    let expires_at_ms = match ttl {
-        None => None,
-        Some(ttl) if ttl.is_zero() || ttl > MAX_TTL => {
-            return Err(invalid(format!(
-                "a time to live is more than 0 and at most {} s",
-                MAX_TTL.as_secs()
-            )));
-        }
-        Some(ttl) => Some(now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(0))),
-    };
-    Ok(Entry { key: key.to_owned(), value, expires_at_ms })
+    Ok(Entry { key: key.to_owned(), value, expires_at_ms: expiry(ttl, now_ms)? })
+}
+
+/// When an entry written now with `ttl` expires.
+fn expiry(ttl: Option<Duration>, now_ms: u64) -> Result<Option<u64>> {
+    match ttl {
+        None => Ok(None),
+        Some(ttl) if ttl.is_zero() || ttl > MAX_TTL => Err(invalid(format!(
+            "a time to live is more than 0 and at most {} s",
+            MAX_TTL.as_secs()
+        ))),
+        Some(ttl) => Ok(Some(now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(0)))),
+    }
 }
 
 impl Kv {
@@ -196,8 +199,8 @@ impl Kv {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page> {
-        if prefix.len() > MAX_KEY {
-            return Err(invalid(format!("a prefix is at most {MAX_KEY} bytes")));
+        if prefix.chars().count() > MAX_KEY {
+            return Err(invalid(format!("a prefix is at most {MAX_KEY} characters")));
         }
         if limit == 0 || limit > MAX_LIST {
             return Err(invalid(format!("a listing holds 1 to {MAX_LIST} entries")));
@@ -219,6 +222,7 @@ impl Kv {
     ) -> Result<bool> {
         let now = now_ms();
         check_key(key)?;
+        expiry(ttl, now)?;
         let new = new.map(|value| entry(key, value, ttl, now)).transpose()?;
         self.backend.compare_and_swap(scope, key, expected, new, now).await
     }

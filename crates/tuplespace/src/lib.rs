@@ -23,6 +23,9 @@ pub type Tuple = Vec<serde_json::Value>;
 /// The most fields a tuple or pattern may have.
 pub const MAX_ARITY: usize = 64;
 
+/// The longest lease a tuple may have.
+pub const MAX_LEASE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// What the tuple space refuses, with a catalogue code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]

@@ -327,6 +327,12 @@ impl Space {
     /// matches gets it at once (then it is never stored), and waiting reads get copies.
     pub fn write(&self, tuple: Tuple, lease: Option<Duration>) -> Result<()> {
         check_arity(tuple.len(), "tuple")?;
+        if lease.is_some_and(|lease| lease > crate::MAX_LEASE) {
+            return Err(crate::Error::invalid(format!(
+                "a lease is at most {} s",
+                crate::MAX_LEASE.as_secs()
+            )));
+        }
         let expires = lease.map(|lease| Instant::now() + lease);
         let mut state = self.state.lock();
         state.sweep_due();

@@ -146,7 +146,14 @@ fn a_python_client_generated_from_the_protos_calls_the_node() {
 
 #[test]
 fn schemathesis_finds_no_failure_on_either_port() {
-    let node = NodeProcess::start(&data_dir("schemathesis"), &["--examples", "echo"]);
+    // Waits (calls, and reads and takes of the tuple space) are capped at 100 ms here, and the
+    // documents say so: the fuzzer's random timeouts then cost little time.
+    let dir = data_dir("schemathesis");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("plexspaces.toml");
+    std::fs::write(&config, "ask_timeout_ms = 100\nmax_ask_timeout_ms = 100\n").unwrap();
+    let config = config.display().to_string();
+    let node = NodeProcess::start(&dir, &["--examples", "echo", "--config", &config]);
     let schemathesis = std::path::Path::new(&python()).with_file_name("schemathesis");
     for address in [node.invoke, node.admin] {
         let output = std::process::Command::new(&schemathesis)

@@ -5,6 +5,7 @@
 #[path = "../support/http.rs"]
 mod http;
 
+mod coordination;
 mod errors;
 mod fuzz;
 mod grpc;

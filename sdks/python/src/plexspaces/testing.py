@@ -391,8 +391,8 @@ class TestHost:
 
     # KV ----------------------------------------------------------------------------------
     def _kv_key(self, key: str) -> tuple[str, str]:
-        if not key or len(key.encode()) > 1024:
-            raise HostError("invalid_arguments", "a key is 1 to 1024 bytes")
+        if not key or len(key) > 256:
+            raise HostError("invalid_arguments", "a key is 1 to 256 characters")
         return (self._current()[0], key)
 
     def _kv_live(self, key: tuple[str, str]) -> str | None:

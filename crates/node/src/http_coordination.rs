@@ -1,0 +1,318 @@
+//! The KV store and the tuple space over HTTP (invoke port): each route builds the request of
+//! the matching gRPC method and calls the same [`Api`] method.
+//!
+//! - `GET/PUT/DELETE /api/v1/kv/{tenant}/{namespace}/{key}`, `PUT` taking `{"value", "ttl_ms"}`
+//! - `GET /api/v1/kv/{tenant}/{namespace}?prefix=&after=&limit=`
+//! - `POST /api/v1/kv/{tenant}/{namespace}/{key}/compare-and-swap` with `{"expected", "value",
+//!   "ttl_ms"}`
+//! - `POST /api/v1/tuples/{tenant}/{namespace}` with `{"tuple", "lease_ms"}`, and
+//!   `.../read`, `.../take` (`{"pattern", "timeout_ms"}`), `.../count`, `.../scan`
+//!   (`{"pattern", "limit"}`)
+
+use axum::{
+    Json, Router,
+    extract::{RawQuery, Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use plexspaces_proto::v1 as pb;
+use plexspaces_types::ErrorCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    Api,
+    http::{Problem, ReadBody, Segments, problem, query_pairs},
+    payload::is_json,
+};
+
+type ScopePath = Segments<(String, String)>;
+type KeyPath = Segments<(String, String, String)>;
+
+fn scope(tenant: String, namespace: String) -> Option<pb::Scope> {
+    Some(pb::Scope { tenant, namespace })
+}
+
+/// The request's JSON body as `T`.
+async fn body<T: serde::de::DeserializeOwned>(api: &Api, request: Request) -> Result<T, Problem> {
+    let (mut parts, body) = request.into_parts();
+    if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+        let content_type = content_type.to_str().unwrap_or("invalid");
+        if !is_json(content_type) {
+            return Err(problem(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "this route takes JSON (Content-Type: application/json), not {content_type:?}"
+                ),
+            ));
+        }
+    }
+    let bytes = match parts.extensions.remove::<ReadBody>() {
+        Some(ReadBody(bytes)) => bytes,
+        None => {
+            axum::body::to_bytes(body, api.options().max_body_bytes).await.map_err(|error| {
+                problem(
+                    ErrorCode::InvalidArguments,
+                    format!("the request body could not be read: {error}"),
+                )
+            })?
+        }
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+        problem(ErrorCode::InvalidJson, format!("the body is not JSON: {error}"))
+    })?;
+    if !value.is_object() {
+        return Err(problem(ErrorCode::InvalidArguments, "the body is a JSON object"));
+    }
+    serde_json::from_value(value)
+        .map_err(|error| problem(ErrorCode::InvalidArguments, format!("the body: {error}")))
+}
+
+fn entry_json(entry: &pb::KvEntry) -> Value {
+    json!({
+        "key": entry.key,
+        "value": entry.value,
+        "expires_at_ms": (entry.expires_at_ms > 0).then_some(entry.expires_at_ms),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Put {
+    value: String,
+    #[serde(default)]
+    ttl_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Swap {
+    #[serde(default)]
+    expected: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    ttl_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Write {
+    tuple: Vec<Value>,
+    #[serde(default)]
+    lease_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Find {
+    pattern: Vec<Value>,
+    #[serde(default)]
+    timeout_ms: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Count {
+    pattern: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scan {
+    pattern: Vec<Value>,
+    #[serde(default)]
+    limit: u32,
+}
+
+fn text(value: &[Value]) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn limit(pairs: &[(String, String)]) -> Result<u32, Problem> {
+    match pairs.iter().find(|(name, _)| name == "limit") {
+        None => Ok(0),
+        Some((_, value)) => value.parse().map_err(|_| {
+            problem(
+                ErrorCode::InvalidArguments,
+                format!("limit must be a whole number, not {value:?}"),
+            )
+        }),
+    }
+}
+
+fn query(pairs: &[(String, String)], name: &str) -> String {
+    pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).unwrap_or_default()
+}
+
+async fn kv_list(api: Api, path: ScopePath, raw: Option<String>) -> Result<Response, Problem> {
+    let Segments((tenant, namespace)) = path;
+    let pairs = query_pairs(raw.as_deref())?;
+    let request = pb::KvListRequest {
+        scope: scope(tenant, namespace),
+        prefix: query(&pairs, "prefix"),
+        after: query(&pairs, "after"),
+        limit: limit(&pairs)?,
+    };
+    let page = api.kv_list(request).await?;
+    let entries: Vec<Value> = page.entries.iter().map(entry_json).collect();
+    let next_after = (!page.next_after.is_empty()).then_some(page.next_after);
+    Ok(Json(json!({"entries": entries, "next_after": next_after})).into_response())
+}
+
+async fn kv_get(api: Api, path: KeyPath) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, key)) = path;
+    let found =
+        api.kv_get(pb::KvGetRequest { scope: scope(tenant, namespace), key: key.clone() }).await?;
+    match found.entry {
+        Some(entry) => Ok(Json(entry_json(&entry)).into_response()),
+        None => Err(problem(ErrorCode::NotFound, format!("no value under {key:?}"))),
+    }
+}
+
+async fn kv_put(api: Api, path: KeyPath, request: Request) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, key)) = path;
+    let put: Put = body(&api, request).await?;
+    let request = pb::KvPutRequest {
+        scope: scope(tenant, namespace),
+        key,
+        value: put.value,
+        ttl_ms: put.ttl_ms,
+    };
+    api.kv_put(request).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn kv_delete(api: Api, path: KeyPath) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, key)) = path;
+    let deleted =
+        api.kv_delete(pb::KvDeleteRequest { scope: scope(tenant, namespace), key }).await?;
+    Ok(Json(json!({"deleted": deleted.deleted})).into_response())
+}
+
+async fn kv_swap(api: Api, path: KeyPath, request: Request) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, key)) = path;
+    let swap: Swap = body(&api, request).await?;
+    let request = pb::KvCompareAndSwapRequest {
+        scope: scope(tenant, namespace),
+        key,
+        expected: swap.expected,
+        value: swap.value,
+        ttl_ms: swap.ttl_ms,
+    };
+    let swapped = api.kv_compare_and_swap(request).await?;
+    Ok(Json(json!({"swapped": swapped.swapped})).into_response())
+}
+
+async fn tuple_write(api: Api, path: ScopePath, request: Request) -> Result<Response, Problem> {
+    let Segments((tenant, namespace)) = path;
+    let write: Write = body(&api, request).await?;
+    let request = pb::TupleWriteRequest {
+        scope: scope(tenant, namespace),
+        tuple_json: text(&write.tuple),
+        lease_ms: write.lease_ms,
+    };
+    api.tuple_write(&request)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn parse(tuple: &str) -> Value {
+    serde_json::from_str(tuple).unwrap_or(Value::Null)
+}
+
+/// `read` or `take`.
+async fn tuple_find(
+    api: Api,
+    path: ScopePath,
+    request: Request,
+    take: bool,
+) -> Result<Response, Problem> {
+    let Segments((tenant, namespace)) = path;
+    let find: Find = body(&api, request).await?;
+    let request = pb::TupleFindRequest {
+        scope: scope(tenant, namespace),
+        pattern_json: text(&find.pattern),
+        timeout_ms: find.timeout_ms,
+    };
+    let found = api.tuple_find(&request, take).await?;
+    Ok(Json(json!({"tuple": found.tuple_json.as_deref().map(parse)})).into_response())
+}
+
+async fn tuple_count(api: Api, path: ScopePath, request: Request) -> Result<Response, Problem> {
+    let Segments((tenant, namespace)) = path;
+    let count: Count = body(&api, request).await?;
+    let request = pb::TupleCountRequest {
+        scope: scope(tenant, namespace),
+        pattern_json: text(&count.pattern),
+    };
+    Ok(Json(json!({"count": api.tuple_count(&request)?.count})).into_response())
+}
+
+async fn tuple_scan(api: Api, path: ScopePath, request: Request) -> Result<Response, Problem> {
+    let Segments((tenant, namespace)) = path;
+    let scan: Scan = body(&api, request).await?;
+    let request = pb::TupleScanRequest {
+        scope: scope(tenant, namespace),
+        pattern_json: text(&scan.pattern),
+        limit: scan.limit,
+    };
+    let scanned = api.tuple_scan(&request)?;
+    let tuples: Vec<Value> = scanned.tuples_json.iter().map(|tuple| parse(tuple)).collect();
+    Ok(Json(json!({"tuples": tuples})).into_response())
+}
+
+/// The routes, for the invoke port's router.
+pub(crate) fn routes() -> Router<Api> {
+    Router::new()
+        .route(
+            "/api/v1/kv/{tenant}/{namespace}",
+            get(|State(api): State<Api>, path: ScopePath, RawQuery(raw): RawQuery| {
+                kv_list(api, path, raw)
+            }),
+        )
+        .route(
+            "/api/v1/kv/{tenant}/{namespace}/{key}",
+            get(|State(api): State<Api>, path: KeyPath| kv_get(api, path))
+                .put(|State(api): State<Api>, path: KeyPath, request: Request| {
+                    kv_put(api, path, request)
+                })
+                .delete(|State(api): State<Api>, path: KeyPath| kv_delete(api, path)),
+        )
+        .route(
+            "/api/v1/kv/{tenant}/{namespace}/{key}/compare-and-swap",
+            post(|State(api): State<Api>, path: KeyPath, request: Request| {
+                kv_swap(api, path, request)
+            }),
+        )
+        .route(
+            "/api/v1/tuples/{tenant}/{namespace}",
+            post(|State(api): State<Api>, path: ScopePath, request: Request| {
+                tuple_write(api, path, request)
+            }),
+        )
+        .route(
+            "/api/v1/tuples/{tenant}/{namespace}/read",
+            post(|State(api): State<Api>, path: ScopePath, request: Request| {
+                tuple_find(api, path, request, false)
+            }),
+        )
+        .route(
+            "/api/v1/tuples/{tenant}/{namespace}/take",
+            post(|State(api): State<Api>, path: ScopePath, request: Request| {
+                tuple_find(api, path, request, true)
+            }),
+        )
+        .route(
+            "/api/v1/tuples/{tenant}/{namespace}/count",
+            post(|State(api): State<Api>, path: ScopePath, request: Request| {
+                tuple_count(api, path, request)
+            }),
+        )
+        .route(
+            "/api/v1/tuples/{tenant}/{namespace}/scan",
+            post(|State(api): State<Api>, path: ScopePath, request: Request| {
+                tuple_scan(api, path, request)
+            }),
+        )
+}

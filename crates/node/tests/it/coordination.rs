@@ -1,0 +1,189 @@
+//! The KV store and the tuple space for clients: HTTP and gRPC reach the same data, a take
+//! that waits is woken by a write, and bad requests get their catalogue code.
+
+use std::time::Duration;
+
+use plexspaces_node::Options;
+use plexspaces_proto::v1::{
+    self as pb, kv_service_client::KvServiceClient,
+    tuple_space_service_client::TupleSpaceServiceClient,
+};
+use serde_json::json;
+
+use crate::{TestNode, http};
+
+fn send(node: &TestNode, method: &str, path: &str, body: &str) -> http::Response {
+    http::request(
+        node.invoke(),
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+fn scope() -> Option<pb::Scope> {
+    Some(pb::Scope { tenant: "acme".into(), namespace: "shop".into() })
+}
+
+#[test]
+fn kv_over_http_and_grpc() {
+    let node = TestNode::start(Options::default());
+    let put = send(&node, "PUT", "/api/v1/kv/acme/shop/user:1", r#"{"value":"ann"}"#);
+    assert_eq!(put.status, 204, "{put:?}");
+    send(&node, "PUT", "/api/v1/kv/acme/shop/user:2", r#"{"value":"bob","ttl_ms":600000}"#);
+    let got = http::get(node.invoke(), "/api/v1/kv/acme/shop/user:1");
+    assert_eq!(got.json(), json!({"key": "user:1", "value": "ann", "expires_at_ms": null}));
+    assert_eq!(http::get(node.invoke(), "/api/v1/kv/acme/other/user:1").code(), "not_found");
+    let listed = http::get(node.invoke(), "/api/v1/kv/acme/shop?prefix=user:&limit=1").json();
+    assert_eq!(listed["entries"][0]["key"], "user:1");
+    assert_eq!(listed["next_after"], "user:1");
+    let rest = http::get(node.invoke(), "/api/v1/kv/acme/shop?prefix=user:&after=user:1").json();
+    assert_eq!(rest["entries"][0]["value"], "bob");
+    assert!(rest["entries"][0]["expires_at_ms"].as_u64().unwrap() > 0);
+    assert_eq!(rest["next_after"], json!(null));
+    let path = "/api/v1/kv/acme/shop/user:1/compare-and-swap";
+    assert_eq!(
+        send(&node, "POST", path, r#"{"expected":"x","value":"y"}"#).json(),
+        json!({"swapped": false})
+    );
+    assert_eq!(
+        send(&node, "POST", path, r#"{"expected":"ann","value":"anne"}"#).json(),
+        json!({"swapped": true})
+    );
+
+    let endpoint = format!("http://{}", node.node().grpc_addr());
+    node.runtime.block_on(async {
+        let mut kv = KvServiceClient::connect(endpoint).await.unwrap();
+        let request = pb::KvGetRequest {
+            scope: Some(pb::Scope { tenant: "acme".into(), namespace: "shop".into() }),
+            key: "user:1".into(),
+        };
+        let entry = kv.get(request).await.unwrap().into_inner().entry.unwrap();
+        assert_eq!(entry.value, "anne", "gRPC sees what HTTP wrote");
+        kv.put(pb::KvPutRequest {
+            scope: scope(),
+            key: "from-grpc".into(),
+            value: "1".into(),
+            ttl_ms: 0,
+        })
+        .await
+        .unwrap();
+        let deleted =
+            kv.delete(pb::KvDeleteRequest { scope: scope(), key: "user:2".into() }).await.unwrap();
+        assert!(deleted.into_inner().deleted);
+        let refused = kv
+            .put(pb::KvPutRequest {
+                scope: scope(),
+                key: String::new(),
+                value: "1".into(),
+                ttl_ms: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        let unscoped = kv.get(pb::KvGetRequest { scope: None, key: "k".into() }).await.unwrap_err();
+        assert_eq!(unscoped.code(), tonic::Code::InvalidArgument);
+        let swapped = kv
+            .compare_and_swap(pb::KvCompareAndSwapRequest {
+                scope: scope(),
+                key: "from-grpc".into(),
+                expected: Some("1".into()),
+                value: None,
+                ttl_ms: 0,
+            })
+            .await
+            .unwrap();
+        assert!(swapped.into_inner().swapped, "swapped for nothing: deleted");
+    });
+    assert_eq!(http::get(node.invoke(), "/api/v1/kv/acme/shop/from-grpc").status, 404);
+    assert_eq!(
+        send(&node, "DELETE", "/api/v1/kv/acme/shop/user:2", "").json(),
+        json!({"deleted": false})
+    );
+
+    // Bad requests: their code, and nothing stored.
+    for (method, path, body, code) in [
+        ("PUT", "/api/v1/kv/acme/shop/k", "{", "invalid_json"),
+        ("PUT", "/api/v1/kv/acme/shop/k", r#"{"val":"x"}"#, "invalid_arguments"),
+        ("PUT", "/api/v1/kv/acme/shop/k", r#"{"value":"x","ttl_ms":-1}"#, "invalid_arguments"),
+        ("PUT", "/api/v1/kv/bad%20tenant/shop/k", r#"{"value":"x"}"#, "invalid_arguments"),
+        ("GET", "/api/v1/kv/acme/shop?limit=lots", "", "invalid_arguments"),
+        ("GET", "/api/v1/kv/acme/shop?limit=20000", "", "invalid_arguments"),
+    ] {
+        let refused = send(&node, method, path, body);
+        assert_eq!(refused.code(), code, "{method} {path} {body}: {refused:?}");
+    }
+    let text = http::request(
+        node.invoke(),
+        "PUT",
+        "/api/v1/kv/acme/shop/k",
+        &[("Content-Type", "text/plain")],
+        b"x",
+    );
+    assert_eq!(text.code(), "unsupported_media_type");
+    assert_eq!(http::get(node.invoke(), "/api/v1/kv/acme/shop/k").status, 404);
+}
+
+#[test]
+fn tuples_over_http_and_grpc_with_a_waiting_take() {
+    let node = TestNode::start(Options::default());
+    let written = send(&node, "POST", "/api/v1/tuples/acme/shop", r#"{"tuple":["order","o1",3]}"#);
+    assert_eq!(written.status, 204, "{written:?}");
+    let read = send(
+        &node,
+        "POST",
+        "/api/v1/tuples/acme/shop/read",
+        r#"{"pattern":["order",null,{"$type":"int"}]}"#,
+    );
+    assert_eq!(read.json(), json!({"tuple": ["order", "o1", 3]}));
+    let count =
+        send(&node, "POST", "/api/v1/tuples/acme/shop/count", r#"{"pattern":["order",null,null]}"#);
+    assert_eq!(count.json(), json!({"count": 1}));
+    let scanned = send(
+        &node,
+        "POST",
+        "/api/v1/tuples/acme/shop/scan",
+        r#"{"pattern":[null,null,null],"limit":5}"#,
+    );
+    assert_eq!(scanned.json(), json!({"tuples": [["order", "o1", 3]]}));
+    let taken =
+        send(&node, "POST", "/api/v1/tuples/acme/shop/take", r#"{"pattern":["order","o1",3]}"#);
+    assert_eq!(taken.json(), json!({"tuple": ["order", "o1", 3]}));
+    let none =
+        send(&node, "POST", "/api/v1/tuples/acme/shop/take", r#"{"pattern":["order","o1",3]}"#);
+    assert_eq!(none.json(), json!({"tuple": null}), "taken once");
+
+    // A take over gRPC that waits is woken by a write over HTTP.
+    let endpoint = format!("http://{}", node.node().grpc_addr());
+    let waiting = node.runtime.spawn(async move {
+        let mut tuples = TupleSpaceServiceClient::connect(endpoint).await.unwrap();
+        let request = pb::TupleFindRequest {
+            scope: scope(),
+            pattern_json: r#"["job",null]"#.into(),
+            timeout_ms: 30_000,
+        };
+        tuples.take(request).await.unwrap().into_inner().tuple_json
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    send(&node, "POST", "/api/v1/tuples/acme/shop", r#"{"tuple":["job",7]}"#);
+    let woken = node.runtime.block_on(waiting).unwrap();
+    assert_eq!(woken.as_deref(), Some(r#"["job",7]"#));
+
+    for (path, body, code) in [
+        ("/api/v1/tuples/acme/shop", r#"{"tuple":[]}"#, "invalid_arguments"),
+        ("/api/v1/tuples/acme/shop", r#"{"tuple":"x"}"#, "invalid_arguments"),
+        ("/api/v1/tuples/acme/shop", r#"{"tuple":[1],"lease_ms":18446744073709551615}"#, "invalid_arguments"),
+        ("/api/v1/tuples/acme/shop", r#"[["x"]]"#, "invalid_arguments"),
+        ("/api/v1/tuples/acme/shop/take", r#"{"pattern":[{"$type":"date"}]}"#, "invalid_arguments"),
+        (
+            "/api/v1/tuples/acme/shop/take",
+            r#"{"pattern":[1],"timeout_ms":999999}"#,
+            "invalid_arguments",
+        ),
+        ("/api/v1/tuples/acme/shop/read", "[", "invalid_json"),
+    ] {
+        let refused = send(&node, "POST", path, body);
+        assert_eq!(refused.code(), code, "{path} {body}: {refused:?}");
+    }
+}
