@@ -173,7 +173,11 @@ fn tuples_over_http_and_grpc_with_a_waiting_take() {
     for (path, body, code) in [
         ("/api/v1/tuples/acme/shop", r#"{"tuple":[]}"#, "invalid_arguments"),
         ("/api/v1/tuples/acme/shop", r#"{"tuple":"x"}"#, "invalid_arguments"),
-        ("/api/v1/tuples/acme/shop", r#"{"tuple":[1],"lease_ms":18446744073709551615}"#, "invalid_arguments"),
+        (
+            "/api/v1/tuples/acme/shop",
+            r#"{"tuple":[1],"lease_ms":18446744073709551615}"#,
+            "invalid_arguments",
+        ),
         ("/api/v1/tuples/acme/shop", r#"[["x"]]"#, "invalid_arguments"),
         ("/api/v1/tuples/acme/shop/take", r#"{"pattern":[{"$type":"date"}]}"#, "invalid_arguments"),
         (

@@ -73,12 +73,16 @@ _C_CODEC = _c_codec()
 if _C_CODEC is not None:
     _C_ENCODE, _C_SCAN = _C_CODEC
 
-    def _dumps(value: Any) -> bytes:
+    def dumps_text(value: Any) -> str:
+        """Compact JSON text, through the C encoder."""
         try:
-            return "".join(_C_ENCODE(value, 0)).encode()
+            return "".join(_C_ENCODE(value, 0))
         except BaseException:
             _MARKERS.clear()
             raise
+
+    def _dumps(value: Any) -> bytes:
+        return dumps_text(value).encode()
 
     def _loads(data: bytes) -> Any:
         text = data.decode("utf-8")
@@ -92,6 +96,10 @@ if _C_CODEC is not None:
         return _DECODER.decode(text)
 
 else:
+
+    def dumps_text(value: Any) -> str:
+        """Compact JSON text."""
+        return _ENCODER.encode(value)
 
     def _dumps(value: Any) -> bytes:
         return _ENCODER.encode(value).encode()

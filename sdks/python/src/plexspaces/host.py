@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._dispatch import dumps_text
+
 DEFAULT_ASK_TIMEOUT_MS = 30_000
 
 LEVELS = ("trace", "debug", "info", "warn", "error")
@@ -105,7 +107,7 @@ def _array(value: Any, what: str) -> str:
         return value
     if isinstance(value, (list, tuple)):
         try:
-            return json.dumps(list(value), separators=(",", ":"))
+            return dumps_text(list(value) if isinstance(value, tuple) else value)
         except (TypeError, ValueError) as error:
             raise HostError("invalid_arguments", f"the {what} is not JSON-serializable: {error}") from None
     raise HostError("invalid_arguments", f"a {what} is a list, or JSON text of an array")
