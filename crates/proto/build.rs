@@ -12,6 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "plexspaces/v1/coordination.proto",
     ]
     .map(|file| root.join(file));
+    // Regenerate when a proto changes, not only when this script does.
+    for proto in &protos {
+        println!("cargo:rerun-if-changed={}", proto.display());
+    }
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure().compile_with_config(

@@ -18,25 +18,25 @@ use crate::{Api, Error, Result, api::name};
 const DEFAULT_LIMIT: u32 = 100;
 
 /// A validated scope: tenant and namespace.
-struct Scoped {
-    tenant: TenantId,
-    namespace: Namespace,
+pub(crate) struct Scoped {
+    pub(crate) tenant: TenantId,
+    pub(crate) namespace: Namespace,
 }
 
 impl Scoped {
-    fn of(scope: Option<&pb::Scope>) -> Result<Self> {
+    pub(crate) fn of(scope: Option<&pb::Scope>) -> Result<Self> {
         let Some(scope) = scope else {
             return Err(Error::new(ErrorCode::InvalidArguments, "the request names no scope"));
         };
         Ok(Self { tenant: name(&scope.tenant)?, namespace: name(&scope.namespace)? })
     }
 
-    fn pair(&self) -> (&str, &str) {
+    pub(crate) fn pair(&self) -> (&str, &str) {
         (self.tenant.as_str(), self.namespace.as_str())
     }
 }
 
-fn stored(error: plexspaces_storage::Error) -> Error {
+pub(crate) fn stored(error: plexspaces_storage::Error) -> Error {
     Error::new(error.code, error.message)
 }
 
@@ -61,7 +61,7 @@ fn limit(limit: u32) -> u32 {
 }
 
 /// JSON text of at most [`plexspaces_wasm::MAX_TUPLE_BYTES`].
-fn json(text: &str, what: &str) -> Result<serde_json::Value> {
+pub(crate) fn json(text: &str, what: &str) -> Result<serde_json::Value> {
     if text.len() > plexspaces_wasm::MAX_TUPLE_BYTES {
         return Err(Error::new(
             ErrorCode::InvalidArguments,
@@ -86,6 +86,15 @@ fn tuple_text(tuple: &[serde_json::Value]) -> String {
 }
 
 impl Api {
+    /// Waits until the tuple journal (when there is one) holds every change made so far.
+    async fn tuples_durable(&self) -> Result<()> {
+        let spaces = &self.services().tuples;
+        if spaces.is_durable() {
+            spaces.flush().await.map_err(tuples)?;
+        }
+        Ok(())
+    }
+
     fn space(&self, scope: &Scoped) -> std::sync::Arc<Space> {
         let (tenant, namespace) = scope.pair();
         self.services().tuples.space(tenant, namespace)
@@ -154,11 +163,15 @@ impl Api {
     }
 
     /// Writes a tuple.
-    pub fn tuple_write(&self, request: &pb::TupleWriteRequest) -> Result<pb::TupleWriteResponse> {
+    pub async fn tuple_write(
+        &self,
+        request: &pb::TupleWriteRequest,
+    ) -> Result<pb::TupleWriteResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
         let tuple = tuple_from_json(json(&request.tuple_json, "tuple")?).map_err(tuples)?;
         let lease = (request.lease_ms > 0).then(|| Duration::from_millis(request.lease_ms));
         self.space(&scope).write(tuple, lease).map_err(tuples)?;
+        self.tuples_durable().await?;
         Ok(pb::TupleWriteResponse {})
     }
 
@@ -188,6 +201,9 @@ impl Api {
                 space.read_within(pattern, timeout).await
             }
         };
+        if take && found.is_some() {
+            self.tuples_durable().await?;
+        }
         Ok(pb::TupleFindResponse { tuple_json: found.as_deref().map(tuple_text) })
     }
 
@@ -264,10 +280,8 @@ impl TupleSpaceService for Api {
         &self,
         request: Request<pb::TupleWriteRequest>,
     ) -> Result<Response<pb::TupleWriteResponse>, Status> {
-        self.observed("plexspaces.v1.TupleSpaceService/Write", async {
-            self.tuple_write(request.get_ref())
-        })
-        .await
+        self.observed("plexspaces.v1.TupleSpaceService/Write", self.tuple_write(request.get_ref()))
+            .await
     }
 
     async fn read(

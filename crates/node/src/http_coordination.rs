@@ -8,6 +8,11 @@
 //! - `POST /api/v1/tuples/{tenant}/{namespace}` with `{"tuple", "lease_ms"}`, and
 //!   `.../read`, `.../take` (`{"pattern", "timeout_ms"}`), `.../count`, `.../scan`
 //!   (`{"pattern", "limit"}`)
+//! - `GET /api/v1/locks/{tenant}/{namespace}/{name}`, and `POST .../acquire` (`{"holder",
+//!   "metadata", "lease_ms", "timeout_ms"}`), `.../renew` (`{"holder", "version",
+//!   "lease_ms"}`), `.../release` (`{"version"}`); versions are decimal strings
+//! - `GET /api/v1/groups/{tenant}/{namespace}`, `GET .../{group}`, and `POST .../{group}/join`,
+//!   `.../leave` (`{"member", "topic"}`), `.../publish` (`{"data", "topic"}`)
 
 use axum::{
     Json, Router,
@@ -213,7 +218,7 @@ async fn tuple_write(api: Api, path: ScopePath, request: Request) -> Result<Resp
         tuple_json: text(&write.tuple),
         lease_ms: write.lease_ms,
     };
-    api.tuple_write(&request)?;
+    api.tuple_write(&request).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -262,9 +267,199 @@ async fn tuple_scan(api: Api, path: ScopePath, request: Request) -> Result<Respo
     Ok(Json(json!({"tuples": tuples})).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Acquire {
+    holder: String,
+    #[serde(default)]
+    metadata: String,
+    lease_ms: u64,
+    #[serde(default)]
+    timeout_ms: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Renew {
+    holder: String,
+    version: String,
+    lease_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Release {
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Membership {
+    member: String,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publish {
+    data: Value,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+fn version(text: &str) -> Result<u64, Problem> {
+    let digits = (1..=19).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten().ok_or_else(|| {
+        problem(ErrorCode::InvalidArguments, format!("a version is a decimal string, not {text:?}"))
+    })
+}
+
+fn grant_json(grant: Option<&pb::LockGrant>) -> Value {
+    grant.map_or(Value::Null, |grant| {
+        json!({
+            "name": grant.name,
+            "version": grant.version.to_string(),
+            "holder": grant.holder,
+            "metadata": grant.metadata,
+            "expires_at_ms": grant.expires_at_ms,
+        })
+    })
+}
+
+async fn lock_post(
+    api: Api,
+    path: KeyPath,
+    request: Request,
+    operation: &'static str,
+) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, name)) = path;
+    let scope = scope(tenant, namespace);
+    let answer = match operation {
+        "acquire" => {
+            let acquire: Acquire = body(&api, request).await?;
+            let request = pb::LockAcquireRequest {
+                scope,
+                name,
+                holder: acquire.holder,
+                metadata: acquire.metadata,
+                lease_ms: acquire.lease_ms,
+                timeout_ms: acquire.timeout_ms,
+            };
+            json!({"grant": grant_json(api.lock_acquire(request).await?.grant.as_ref())})
+        }
+        "renew" => {
+            let renew: Renew = body(&api, request).await?;
+            let request = pb::LockRenewRequest {
+                scope,
+                name,
+                holder: renew.holder,
+                version: version(&renew.version)?,
+                lease_ms: renew.lease_ms,
+            };
+            json!({"grant": grant_json(api.lock_renew(&request)?.grant.as_ref())})
+        }
+        _ => {
+            let release: Release = body(&api, request).await?;
+            let request =
+                pb::LockReleaseRequest { scope, name, version: version(&release.version)? };
+            json!({"released": api.lock_release(&request)?.released})
+        }
+    };
+    Ok(Json(answer).into_response())
+}
+
+async fn lock_get(api: Api, path: KeyPath) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, name)) = path;
+    let held = api.lock_get(&pb::LockGetRequest { scope: scope(tenant, namespace), name })?;
+    Ok(Json(json!({"grant": grant_json(held.grant.as_ref())})).into_response())
+}
+
+async fn group_post(
+    api: Api,
+    path: KeyPath,
+    request: Request,
+    operation: &'static str,
+) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, group)) = path;
+    let scope = scope(tenant, namespace);
+    let answer = match operation {
+        "join" => {
+            let join: Membership = body(&api, request).await?;
+            let request =
+                pb::GroupJoinRequest { scope, group, member: join.member, topic: join.topic };
+            json!({"joined": api.group_join(&request)?.joined})
+        }
+        "leave" => {
+            let leave: Membership = body(&api, request).await?;
+            let request =
+                pb::GroupLeaveRequest { scope, group, member: leave.member, topic: leave.topic };
+            json!({"left": api.group_leave(&request)?.left})
+        }
+        _ => {
+            let publish: Publish = body(&api, request).await?;
+            let request = pb::GroupPublishRequest {
+                scope,
+                group,
+                topic: publish.topic,
+                data_json: publish.data.to_string(),
+            };
+            json!({"sent": api.group_publish(&request)?.sent})
+        }
+    };
+    Ok(Json(answer).into_response())
+}
+
+async fn group_members(api: Api, path: KeyPath) -> Result<Response, Problem> {
+    let Segments((tenant, namespace, group)) = path;
+    let members =
+        api.group_members(&pb::GroupMembersRequest { scope: scope(tenant, namespace), group })?;
+    Ok(Json(json!({"members": members.members})).into_response())
+}
+
+async fn group_list(api: Api, path: ScopePath) -> Result<Response, Problem> {
+    let Segments((tenant, namespace)) = path;
+    let listed = api.group_list(&pb::GroupListRequest { scope: scope(tenant, namespace) })?;
+    let groups: Vec<Value> = listed
+        .groups
+        .iter()
+        .map(|group| json!({"name": group.name, "members": group.members}))
+        .collect();
+    Ok(Json(json!({"groups": groups})).into_response())
+}
+
 /// The routes, for the invoke port's router.
 pub(crate) fn routes() -> Router<Api> {
-    Router::new()
+    let mut router = Router::new()
+        .route(
+            "/api/v1/locks/{tenant}/{namespace}/{name}",
+            get(|State(api): State<Api>, path: KeyPath| lock_get(api, path)),
+        )
+        .route(
+            "/api/v1/groups/{tenant}/{namespace}",
+            get(|State(api): State<Api>, path: ScopePath| group_list(api, path)),
+        )
+        .route(
+            "/api/v1/groups/{tenant}/{namespace}/{group}",
+            get(|State(api): State<Api>, path: KeyPath| group_members(api, path)),
+        );
+    for operation in ["acquire", "renew", "release"] {
+        router = router.route(
+            &format!("/api/v1/locks/{{tenant}}/{{namespace}}/{{name}}/{operation}"),
+            post(move |State(api): State<Api>, path: KeyPath, request: Request| {
+                lock_post(api, path, request, operation)
+            }),
+        );
+    }
+    for operation in ["join", "leave", "publish"] {
+        router = router.route(
+            &format!("/api/v1/groups/{{tenant}}/{{namespace}}/{{group}}/{operation}"),
+            post(move |State(api): State<Api>, path: KeyPath, request: Request| {
+                group_post(api, path, request, operation)
+            }),
+        );
+    }
+    router
         .route(
             "/api/v1/kv/{tenant}/{namespace}",
             get(|State(api): State<Api>, path: ScopePath, RawQuery(raw): RawQuery| {

@@ -36,6 +36,7 @@ mod http;
 mod http_coordination;
 mod http_deploy;
 mod idempotency;
+mod locks_groups;
 mod metrics;
 mod openapi;
 mod options;
@@ -50,7 +51,9 @@ use plexspaces_core::{FacetRegistry, facet::FacetMetrics};
 use plexspaces_proto::v1::{
     actor_service_server::ActorServiceServer, deployment_service_server::DeploymentServiceServer,
     invocation_service_server::InvocationServiceServer, kv_service_server::KvServiceServer,
-    node_service_server::NodeServiceServer, tuple_space_service_server::TupleSpaceServiceServer,
+    lock_service_server::LockServiceServer, node_service_server::NodeServiceServer,
+    process_group_service_server::ProcessGroupServiceServer,
+    tuple_space_service_server::TupleSpaceServiceServer,
 };
 use plexspaces_sdk::{ActorState, Handlers};
 use plexspaces_types::{ActorType, ErrorCode};
@@ -59,7 +62,7 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use api::{Api, DEFAULT_ACTOR_ID};
 pub use error::{ERROR_TYPE_KEY, Error, GRPC_CODE_KEY, Result};
-pub use options::{KvBackend, Options};
+pub use options::{KvBackend, Options, TupleSpaceBackend};
 
 use registry::{ActorKind, Native, Registry};
 
@@ -200,8 +203,9 @@ impl NodeBuilder {
             }
             options::KvBackend::Memory => plexspaces_storage::kv::Kv::in_memory(),
         };
+        let tuples = open_tuples(&options)?;
         let services = plexspaces_wasm::Services {
-            tuples: Default::default(),
+            tuples: Arc::new(tuples),
             locks: Arc::new(locks),
             kv,
             groups: Default::default(),
@@ -324,6 +328,8 @@ async fn serve_grpc(
         .max_decoding_message_size(limit.max(4 * 1024 * 1024));
     let kv = KvServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let tuples = TupleSpaceServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let locks = LockServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let groups = ProcessGroupServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let node = NodeServiceServer::new(api).max_decoding_message_size(limit);
     let mut server = tonic::transport::Server::builder();
     // Without a token nothing is checked, and the services are served as they are: the
@@ -336,6 +342,8 @@ async fn serve_grpc(
                 .add_service(deployments)
                 .add_service(kv)
                 .add_service(tuples)
+                .add_service(locks)
+                .add_service(groups)
                 .add_service(node)
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await
@@ -362,6 +370,8 @@ async fn serve_grpc(
                 .add_service(InterceptedService::new(deployments, check.clone()))
                 .add_service(InterceptedService::new(kv, check.clone()))
                 .add_service(InterceptedService::new(tuples, check.clone()))
+                .add_service(InterceptedService::new(locks, check.clone()))
+                .add_service(InterceptedService::new(groups, check.clone()))
                 .add_service(InterceptedService::new(node, check))
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await
@@ -370,6 +380,26 @@ async fn serve_grpc(
     if let Err(error) = served {
         tracing::error!(%error, "gRPC server failed");
     }
+}
+
+/// The tuple spaces: in memory, or journaled to SQLite and restored from it.
+fn open_tuples(options: &Options) -> Result<plexspaces_tuplespace::TupleSpace> {
+    use plexspaces_tuplespace::TupleSpace;
+    if options.tuple_space_backend == options::TupleSpaceBackend::Memory {
+        return Ok(TupleSpace::new());
+    }
+    let path = options.data_dir.join("tuples.sqlite");
+    let (journal, kept) = plexspaces_storage::tuples_sqlite::TupleJournal::open(&path)
+        .map_err(|error| Error::new(error.code, error.message))?;
+    let tuples = TupleSpace::with_journal(Arc::new(journal));
+    let restored = kept.len();
+    for tuple in kept {
+        tuples
+            .restore((&tuple.tenant, &tuple.namespace), tuple.id, tuple.tuple, tuple.expires_at_ms)
+            .map_err(|error| Error::new(error.code, error.message))?;
+    }
+    tracing::info!(restored, path = %path.display(), "the tuple spaces are journaled");
+    Ok(tuples)
 }
 
 /// A started node.

@@ -249,6 +249,98 @@ fn coordination_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
         });
     }
     match paths {
+        Value::Object(mut paths) => {
+            paths.extend(lock_and_group_paths(max_timeout_ms));
+            paths
+        }
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Locks and process groups.
+fn lock_and_group_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
+    let named = |name: &str, description: &str| {
+        vec![
+            segment("tenant", "the tenant"),
+            segment("namespace", "the namespace"),
+            json!({"name": name, "in": "path", "required": true, "description": description,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 256}}),
+        ]
+    };
+    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
+    let errors = problem_responses(&[400, 401, 413, 415]);
+    let version = json!({"type": "string", "pattern": "^[0-9]{1,19}$", "description": "the grant's fencing token"});
+    let lease = json!({"type": "integer", "minimum": 1, "maximum": 86_400_000});
+    let grant = json!({"type": "object", "nullable": true, "required": ["name", "version", "holder", "metadata", "expires_at_ms"],
+        "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "holder": {"type": "string"},
+            "metadata": {"type": "string"}, "expires_at_ms": {"type": "integer"}}});
+    let granted = json!({"type": "object", "required": ["grant"], "properties": {"grant": grant}});
+    // `type`, `type/key` or `namespace/type/key`, as the node checks them.
+    let member = json!({"type": "string",
+        "pattern": "^([A-Za-z0-9][A-Za-z0-9_.-]{0,127}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[^/\\u0000-\\u001f\\u007f-\\u009f]{1,256})?$"});
+    let topic = json!({"type": "string", "minLength": 1, "maxLength": 256, "nullable": true});
+    let membership = json!({"type": "object", "required": ["member"], "additionalProperties": false,
+        "properties": {"member": member, "topic": topic}});
+    let paths = json!({
+        "/api/v1/locks/{tenant}/{namespace}/{name}": {
+            "parameters": named("name", "the lock"),
+            "get": {"summary": "the lock's current grant (null when free)", "operationId": "lock_get",
+                "responses": merge(json!({"200": answer(granted.clone())}), problem_responses(&[400, 401]))}
+        },
+        "/api/v1/locks/{tenant}/{namespace}/{name}/acquire": {
+            "parameters": named("name", "the lock"),
+            "post": {"summary": "take the lock (grant null: another holder kept it for timeout_ms); the holder acquiring again renews it", "operationId": "lock_acquire",
+                "requestBody": body(json!({"type": "object", "required": ["holder", "lease_ms"], "additionalProperties": false,
+                    "properties": {"holder": {"type": "string", "minLength": 1}, "metadata": {"type": "string"}, "lease_ms": lease,
+                        "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_timeout_ms.min(u64::from(u32::MAX))}}})),
+                "responses": merge(json!({"200": answer(granted.clone())}), errors.clone())}
+        },
+        "/api/v1/locks/{tenant}/{namespace}/{name}/renew": {
+            "parameters": named("name", "the lock"),
+            "post": {"summary": "extend a grant's lease (409 invalid_state when it no longer holds)", "operationId": "lock_renew",
+                "requestBody": body(json!({"type": "object", "required": ["holder", "version", "lease_ms"], "additionalProperties": false,
+                    "properties": {"holder": {"type": "string", "minLength": 1}, "version": version, "lease_ms": lease}})),
+                "responses": merge(json!({"200": answer(granted)}), problem_responses(&[400, 401, 409, 413, 415]))}
+        },
+        "/api/v1/locks/{tenant}/{namespace}/{name}/release": {
+            "parameters": named("name", "the lock"),
+            "post": {"summary": "release a grant; safe to repeat", "operationId": "lock_release",
+                "requestBody": body(json!({"type": "object", "required": ["version"], "additionalProperties": false,
+                    "properties": {"version": version}})),
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["released"], "properties": {"released": {"type": "boolean"}}}))}), errors.clone())}
+        },
+        "/api/v1/groups/{tenant}/{namespace}": {
+            "parameters": [segment("tenant", "the tenant"), segment("namespace", "the namespace")],
+            "get": {"summary": "the namespace's groups and their sizes", "operationId": "group_list",
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["groups"], "properties": {"groups": {"type": "array", "items": {"type": "object"}}}}))}), problem_responses(&[400, 401]))}
+        },
+        "/api/v1/groups/{tenant}/{namespace}/{group}": {
+            "parameters": named("group", "the group"),
+            "get": {"summary": "the group's members, as namespace/type/key", "operationId": "group_members",
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["members"], "properties": {"members": {"type": "array", "items": {"type": "string"}}}}))}), problem_responses(&[400, 401]))}
+        },
+        "/api/v1/groups/{tenant}/{namespace}/{group}/join": {
+            "parameters": named("group", "the group"),
+            "post": {"summary": "add an actor to the group, or to one of its topics", "operationId": "group_join",
+                "requestBody": body(membership.clone()),
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["joined"], "properties": {"joined": {"type": "boolean"}}}))}), errors.clone())}
+        },
+        "/api/v1/groups/{tenant}/{namespace}/{group}/leave": {
+            "parameters": named("group", "the group"),
+            "post": {"summary": "take an actor out of the group (or of one topic)", "operationId": "group_leave",
+                "requestBody": body(membership),
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["left"], "properties": {"left": {"type": "boolean"}}}))}), errors.clone())}
+        },
+        "/api/v1/groups/{tenant}/{namespace}/{group}/publish": {
+            "parameters": named("group", "the group"),
+            "post": {"summary": "send {action: pg_message, group, topic, data, publisher: null} once to each member", "operationId": "group_publish",
+                "requestBody": body(json!({"type": "object", "required": ["data"], "additionalProperties": false,
+                    "properties": {"data": {}, "topic": topic}})),
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["sent"], "properties": {"sent": {"type": "integer"}}}))}), errors)}
+        }
+    });
+    match paths {
         Value::Object(paths) => paths,
         _ => serde_json::Map::new(),
     }

@@ -56,8 +56,22 @@ pub struct Options {
     /// Where the KV store lives: `sqlite` (`<data_dir>/kv.sqlite`, the default) or `memory`
     /// (gone when the node stops).
     pub kv_backend: KvBackend,
+    /// Whether the tuple spaces outlive the node: `memory` (the default) or `sqlite`
+    /// (`<data_dir>/tuples.sqlite`; a write or take returns once it is durable).
+    pub tuple_space_backend: TupleSpaceBackend,
     /// Limits and pool sizes of WebAssembly actors.
     pub wasm: plexspaces_wasm::Options,
+}
+
+/// Where the tuple spaces live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TupleSpaceBackend {
+    /// In memory: a restart empties them.
+    #[default]
+    Memory,
+    /// In memory, journaled to one SQLite file in the data directory and restored at start.
+    Sqlite,
 }
 
 /// The KV store's backend.
@@ -93,6 +107,7 @@ impl Default for Options {
             max_module_bytes: 64 * 1024 * 1024,
             compile_cache_dir: None,
             kv_backend: KvBackend::Sqlite,
+            tuple_space_backend: TupleSpaceBackend::Memory,
             wasm: plexspaces_wasm::Options::default(),
         }
     }

@@ -17,8 +17,11 @@ use plexspaces_types::ErrorCode;
 
 use crate::{Error, Result};
 
-/// The longest group or topic name, in bytes.
+/// The longest group or topic name, in characters.
 pub const MAX_NAME: usize = 256;
+
+/// The longest member name (`namespace/type/key`), in bytes.
+pub const MAX_MEMBER: usize = 2048;
 
 /// The most members one group holds.
 pub const MAX_MEMBERS: usize = 100_000;
@@ -54,10 +57,10 @@ pub struct Summary {
 }
 
 fn check(what: &str, name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > MAX_NAME {
+    if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(Error::new(
             ErrorCode::InvalidArguments,
-            format!("a {what} name is 1 to {MAX_NAME} bytes"),
+            format!("a {what} name is 1 to {MAX_NAME} characters"),
         ));
     }
     Ok(())
@@ -78,7 +81,12 @@ impl Groups {
         topic: Option<&str>,
     ) -> Result<bool> {
         check("group", group)?;
-        check("member", member)?;
+        if member.is_empty() || member.len() > MAX_MEMBER {
+            return Err(Error::new(
+                ErrorCode::InvalidArguments,
+                format!("a member name is 1 to {MAX_MEMBER} bytes"),
+            ));
+        }
         if let Some(topic) = topic {
             check("topic", topic)?;
         }
@@ -119,6 +127,9 @@ impl Groups {
         topic: Option<&str>,
     ) -> Result<bool> {
         check("group", group)?;
+        if let Some(topic) = topic {
+            check("topic", topic)?;
+        }
         let mut groups = self.groups.lock();
         let group_key = key(scope, group);
         let Some(members) = groups.get_mut(&group_key) else { return Ok(false) };

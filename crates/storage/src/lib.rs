@@ -1,11 +1,13 @@
 //! The node's coordination state, each kind behind an API its backends share, with the
 //! embedded implementation first: lease-based locks with fencing tokens (`locks`), the
-//! key-value store in memory or in SQLite (`kv`), and process groups (`groups`).
+//! key-value store in memory or in SQLite (`kv`), process groups (`groups`), and the tuple
+//! space's SQLite journal (`tuples_sqlite`).
 
 pub mod groups;
 pub mod kv;
 mod kv_sqlite;
 pub mod locks;
+pub mod tuples_sqlite;
 
 use plexspaces_types::ErrorCode;
 

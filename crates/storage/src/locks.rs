@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 
 use crate::{Error, Result};
 
-/// The longest lock name, in bytes.
+/// The longest lock name, in characters.
 pub const MAX_NAME: usize = 256;
 
 /// The longest lease a grant may have.
@@ -174,13 +174,19 @@ fn now_ms() -> u64 {
         .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn check(name: &str, holder: &str, lease: Duration) -> Result<()> {
-    if name.is_empty() || name.len() > MAX_NAME {
+/// Refuses a lock name that no lock can have.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(Error::new(
             ErrorCode::InvalidArguments,
-            format!("a lock name is 1 to {MAX_NAME} bytes"),
+            format!("a lock name is 1 to {MAX_NAME} characters"),
         ));
     }
+    Ok(())
+}
+
+fn check(name: &str, holder: &str, lease: Duration) -> Result<()> {
+    check_name(name)?;
     if holder.is_empty() {
         return Err(Error::new(ErrorCode::InvalidArguments, "a lock needs a holder id"));
     }

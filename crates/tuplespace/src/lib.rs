@@ -13,7 +13,7 @@ mod pattern;
 mod space;
 
 pub use pattern::{Field, Kind, Pattern};
-pub use space::{Space, Stats, TupleSpace, Waiting, tuple_from_json};
+pub use space::{Flush, Journal, Space, Stats, TupleSpace, Waiting, tuple_from_json};
 
 use plexspaces_types::ErrorCode;
 

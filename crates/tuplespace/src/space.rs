@@ -3,8 +3,10 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, VecDeque},
+    future::Future,
+    pin::Pin,
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use parking_lot::{Mutex, RwLock};
@@ -17,6 +19,49 @@ use crate::{
 };
 
 type Map<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
+
+/// What [`Journal::flush`] returns.
+pub type Flush = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+/// Where spaces record the tuples they store and remove, so that they outlive the process
+/// (the node's SQLite journal). Called under the space's lock: it must only queue the record.
+pub trait Journal: Send + Sync + std::fmt::Debug + 'static {
+    /// A tuple was stored under `id` in the space of `scope` (tenant, namespace).
+    fn stored(&self, scope: (&str, &str), id: u64, tuple: &Tuple, expires_at_ms: Option<u64>);
+
+    /// The tuple `id` left the space (taken, or its lease ended).
+    fn removed(&self, scope: (&str, &str), id: u64);
+
+    /// Resolves once every record made before the call is durable.
+    fn flush(&self) -> Flush;
+}
+
+/// A space's journal and its scope.
+struct Journaled {
+    journal: Arc<dyn Journal>,
+    tenant: String,
+    namespace: String,
+}
+
+impl Journaled {
+    fn stored(&self, id: u64, tuple: &Tuple, expires: Option<Instant>) {
+        let expires_at_ms = expires.map(|expires| {
+            let left = expires.saturating_duration_since(Instant::now());
+            now_ms().saturating_add(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
+        });
+        self.journal.stored((&self.tenant, &self.namespace), id, tuple, expires_at_ms);
+    }
+
+    fn removed(&self, id: u64) {
+        self.journal.removed((&self.tenant, &self.namespace), id);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A tuple in the space.
 struct Stored {
@@ -61,6 +106,7 @@ struct State {
     /// Leased tuples by expiry, for the sweep.
     leases: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     tuples: usize,
+    journal: Option<Journaled>,
 }
 
 /// The figures of one space.
@@ -166,6 +212,9 @@ impl State {
             {
                 bucket.stale += arity + 1;
                 self.tuples -= 1;
+                if let Some(journal) = &self.journal {
+                    journal.removed(id);
+                }
             }
         }
     }
@@ -191,6 +240,16 @@ impl State {
         };
         let id = self.next_id;
         self.next_id += 1;
+        if let Some(journal) = &self.journal {
+            journal.stored(id, &fields, expires);
+        }
+        self.store(id, fields, hashes, expires);
+    }
+
+    /// Stores a tuple under `id` (the index entries, the lease).
+    fn store(&mut self, id: u64, fields: Tuple, hashes: Vec<u64>, expires: Option<Instant>) {
+        let arity = fields.len();
+        let bucket = self.arities.entry(arity).or_default();
         if bucket.by_field.len() < arity {
             bucket.by_field.resize_with(arity, Map::default);
         }
@@ -256,6 +315,9 @@ impl State {
             return live.get(&id).map(|stored| stored.fields.clone());
         }
         let stored = live.remove(&id)?;
+        if let Some(journal) = &self.journal {
+            journal.removed(id);
+        }
         // Drop its entries where that is cheap (the first or last of a list: a queue taken
         // from the front, or the tuple just written); the rest go stale, for the compaction.
         let mut unlink = |list: &mut VecDeque<u64>| {
@@ -323,6 +385,28 @@ impl State {
 }
 
 impl Space {
+    fn journaled(journal: Journaled) -> Self {
+        let space = Self::default();
+        space.state.lock().journal = Some(journal);
+        space
+    }
+
+    /// Puts back a tuple its journal kept, under the id it had, before the space serves.
+    fn restore(&self, id: u64, tuple: Tuple, expires_at_ms: Option<u64>) -> Result<()> {
+        check_arity(tuple.len(), "tuple")?;
+        let now = now_ms();
+        let expires = match expires_at_ms {
+            None => None,
+            Some(at) if at <= now => return Ok(()),
+            Some(at) => Some(Instant::now() + Duration::from_millis(at - now)),
+        };
+        let mut state = self.state.lock();
+        state.next_id = state.next_id.max(id + 1);
+        let hashes = tuple.iter().map(value_hash).collect();
+        state.store(id, tuple, hashes, expires);
+        Ok(())
+    }
+
     /// Writes a tuple (`out`); with a lease it is gone after that long. A waiting take that
     /// matches gets it at once (then it is never stored), and waiting reads get copies.
     pub fn write(&self, tuple: Tuple, lease: Option<Duration>) -> Result<()> {
@@ -482,12 +566,44 @@ impl Space {
 #[derive(Debug, Default)]
 pub struct TupleSpace {
     spaces: RwLock<Map<(String, String), Arc<Space>>>,
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl TupleSpace {
-    /// No spaces yet; each is made at its first use.
+    /// No spaces yet; each is made at its first use. Nothing outlives the process.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Spaces that record what they store and remove in `journal`.
+    pub fn with_journal(journal: Arc<dyn Journal>) -> Self {
+        Self { spaces: RwLock::default(), journal: Some(journal) }
+    }
+
+    /// Puts back a tuple the journal kept (`id` in the space of `tenant`/`namespace`; one
+    /// whose lease ended meanwhile is dropped). Call before the spaces serve, oldest first.
+    pub fn restore(
+        &self,
+        (tenant, namespace): (&str, &str),
+        id: u64,
+        tuple: Tuple,
+        expires_at_ms: Option<u64>,
+    ) -> Result<()> {
+        self.space(tenant, namespace).restore(id, tuple, expires_at_ms)
+    }
+
+    /// Resolves once everything the spaces recorded so far is durable (at once without a
+    /// journal).
+    pub fn flush(&self) -> Flush {
+        match &self.journal {
+            Some(journal) => journal.flush(),
+            None => Box::pin(async { Ok(()) }),
+        }
+    }
+
+    /// Whether the spaces outlive the process.
+    pub fn is_durable(&self) -> bool {
+        self.journal.is_some()
     }
 
     /// The space of a tenant's namespace.
@@ -496,7 +612,18 @@ impl TupleSpace {
         if let Some(space) = self.spaces.read().get(&key) {
             return Arc::clone(space);
         }
-        Arc::clone(self.spaces.write().entry(key).or_default())
+        let mut spaces = self.spaces.write();
+        let space = spaces.entry(key).or_insert_with(|| {
+            Arc::new(match &self.journal {
+                None => Space::default(),
+                Some(journal) => Space::journaled(Journaled {
+                    journal: Arc::clone(journal),
+                    tenant: tenant.to_owned(),
+                    namespace: namespace.to_owned(),
+                }),
+            })
+        });
+        Arc::clone(space)
     }
 
     /// Drops a namespace's space and every tuple in it.

@@ -13,6 +13,24 @@ use crate::{
 /// The action a group message arrives as.
 pub const PG_MESSAGE: &str = "pg_message";
 
+/// The payload of a group message: `{"action": "pg_message", "group", "topic", "data",
+/// "publisher"}` (the publisher is `null` for a client outside the node).
+pub fn pg_payload(
+    group: &str,
+    topic: Option<&str>,
+    data: serde_json::Value,
+    publisher: Option<&str>,
+) -> String {
+    serde_json::json!({
+        "action": PG_MESSAGE,
+        "group": group,
+        "topic": topic,
+        "data": data,
+        "publisher": publisher,
+    })
+    .to_string()
+}
+
 impl Ctx {
     /// The caller, its tenant and namespace, and `member` as `namespace/type/key` (the
     /// caller itself when empty).
@@ -65,13 +83,7 @@ impl actor::process_groups::Host for Ctx {
         let me = self.serving()?.clone();
         let scope = (me.tenant.as_str(), me.namespace.as_str());
         let recipients = self.services.groups.recipients(scope, &group, topic.as_deref())?;
-        let payload = serde_json::json!({
-            "group": group,
-            "topic": topic,
-            "data": data,
-            "publisher": me.local_name(),
-        })
-        .to_string();
+        let payload = pg_payload(&group, topic.as_deref(), data, Some(&me.local_name()));
         let mut sent = 0_u32;
         let mut gone = Vec::new();
         for member in recipients {

@@ -28,7 +28,7 @@ pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
 pub use ctx::{BoxFuture, Outbound};
 pub use describe::{Class, Description, FacetSpec, Handler, snake_case};
 pub use error::{Error, Result};
-pub use groups_host::PG_MESSAGE;
+pub use groups_host::{PG_MESSAGE, pg_payload};
 pub use host::{Host, check_header};
 pub use logs::{LogKey, LogLine, Logs, Stream};
 pub use module::{Module, PoolStats};

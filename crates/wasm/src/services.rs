@@ -165,7 +165,19 @@ impl Ctx {
                 space.read_within(pattern, timeout).await
             }
         };
+        if take && found.is_some() {
+            self.durable().await?;
+        }
         Ok(found.as_deref().map(text))
+    }
+
+    /// Waits until the tuple spaces' journal holds what this call changed (at once when the
+    /// spaces are not journaled).
+    async fn durable(&mut self) -> Result<(), HostError> {
+        if self.services.tuples.is_durable() {
+            self.services.tuples.flush().await?;
+        }
+        Ok(())
     }
 }
 
@@ -174,7 +186,8 @@ impl actor::tuplespace::Host for Ctx {
         let tuple = tuple_from_json(json(&tuple, "tuple")?)?;
         let (_, space) = self.space()?;
         let lease = (lease_ms > 0).then(|| Duration::from_millis(lease_ms));
-        Ok(space.write(tuple, lease)?)
+        space.write(tuple, lease)?;
+        self.durable().await
     }
 
     async fn read(
@@ -225,8 +238,10 @@ impl actor::tuplespace::Host for Ctx {
                 outbound.tell(&me, &target, &action, payload.as_bytes()).map_err(|_| tuple)
             }),
         );
-        if let Some(id) = waiting {
-            self.services.pending_takes.add(&asker, space, arity, id);
+        match waiting {
+            Some(id) => self.services.pending_takes.add(&asker, space, arity, id),
+            // Taken at once: durable before the call returns.
+            None => self.durable().await?,
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
-//! The coordination services from Python guests end to end: process groups (the chat room
-//! example and a member that records what it receives) and the KV store (every call, its
-//! limits, concurrent read-modify-write, and entries kept across a restart of the node).
+//! The coordination services end to end: process groups (the chat room example and a member
+//! that records what it receives), the KV store from Python (every call, its limits,
+//! concurrent read-modify-write, and entries kept across a restart of the node), and journaled
+//! tuple spaces across a kill -9.
 
 use std::collections::BTreeMap;
 
@@ -154,6 +155,19 @@ fn each_publish_reaches_each_member_once_in_order_and_deleted_members_leave() {
         json!({"sent_to": 2}),
         "m1 itself and the room; m3 follows only its topic"
     );
+
+    // A client outside the node publishes over HTTP: no publisher.
+    let published = http::post_json(
+        node.invoke,
+        "/api/v1/groups/default/default/lobby/publish",
+        r#"{"data":{"text":"from outside"},"topic":"sports"}"#,
+    );
+    assert_eq!(published.json(), json!({"sent": 3}), "{published:?}");
+    eventually("m3 receiving the outside publish", || {
+        received(&node, "m3").last().is_some_and(|last| {
+            last["publisher"].is_null() && last["data"] == json!({"text": "from outside"})
+        })
+    });
     assert!(node.terminate().success());
 }
 
@@ -257,5 +271,34 @@ fn kv_from_python_with_limits_concurrency_and_a_restart() {
     assert_eq!(kv(r#"{"action":"get","key":"user:1"}"#), json!({"value": "anne"}));
     assert_eq!(kv(r#"{"action":"get","key":"counter"}"#), json!({"value": "100"}));
     assert_eq!(kv(r#"{"action":"get","key":"user:3"}"#), json!({"value": null}));
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn journaled_tuple_spaces_come_back_after_a_kill_9() {
+    let dir = data_dir("services-tuples");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("plexspaces.toml");
+    std::fs::write(&config, "tuple_space_backend = \"sqlite\"\n").unwrap();
+    let config = config.display().to_string();
+    let node = NodeProcess::start(&dir, &["--config", &config]);
+    let post = |node: &NodeProcess, path: &str, body: &str| {
+        http::post_json(node.invoke, &format!("/api/v1/tuples/acme/shop{path}"), body)
+    };
+    for n in 0..3 {
+        let written = post(&node, "", &format!(r#"{{"tuple":["order",{n},"pending"]}}"#));
+        assert_eq!(written.status, 204, "{written:?}");
+    }
+    post(&node, "", r#"{"tuple":["session"],"lease_ms":100}"#);
+    let taken = post(&node, "/take", r#"{"pattern":["order",1,null]}"#).json();
+    assert_eq!(taken, json!({"tuple": ["order", 1, "pending"]}));
+    // Every write and take was answered once durable: a kill -9 now loses none of them.
+    drop(node);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let node = NodeProcess::start(&dir, &["--config", &config]);
+    let scanned = post(&node, "/scan", r#"{"pattern":["order",null,null]}"#).json();
+    assert_eq!(scanned, json!({"tuples": [["order", 0, "pending"], ["order", 2, "pending"]]}));
+    assert_eq!(post(&node, "/count", r#"{"pattern":["session"]}"#).json(), json!({"count": 0}));
     assert!(node.terminate().success());
 }

@@ -1,11 +1,13 @@
-//! The KV store and the tuple space for clients: HTTP and gRPC reach the same data, a take
-//! that waits is woken by a write, and bad requests get their catalogue code.
+//! The coordination services for clients: HTTP and gRPC reach the same data, a take that
+//! waits is woken by a write, an acquire that waits by a release, and bad requests get their
+//! catalogue code.
 
 use std::time::Duration;
 
 use plexspaces_node::Options;
 use plexspaces_proto::v1::{
-    self as pb, kv_service_client::KvServiceClient,
+    self as pb, kv_service_client::KvServiceClient, lock_service_client::LockServiceClient,
+    process_group_service_client::ProcessGroupServiceClient,
     tuple_space_service_client::TupleSpaceServiceClient,
 };
 use serde_json::json;
@@ -190,4 +192,117 @@ fn tuples_over_http_and_grpc_with_a_waiting_take() {
         let refused = send(&node, "POST", path, body);
         assert_eq!(refused.code(), code, "{path} {body}: {refused:?}");
     }
+}
+
+#[test]
+fn locks_and_groups_over_http_and_grpc() {
+    let node = TestNode::start(Options::default());
+    let acquire = |holder: &str| {
+        let body = format!(r#"{{"holder":"{holder}","lease_ms":30000}}"#);
+        send(&node, "POST", "/api/v1/locks/acme/shop/job/acquire", &body).json()
+    };
+    let first = acquire("a");
+    let version = first["grant"]["version"].as_str().unwrap().to_owned();
+    assert_eq!(first["grant"]["holder"], "a");
+    assert_eq!(acquire("b"), json!({"grant": null}), "held by a");
+    assert_eq!(
+        acquire("a")["grant"]["version"],
+        version.as_str(),
+        "the holder renews, same version"
+    );
+    let held = http::get(node.invoke(), "/api/v1/locks/acme/shop/job").json();
+    assert_eq!(held["grant"]["holder"], "a");
+    let stale = send(
+        &node,
+        "POST",
+        "/api/v1/locks/acme/shop/job/renew",
+        r#"{"holder":"a","version":"1","lease_ms":1000}"#,
+    );
+    assert_eq!(stale.code(), "invalid_state", "{stale:?}");
+    for bad in [r#"{"version":"+5"}"#, r#"{"version":"99999999999999999999"}"#, r#"{"version":7}"#]
+    {
+        let refused = send(&node, "POST", "/api/v1/locks/acme/shop/job/release", bad);
+        assert_eq!(refused.code(), "invalid_arguments", "{bad}: {refused:?}");
+    }
+
+    // A gRPC acquire that waits is woken by the HTTP release, with a larger token.
+    let endpoint = format!("http://{}", node.node().grpc_addr());
+    let waiting = node.runtime.spawn({
+        let endpoint = endpoint.clone();
+        async move {
+            let mut locks = LockServiceClient::connect(endpoint).await.unwrap();
+            let request = pb::LockAcquireRequest {
+                scope: scope(),
+                name: "job".into(),
+                holder: "b".into(),
+                metadata: "waiter".into(),
+                lease_ms: 30_000,
+                timeout_ms: 30_000,
+            };
+            locks.acquire(request).await.unwrap().into_inner().grant
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let release = format!(r#"{{"version":"{version}"}}"#);
+    assert_eq!(
+        send(&node, "POST", "/api/v1/locks/acme/shop/job/release", &release).json(),
+        json!({"released": true})
+    );
+    assert_eq!(
+        send(&node, "POST", "/api/v1/locks/acme/shop/job/release", &release).json(),
+        json!({"released": false})
+    );
+    let granted = node.runtime.block_on(waiting).unwrap().unwrap();
+    assert_eq!((granted.holder.as_str(), granted.metadata.as_str()), ("b", "waiter"));
+    assert!(granted.version > version.parse::<u64>().unwrap());
+
+    // Groups: members are actors of the tenant, kept as namespace/type/key.
+    let join = |member: &str, topic: &str| {
+        let body =
+            json!({"member": member, "topic": (!topic.is_empty()).then_some(topic)}).to_string();
+        send(&node, "POST", "/api/v1/groups/acme/shop/room/join", &body).json()
+    };
+    assert_eq!(join("echo/e1", ""), json!({"joined": true}));
+    assert_eq!(join("shop/echo/e1", ""), json!({"joined": false}), "the same member");
+    assert_eq!(join("other/echo/e2", "news"), json!({"joined": true}));
+    let members = http::get(node.invoke(), "/api/v1/groups/acme/shop/room").json();
+    assert_eq!(members, json!({"members": ["other/echo/e2", "shop/echo/e1"]}));
+    let listed = http::get(node.invoke(), "/api/v1/groups/acme/shop").json();
+    assert_eq!(listed, json!({"groups": [{"name": "room", "members": 2}]}));
+    let published =
+        send(&node, "POST", "/api/v1/groups/acme/shop/room/publish", r#"{"data":{"n":1}}"#);
+    assert_eq!(
+        published.json(),
+        json!({"sent": 1}),
+        "the topic member does not get a topic-less publish"
+    );
+    let refused =
+        send(&node, "POST", "/api/v1/groups/acme/shop/room/join", r#"{"member":"a/b/c/d"}"#);
+    assert_eq!(refused.code(), "invalid_arguments");
+    node.runtime.block_on(async {
+        let mut groups = ProcessGroupServiceClient::connect(endpoint).await.unwrap();
+        let request = pb::GroupPublishRequest {
+            scope: scope(),
+            group: "room".into(),
+            topic: Some("news".into()),
+            data_json: "[1]".into(),
+        };
+        assert_eq!(groups.publish(request).await.unwrap().into_inner().sent, 2);
+        let request = pb::GroupLeaveRequest {
+            scope: scope(),
+            group: "room".into(),
+            member: "echo/e1".into(),
+            topic: None,
+        };
+        assert!(groups.leave(request).await.unwrap().into_inner().left);
+        let request = pb::GroupMembersRequest { scope: scope(), group: "room".into() };
+        assert_eq!(groups.members(request).await.unwrap().into_inner().members, ["other/echo/e2"]);
+        let bad = pb::GroupPublishRequest {
+            scope: scope(),
+            group: "room".into(),
+            topic: None,
+            data_json: "{".into(),
+        };
+        assert_eq!(groups.publish(bad).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    });
 }

@@ -1,8 +1,10 @@
-//! The stores through their public API: locks (`locks`), KV on each backend (`kv`).
+//! The stores through their public API: locks (`locks`), KV on each backend (`kv`), the
+//! tuple space's journal (`tuples`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod kv;
 mod locks;
+mod tuples;
 
 use std::path::PathBuf;
 

@@ -336,8 +336,8 @@ class TestHost:
         return [json.dumps(t, separators=(",", ":")) for t in found[: limit or 10_000]]
 
     def _lock_key(self, namespace: str, name: str) -> tuple[str, str]:
-        if not name or len(name.encode()) > 256:
-            raise HostError("invalid_arguments", "a lock name is 1 to 256 bytes")
+        if not name or len(name) > 256:
+            raise HostError("invalid_arguments", "a lock name is 1 to 256 characters")
         return (namespace or self._current()[0], name)
 
     def _held(self, key: tuple[str, str]) -> dict[str, Any] | None:
