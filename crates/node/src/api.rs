@@ -391,7 +391,7 @@ impl Api {
         actor.shutdown(ExitReason::Shutdown, self.inner.options.shutdown_grace()).await;
         let services = self.services();
         let name = id.local_name();
-        let memberships = services.groups.leave_all(id.tenant.as_str(), |member| member == name);
+        let memberships = services.groups.leave_all(id.tenant.as_str(), &|member| member == name);
         let locks = services.locks.release_held_by(id.tenant.as_str(), &name);
         let takes = services.pending_takes.cancel(&id);
         tracing::debug!(actor = %id, memberships, locks, takes, "deleted an actor and what it owned");

@@ -208,7 +208,7 @@ impl NodeBuilder {
             tuples: Arc::new(tuples),
             locks: Arc::new(locks),
             kv,
-            groups: Default::default(),
+            groups: Arc::new(plexspaces_storage::groups::Groups::default()),
             pending_takes: Default::default(),
         };
         let host =

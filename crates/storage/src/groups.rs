@@ -226,6 +226,98 @@ impl Groups {
     }
 }
 
+/// What a group store does, for every backend: the embedded [`Groups`] here; a shared store
+/// for a cluster implements the same.
+pub trait GroupBackend: Send + Sync + std::fmt::Debug + 'static {
+    /// Adds a member to a group or one of its topics; true when that changed anything.
+    fn join(
+        &self,
+        scope: Scope<'_>,
+        group: &str,
+        member: &str,
+        topic: Option<&str>,
+    ) -> Result<bool>;
+
+    /// Takes a member out of a group (of one topic only, when given); true when it was in.
+    fn leave(
+        &self,
+        scope: Scope<'_>,
+        group: &str,
+        member: &str,
+        topic: Option<&str>,
+    ) -> Result<bool>;
+
+    /// The members, in order.
+    fn members(&self, scope: Scope<'_>, group: &str) -> Result<Vec<String>>;
+
+    /// Who receives a publish to `group` (and `topic`).
+    fn recipients(&self, scope: Scope<'_>, group: &str, topic: Option<&str>)
+    -> Result<Vec<String>>;
+
+    /// The groups of a namespace with their sizes.
+    fn list(&self, scope: Scope<'_>) -> Vec<Summary>;
+
+    /// Ends the memberships of the members of `tenant` that `gone` picks; how many.
+    fn leave_all(&self, tenant: &str, gone: &dyn Fn(&str) -> bool) -> usize;
+
+    /// Counts a group message its receiver had no handler for.
+    fn count_dropped(&self);
+
+    /// Group messages dropped for want of a handler.
+    fn dropped(&self) -> u64;
+}
+
+impl GroupBackend for Groups {
+    fn join(
+        &self,
+        scope: Scope<'_>,
+        group: &str,
+        member: &str,
+        topic: Option<&str>,
+    ) -> Result<bool> {
+        Groups::join(self, scope, group, member, topic)
+    }
+
+    fn leave(
+        &self,
+        scope: Scope<'_>,
+        group: &str,
+        member: &str,
+        topic: Option<&str>,
+    ) -> Result<bool> {
+        Groups::leave(self, scope, group, member, topic)
+    }
+
+    fn members(&self, scope: Scope<'_>, group: &str) -> Result<Vec<String>> {
+        Groups::members(self, scope, group)
+    }
+
+    fn recipients(
+        &self,
+        scope: Scope<'_>,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<Vec<String>> {
+        Groups::recipients(self, scope, group, topic)
+    }
+
+    fn list(&self, scope: Scope<'_>) -> Vec<Summary> {
+        Groups::list(self, scope)
+    }
+
+    fn leave_all(&self, tenant: &str, gone: &dyn Fn(&str) -> bool) -> usize {
+        Groups::leave_all(self, tenant, gone)
+    }
+
+    fn count_dropped(&self) {
+        Groups::count_dropped(self);
+    }
+
+    fn dropped(&self) -> u64 {
+        Groups::dropped(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

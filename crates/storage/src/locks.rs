@@ -445,6 +445,101 @@ impl Locks {
     }
 }
 
+/// What a lock store does, for every backend: the embedded [`Locks`] here; a shared store
+/// (PostgreSQL, Redis) for a cluster implements the same. Tokens must strictly increase across
+/// every grant the store ever makes.
+#[async_trait::async_trait]
+pub trait LockBackend: Send + Sync + std::fmt::Debug + 'static {
+    /// Takes the lock now or not at all (`Ok(None)`: another holder has it).
+    fn try_acquire(
+        &self,
+        scope: (&str, &str),
+        name: &str,
+        holder: &str,
+        metadata: &str,
+        lease: Duration,
+    ) -> Result<Option<Grant>>;
+
+    /// Takes the lock, waiting up to `timeout` for its release or the end of its lease.
+    async fn acquire(
+        &self,
+        scope: (&str, &str),
+        name: &str,
+        holder: &str,
+        metadata: &str,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Option<Grant>>;
+
+    /// Extends the lease of the grant `version`; `invalid_state` when it no longer holds.
+    fn renew(
+        &self,
+        scope: (&str, &str),
+        name: &str,
+        holder: &str,
+        version: u64,
+        lease: Duration,
+    ) -> Result<Grant>;
+
+    /// Releases the grant `version`; false when it no longer holds.
+    fn release(&self, scope: (&str, &str), name: &str, version: u64) -> bool;
+
+    /// The current grant, if its lease has not ended.
+    fn holder(&self, scope: (&str, &str), name: &str) -> Option<Grant>;
+
+    /// Releases every lock of `tenant` that `holder` holds; how many.
+    fn release_held_by(&self, tenant: &str, holder: &str) -> usize;
+}
+
+#[async_trait::async_trait]
+impl LockBackend for Locks {
+    fn try_acquire(
+        &self,
+        scope: (&str, &str),
+        name: &str,
+        holder: &str,
+        metadata: &str,
+        lease: Duration,
+    ) -> Result<Option<Grant>> {
+        Locks::try_acquire(self, scope, name, holder, metadata, lease)
+    }
+
+    async fn acquire(
+        &self,
+        scope: (&str, &str),
+        name: &str,
+        holder: &str,
+        metadata: &str,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Option<Grant>> {
+        Locks::acquire(self, scope, name, holder, metadata, lease, timeout).await
+    }
+
+    fn renew(
+        &self,
+        scope: (&str, &str),
+        name: &str,
+        holder: &str,
+        version: u64,
+        lease: Duration,
+    ) -> Result<Grant> {
+        Locks::renew(self, scope, name, holder, version, lease)
+    }
+
+    fn release(&self, scope: (&str, &str), name: &str, version: u64) -> bool {
+        Locks::release(self, scope, name, version)
+    }
+
+    fn holder(&self, scope: (&str, &str), name: &str) -> Option<Grant> {
+        Locks::holder(self, scope, name)
+    }
+
+    fn release_held_by(&self, tenant: &str, holder: &str) -> usize {
+        Locks::release_held_by(self, tenant, holder)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,9 @@
 use std::{sync::Arc, time::Duration};
 
 use plexspaces_storage::{
-    groups::Groups,
+    groups::{GroupBackend, Groups},
     kv::Kv,
-    locks::{Grant, Locks},
+    locks::{Grant, LockBackend, Locks},
 };
 use plexspaces_tuplespace::{Pattern, Space, TupleSpace, tuple_from_json};
 use plexspaces_types::{ActorId, ErrorCode};
@@ -24,19 +24,32 @@ pub const MAX_TUPLE_BYTES: usize = 1 << 20;
 /// The most tuples one `scan` returns.
 pub const MAX_SCAN: u32 = 10_000;
 
-/// The node's services, shared by every instance.
-#[derive(Debug, Clone, Default)]
+/// The node's services, shared by every instance; each behind the trait its backends share
+/// (the default is every embedded backend, in memory).
+#[derive(Debug, Clone)]
 pub struct Services {
     /// The tuple spaces, by tenant and namespace.
     pub tuples: Arc<TupleSpace>,
     /// The locks.
-    pub locks: Arc<Locks>,
+    pub locks: Arc<dyn LockBackend>,
     /// The key-value store.
     pub kv: Kv,
     /// The process groups.
-    pub groups: Arc<Groups>,
+    pub groups: Arc<dyn GroupBackend>,
     /// Asynchronous takes not yet served, by the actor that asked.
     pub pending_takes: Arc<PendingTakes>,
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Self {
+            tuples: Arc::default(),
+            locks: Arc::new(Locks::in_memory()),
+            kv: Kv::in_memory(),
+            groups: Arc::new(Groups::default()),
+            pending_takes: Arc::default(),
+        }
+    }
 }
 
 /// One asynchronous take waiting: its space, its arity and its id there.
