@@ -53,6 +53,20 @@ pub(crate) fn problem(code: ErrorCode, message: impl Into<String>) -> Problem {
 #[derive(Clone)]
 pub(crate) struct ReadBody(pub(crate) Bytes);
 
+/// The request's body: the one the gate read already, or read here within the body limit.
+pub(crate) async fn body_bytes(
+    api: &Api,
+    parts: &mut Parts,
+    body: axum::body::Body,
+) -> Result<Bytes, Problem> {
+    if let Some(ReadBody(bytes)) = parts.extensions.remove::<ReadBody>() {
+        return Ok(bytes);
+    }
+    axum::body::to_bytes(body, api.options().max_body_bytes).await.map_err(|error| {
+        problem(ErrorCode::InvalidArguments, format!("the request body could not be read: {error}"))
+    })
+}
+
 /// Query pairs, decoded leniently: a malformed query is `invalid_arguments`.
 pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
     let Some(query) = query else { return Ok(Vec::new()) };
@@ -144,17 +158,7 @@ async fn post_invoke(
     request: Request,
 ) -> Result<Response, Problem> {
     let (mut parts, body) = request.into_parts();
-    let body = match parts.extensions.remove::<ReadBody>() {
-        Some(ReadBody(bytes)) => bytes,
-        None => {
-            axum::body::to_bytes(body, api.options().max_body_bytes).await.map_err(|error| {
-                problem(
-                    ErrorCode::InvalidArguments,
-                    format!("the request body could not be read: {error}"),
-                )
-            })?
-        }
-    };
+    let body = body_bytes(&api, &mut parts, body).await?;
     let headers = &parts.headers;
     let query = parts.uri.query();
     let content_type = headers

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Api,
-    http::{Problem, ReadBody, Segments, problem, query_pairs},
+    http::{Problem, Segments, body_bytes, problem, query_pairs},
     payload::is_json,
 };
 
@@ -53,17 +53,7 @@ async fn body<T: serde::de::DeserializeOwned>(api: &Api, request: Request) -> Re
             ));
         }
     }
-    let bytes = match parts.extensions.remove::<ReadBody>() {
-        Some(ReadBody(bytes)) => bytes,
-        None => {
-            axum::body::to_bytes(body, api.options().max_body_bytes).await.map_err(|error| {
-                problem(
-                    ErrorCode::InvalidArguments,
-                    format!("the request body could not be read: {error}"),
-                )
-            })?
-        }
-    };
+    let bytes = body_bytes(api, &mut parts, body).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
         problem(ErrorCode::InvalidJson, format!("the body is not JSON: {error}"))
     })?;

@@ -1,16 +1,12 @@
 //! The KV store on each backend through one suite, SQLite across reopening and across a kill
 //! -9 of a process writing to it: every acknowledged write is there afterwards.
 
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use plexspaces_storage::kv::{Kv, MAX_VALUE};
 use plexspaces_types::ErrorCode;
 
-use crate::{SCOPE, temp_dir};
+use crate::{SCOPE, acknowledged_before_a_kill, temp_dir};
 
 fn backends(name: &str) -> Vec<Kv> {
     let dir = temp_dir(&format!("kv-{name}"));
@@ -196,28 +192,12 @@ async fn acknowledged_writes_survive_a_kill_9() {
     let path = dir.join("kv.sqlite");
     let mut acknowledged = Vec::new();
     for round in 0..3_u64 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["kv::crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env("PLEXSPACES_KV_CRASH_FILE", &path)
-            .env("PLEXSPACES_KV_CRASH_ROUND", round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|line| line.strip_prefix("ACK ").map(str::to_owned))
-                .collect::<Vec<String>>()
-        });
-        // Killed at a different point of its writing each round.
-        std::thread::sleep(Duration::from_millis(400 + 250 * round));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let keys = reader.join().unwrap();
-        assert!(!keys.is_empty(), "round {round}: the child acknowledged no write");
+        let keys = acknowledged_before_a_kill(
+            "kv::crash_child",
+            &[("PLEXSPACES_KV_CRASH_FILE", &path)],
+            "PLEXSPACES_KV_CRASH_ROUND",
+            round,
+        );
         acknowledged.extend(keys);
     }
     let kv = Kv::open_sqlite(&path).unwrap();

@@ -1,19 +1,13 @@
 //! The tuple space's SQLite journal: tuples outlive the process, taken ones stay taken, and a
 //! kill -9 loses no acknowledged write and brings back no acknowledged take.
 
-use std::{
-    io::{BufRead as _, BufReader},
-    path::Path,
-    process::{Command, Stdio},
-    sync::Arc,
-    time::Duration,
-};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use plexspaces_storage::tuples_sqlite::TupleJournal;
 use plexspaces_tuplespace::{Pattern, TupleSpace};
 use serde_json::json;
 
-use crate::{SCOPE, temp_dir};
+use crate::{SCOPE, acknowledged_before_a_kill, temp_dir};
 
 fn open(path: &Path) -> TupleSpace {
     let (journal, kept) = TupleJournal::open(path).unwrap();
@@ -114,33 +108,12 @@ async fn a_kill_9_loses_no_acknowledged_write_or_take() {
     let mut written = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for round in 0..3_u64 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "tuples::tuples_crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("PLEXSPACES_TUPLES_CRASH_FILE", &path)
-            .env("PLEXSPACES_TUPLES_CRASH_ROUND", round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|line| line.strip_prefix("ACK ").map(str::to_owned))
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(400 + 250 * round));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
-        assert!(!lines.is_empty(), "round {round}: nothing acknowledged");
+        let lines = acknowledged_before_a_kill(
+            "tuples::tuples_crash_child",
+            &[("PLEXSPACES_TUPLES_CRASH_FILE", &path)],
+            "PLEXSPACES_TUPLES_CRASH_ROUND",
+            round,
+        );
         for line in lines {
             let mut parts = line.split(' ');
             let kind = parts.next().unwrap().to_owned();
