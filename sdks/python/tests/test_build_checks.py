@@ -61,3 +61,20 @@ def test_the_bundled_wit_is_the_projects():
     bundled = (SRC / "plexspaces" / "wit" / "plexspaces.wit").read_text()
     project = (Path(__file__).resolve().parents[3] / "wit" / "plexspaces.wit").read_text()
     assert bundled == project, "copy wit/plexspaces.wit into sdks/python/src/plexspaces/wit/"
+
+
+def test_a_relative_output_lands_beside_the_caller(tmp_path):
+    """componentize-py works in a directory of its own: `-o counter.wasm` must still mean the
+    caller's directory (a user building as the README shows)."""
+    source = tmp_path / "tiny.py"
+    source.write_text("from plexspaces import actor, handler\n@actor\nclass Tiny:\n    @handler('x')\n    def x(self) -> dict:\n        return {}\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "plexspaces.build", "build", "-q", "tiny.py", "-o", "out/tiny.wasm"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(SRC), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    built = tmp_path / "out" / "tiny.wasm"
+    assert built.read_bytes()[:4] == b"\0asm"

@@ -95,6 +95,8 @@ def _componentize() -> list[str]:
 
 def build(path: Path, output: Path, quiet: bool = False) -> None:
     """Checks `path`, then writes the component to `output`."""
+    # componentize-py runs in a work directory of its own: a relative output is the caller's.
+    output = output.resolve()
     classes = check(path)
     if not quiet:
         print(f"{path}: {len(classes)} actor class(es): {', '.join(classes)}", file=sys.stderr)
