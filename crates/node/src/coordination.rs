@@ -36,14 +36,6 @@ impl Scoped {
     }
 }
 
-pub(crate) fn stored(error: plexspaces_storage::Error) -> Error {
-    Error::new(error.code, error.message)
-}
-
-fn tuples(error: plexspaces_tuplespace::Error) -> Error {
-    Error::new(error.code, error.message)
-}
-
 fn entry(entry: Entry) -> pb::KvEntry {
     pb::KvEntry {
         key: entry.key,
@@ -78,7 +70,7 @@ pub(crate) fn json(text: &str, what: &str) -> Result<serde_json::Value> {
 }
 
 fn pattern(text: &str) -> Result<Pattern> {
-    Pattern::from_json(&json(text, "pattern")?).map_err(tuples)
+    Ok(Pattern::from_json(&json(text, "pattern")?)?)
 }
 
 fn tuple_text(tuple: &[serde_json::Value]) -> String {
@@ -88,11 +80,7 @@ fn tuple_text(tuple: &[serde_json::Value]) -> String {
 impl Api {
     /// Waits until the tuple journal (when there is one) holds every change made so far.
     async fn tuples_durable(&self) -> Result<()> {
-        let spaces = &self.services().tuples;
-        if spaces.is_durable() {
-            spaces.flush().await.map_err(tuples)?;
-        }
-        Ok(())
+        Ok(self.services().tuples.flush().await?)
     }
 
     fn space(&self, scope: &Scoped) -> std::sync::Arc<Space> {
@@ -103,7 +91,7 @@ impl Api {
     /// The live entry under a key.
     pub async fn kv_get(&self, request: pb::KvGetRequest) -> Result<pb::KvGetResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        let found = self.services().kv.get(scope.pair(), &request.key).await.map_err(stored)?;
+        let found = self.services().kv.get(scope.pair(), &request.key).await?;
         Ok(pb::KvGetResponse { entry: found.map(entry) })
     }
 
@@ -111,17 +99,14 @@ impl Api {
     pub async fn kv_put(&self, request: pb::KvPutRequest) -> Result<pb::KvPutResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
         let kv = &self.services().kv;
-        kv.put(scope.pair(), &request.key, request.value, ttl(request.ttl_ms))
-            .await
-            .map_err(stored)?;
+        kv.put(scope.pair(), &request.key, request.value, ttl(request.ttl_ms)).await?;
         Ok(pb::KvPutResponse {})
     }
 
     /// Removes a key.
     pub async fn kv_delete(&self, request: pb::KvDeleteRequest) -> Result<pb::KvDeleteResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        let deleted =
-            self.services().kv.delete(scope.pair(), &request.key).await.map_err(stored)?;
+        let deleted = self.services().kv.delete(scope.pair(), &request.key).await?;
         Ok(pb::KvDeleteResponse { deleted })
     }
 
@@ -133,8 +118,7 @@ impl Api {
             .services()
             .kv
             .list(scope.pair(), &request.prefix, after, limit(request.limit) as usize)
-            .await
-            .map_err(stored)?;
+            .await?;
         Ok(pb::KvListResponse {
             entries: page.entries.into_iter().map(entry).collect(),
             next_after: page.next_after.unwrap_or_default(),
@@ -157,8 +141,7 @@ impl Api {
                 request.value,
                 ttl(request.ttl_ms),
             )
-            .await
-            .map_err(stored)?;
+            .await?;
         Ok(pb::KvCompareAndSwapResponse { swapped })
     }
 
@@ -168,9 +151,9 @@ impl Api {
         request: &pb::TupleWriteRequest,
     ) -> Result<pb::TupleWriteResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        let tuple = tuple_from_json(json(&request.tuple_json, "tuple")?).map_err(tuples)?;
+        let tuple = tuple_from_json(json(&request.tuple_json, "tuple")?)?;
         let lease = (request.lease_ms > 0).then(|| Duration::from_millis(request.lease_ms));
-        self.space(&scope).write(tuple, lease).map_err(tuples)?;
+        self.space(&scope).write(tuple, lease)?;
         self.tuples_durable().await?;
         Ok(pb::TupleWriteResponse {})
     }

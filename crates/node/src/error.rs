@@ -121,6 +121,12 @@ impl From<plexspaces_core::Error> for Error {
     }
 }
 
+impl From<plexspaces_types::Refusal> for Error {
+    fn from(error: plexspaces_types::Refusal) -> Self {
+        Self::new(error.code, error.message)
+    }
+}
+
 impl From<plexspaces_sdk::SpawnError> for Error {
     fn from(error: plexspaces_sdk::SpawnError) -> Self {
         Self::new(error.code(), error.to_string())

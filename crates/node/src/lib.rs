@@ -192,25 +192,11 @@ impl NodeBuilder {
             Addresses { invoke: local(&invoke)?, admin: local(&admin)?, grpc: local(&grpc)? };
         let outbound = Arc::new(outbound::GuestOutbound::default());
         let logs = plexspaces_wasm::Logs::new(options.wasm.log_lines);
-        // Fencing tokens stay increasing across restarts: the boot epoch lives in the data
-        // directory, advanced and fsynced once here.
-        let locks = plexspaces_storage::locks::Locks::open(&options.data_dir.join("locks.epoch"))
-            .map_err(|error| Error::new(error.code, error.message))?;
-        let kv = match options.kv_backend {
-            options::KvBackend::Sqlite => {
-                plexspaces_storage::kv::Kv::open_sqlite(&options.data_dir.join("kv.sqlite"))
-                    .map_err(|error| Error::new(error.code, error.message))?
-            }
-            options::KvBackend::Memory => plexspaces_storage::kv::Kv::in_memory(),
-        };
-        let tuples = open_tuples(&options)?;
-        let services = plexspaces_wasm::Services {
-            tuples: Arc::new(tuples),
-            locks: Arc::new(locks),
-            kv,
-            groups: Arc::new(plexspaces_storage::groups::Groups::default()),
-            pending_takes: Default::default(),
-        };
+        // Opening the stores reads and fsyncs files: off the async threads.
+        let opening = options.clone();
+        let services = tokio::task::spawn_blocking(move || open_services(&opening))
+            .await
+            .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))??;
         let host =
             plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), services, logs)
                 .map_err(|error| Error::new(error.code, error.message))?;
@@ -382,6 +368,25 @@ async fn serve_grpc(
     }
 }
 
+/// The coordination services on the embedded backends the options name.
+fn open_services(options: &Options) -> Result<plexspaces_wasm::Services> {
+    use plexspaces_storage::{groups::Groups, kv::Kv, locks::Locks};
+    // Fencing tokens stay increasing across restarts: the boot epoch lives in the data
+    // directory, advanced and fsynced once here.
+    let locks = Locks::open(&options.data_dir.join("locks.epoch"))?;
+    let kv = match options.kv_backend {
+        options::KvBackend::Sqlite => Kv::open_sqlite(&options.data_dir.join("kv.sqlite"))?,
+        options::KvBackend::Memory => Kv::in_memory(),
+    };
+    Ok(plexspaces_wasm::Services {
+        tuples: Arc::new(open_tuples(options)?),
+        locks: Arc::new(locks),
+        kv,
+        groups: Arc::new(Groups::default()),
+        pending_takes: Default::default(),
+    })
+}
+
 /// The tuple spaces: in memory, or journaled to SQLite and restored from it.
 fn open_tuples(options: &Options) -> Result<plexspaces_tuplespace::TupleSpace> {
     use plexspaces_tuplespace::TupleSpace;
@@ -389,14 +394,12 @@ fn open_tuples(options: &Options) -> Result<plexspaces_tuplespace::TupleSpace> {
         return Ok(TupleSpace::new());
     }
     let path = options.data_dir.join("tuples.sqlite");
-    let (journal, kept) = plexspaces_storage::tuples_sqlite::TupleJournal::open(&path)
-        .map_err(|error| Error::new(error.code, error.message))?;
+    let (journal, kept) = plexspaces_storage::tuples_sqlite::TupleJournal::open(&path)?;
     let tuples = TupleSpace::with_journal(Arc::new(journal));
     let restored = kept.len();
     for tuple in kept {
-        tuples
-            .restore((&tuple.tenant, &tuple.namespace), tuple.id, tuple.tuple, tuple.expires_at_ms)
-            .map_err(|error| Error::new(error.code, error.message))?;
+        let scope = (tuple.tenant.as_str(), tuple.namespace.as_str());
+        tuples.restore(scope, tuple.id, tuple.tuple, tuple.expires_at_ms)?;
     }
     tracing::info!(restored, path = %path.display(), "the tuple spaces are journaled");
     Ok(tuples)

@@ -8,12 +8,12 @@ use plexspaces_proto::v1::{
 };
 use plexspaces_sdk::Message;
 use plexspaces_storage::locks::Grant;
-use plexspaces_types::{ActorId, ActorKey, ActorType, ErrorCode};
+use plexspaces_types::{ActorId, ErrorCode};
 use tonic::{Request, Response, Status};
 
 use crate::{
     Api, Error, Result,
-    coordination::{Scoped, json, stored},
+    coordination::{Scoped, json},
     payload::JSON,
 };
 
@@ -31,16 +31,7 @@ impl Scoped {
     /// `member` (`type`, `type/key` or `namespace/type/key`) as `namespace/type/key`, inside
     /// the scope's tenant.
     fn member(&self, member: &str) -> Result<String> {
-        let client = ActorId::new(
-            self.tenant.clone(),
-            self.namespace.clone(),
-            ActorType::new("client")
-                .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))?,
-            ActorKey::new(plexspaces_types::DEFAULT_KEY)
-                .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))?,
-        );
-        client
-            .resolve(member)
+        ActorId::resolve_in(&self.tenant, &self.namespace, member)
             .map(|id| id.local_name())
             .map_err(|message| Error::new(ErrorCode::InvalidArguments, message))
     }
@@ -72,8 +63,7 @@ impl Api {
             locks.try_acquire(scope.pair(), name, holder, metadata, lease)
         } else {
             locks.acquire(scope.pair(), name, holder, metadata, lease, timeout).await
-        }
-        .map_err(stored)?;
+        }?;
         Ok(pb::LockAcquireResponse { grant: granted.map(|held| grant(name, held)) })
     }
 
@@ -81,11 +71,13 @@ impl Api {
     pub fn lock_renew(&self, request: &pb::LockRenewRequest) -> Result<pb::LockRenewResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
         let lease = Duration::from_millis(request.lease_ms);
-        let renewed = self
-            .services()
-            .locks
-            .renew(scope.pair(), &request.name, &request.holder, request.version, lease)
-            .map_err(stored)?;
+        let renewed = self.services().locks.renew(
+            scope.pair(),
+            &request.name,
+            &request.holder,
+            request.version,
+            lease,
+        )?;
         Ok(pb::LockRenewResponse { grant: Some(grant(&request.name, renewed)) })
     }
 
@@ -95,7 +87,7 @@ impl Api {
         request: &pb::LockReleaseRequest,
     ) -> Result<pb::LockReleaseResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        plexspaces_storage::locks::check_name(&request.name).map_err(stored)?;
+        plexspaces_storage::locks::check_name(&request.name)?;
         let released = self.services().locks.release(scope.pair(), &request.name, request.version);
         Ok(pb::LockReleaseResponse { released })
     }
@@ -103,7 +95,7 @@ impl Api {
     /// The current grant of a lock.
     pub fn lock_get(&self, request: &pb::LockGetRequest) -> Result<pb::LockGetResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        plexspaces_storage::locks::check_name(&request.name).map_err(stored)?;
+        plexspaces_storage::locks::check_name(&request.name)?;
         let held = self.services().locks.holder(scope.pair(), &request.name);
         Ok(pb::LockGetResponse { grant: held.map(|held| grant(&request.name, held)) })
     }
@@ -113,9 +105,8 @@ impl Api {
         let scope = Scoped::of(request.scope.as_ref())?;
         let member = scope.member(&request.member)?;
         let groups = &self.services().groups;
-        let joined = groups
-            .join(scope.pair(), &request.group, &member, request.topic.as_deref())
-            .map_err(stored)?;
+        let joined =
+            groups.join(scope.pair(), &request.group, &member, request.topic.as_deref())?;
         Ok(pb::GroupJoinResponse { joined })
     }
 
@@ -124,9 +115,7 @@ impl Api {
         let scope = Scoped::of(request.scope.as_ref())?;
         let member = scope.member(&request.member)?;
         let groups = &self.services().groups;
-        let left = groups
-            .leave(scope.pair(), &request.group, &member, request.topic.as_deref())
-            .map_err(stored)?;
+        let left = groups.leave(scope.pair(), &request.group, &member, request.topic.as_deref())?;
         Ok(pb::GroupLeaveResponse { left })
     }
 
@@ -136,8 +125,7 @@ impl Api {
         request: &pb::GroupMembersRequest,
     ) -> Result<pb::GroupMembersResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        let members =
-            self.services().groups.members(scope.pair(), &request.group).map_err(stored)?;
+        let members = self.services().groups.members(scope.pair(), &request.group)?;
         Ok(pb::GroupMembersResponse { members })
     }
 
@@ -161,32 +149,36 @@ impl Api {
     ) -> Result<pb::GroupPublishResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
         let data = json(&request.data_json, "data")?;
-        let groups = &self.services().groups;
         let topic = request.topic.as_deref();
-        let recipients = groups.recipients(scope.pair(), &request.group, topic).map_err(stored)?;
         let payload = plexspaces_wasm::pg_payload(&request.group, topic, data, None);
-        let mut sent = 0_u32;
-        for member in recipients {
-            let id = ActorId::parse(&format!("{}/{member}", scope.tenant))
-                .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))?;
-            let message = Message {
-                action: plexspaces_wasm::PG_MESSAGE.into(),
-                payload: payload.clone().into_bytes(),
-                content_type: JSON.into(),
-            };
-            let told = self
-                .kind(&id)
-                .and_then(|kind| kind.tell(self.system(), id, message, &self.next_message_id()));
-            match told {
-                Ok(()) => sent += 1,
-                Err(error) if error.code == ErrorCode::NotFound => {
-                    groups.leave(scope.pair(), &request.group, &member, None).map_err(stored)?;
-                }
-                Err(error) => {
-                    tracing::warn!(group = %request.group, %member, code = %error.code, error = %error.message, "a publish did not reach a member");
-                }
-            }
+        let groups = &*self.services().groups;
+        let delivery = plexspaces_storage::groups::publish(
+            groups,
+            scope.pair(),
+            &request.group,
+            topic,
+            |member| {
+                let message = Message {
+                    action: plexspaces_wasm::PG_MESSAGE.into(),
+                    payload: payload.clone().into_bytes(),
+                    content_type: JSON.into(),
+                };
+                ActorId::resolve_in(&scope.tenant, &scope.namespace, member)
+                    .map_err(|message| Error::new(ErrorCode::Internal, message))
+                    .and_then(|id| {
+                        let kind = self.kind(&id)?;
+                        kind.tell(self.system(), id, message, &self.next_message_id())
+                    })
+                    .map_err(|error| plexspaces_storage::Error {
+                        code: error.code,
+                        message: error.message,
+                    })
+            },
+        )?;
+        for (member, error) in delivery.unreached {
+            tracing::warn!(group = %request.group, %member, code = %error.code, error = %error.message, "a publish did not reach a member");
         }
+        let sent = delivery.sent;
         Ok(pb::GroupPublishResponse { sent })
     }
 }

@@ -318,6 +318,39 @@ impl GroupBackend for Groups {
     }
 }
 
+/// What a publish did: how many members it was sent to, and the members it could not reach
+/// (with why), for the caller to log.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// Members it was sent to.
+    pub sent: u32,
+    /// Members it could not reach, and why.
+    pub unreached: Vec<(String, Error)>,
+}
+
+/// Sends a publish to `group` (and `topic`) through `send`, once per recipient, in member
+/// order; a member whose actor is gone for good (`send` answers `not_found`: its type is no
+/// longer deployed) leaves the group.
+pub fn publish(
+    groups: &dyn GroupBackend,
+    scope: Scope<'_>,
+    group: &str,
+    topic: Option<&str>,
+    mut send: impl FnMut(&str) -> Result<()>,
+) -> Result<Delivery> {
+    let mut delivery = Delivery::default();
+    for member in groups.recipients(scope, group, topic)? {
+        match send(&member) {
+            Ok(()) => delivery.sent += 1,
+            Err(error) if error.code == ErrorCode::NotFound => {
+                groups.leave(scope, group, &member, None)?;
+            }
+            Err(error) => delivery.unreached.push((member, error)),
+        }
+    }
+    Ok(delivery)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

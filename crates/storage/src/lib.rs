@@ -9,23 +9,8 @@ mod kv_sqlite;
 pub mod locks;
 pub mod tuples_sqlite;
 
-use plexspaces_types::ErrorCode;
-
-/// What a store refuses, with a catalogue code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct Error {
-    /// The stable code.
-    pub code: ErrorCode,
-    /// What a person can act on.
-    pub message: String,
-}
-
-impl Error {
-    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
-    }
-}
+/// What a store refuses, with a catalogue code (shared with the tuple space).
+pub use plexspaces_types::Refusal as Error;
 
 /// The crate's result.
 pub type Result<T> = std::result::Result<T, Error>;

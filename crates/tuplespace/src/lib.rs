@@ -15,8 +15,6 @@ mod space;
 pub use pattern::{Field, Kind, Pattern};
 pub use space::{Flush, Journal, Space, Stats, TupleSpace, Waiting, tuple_from_json};
 
-use plexspaces_types::ErrorCode;
-
 /// A tuple: its fields, in order.
 pub type Tuple = Vec<serde_json::Value>;
 
@@ -26,21 +24,8 @@ pub const MAX_ARITY: usize = 64;
 /// The longest lease a tuple may have.
 pub const MAX_LEASE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
-/// What the tuple space refuses, with a catalogue code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct Error {
-    /// The stable code.
-    pub code: ErrorCode,
-    /// What a person can act on.
-    pub message: String,
-}
-
-impl Error {
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self { code: ErrorCode::InvalidArguments, message: message.into() }
-    }
-}
+/// What the tuple space refuses, with a catalogue code (shared with the stores).
+pub use plexspaces_types::Refusal as Error;
 
 /// The crate's result.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -592,18 +592,13 @@ impl TupleSpace {
         self.space(tenant, namespace).restore(id, tuple, expires_at_ms)
     }
 
-    /// Resolves once everything the spaces recorded so far is durable (at once without a
-    /// journal).
-    pub fn flush(&self) -> Flush {
+    /// Resolves once everything the spaces recorded so far is durable (at once, with nothing
+    /// to wait for, without a journal).
+    pub async fn flush(&self) -> Result<()> {
         match &self.journal {
-            Some(journal) => journal.flush(),
-            None => Box::pin(async { Ok(()) }),
+            Some(journal) => journal.flush().await,
+            None => Ok(()),
         }
-    }
-
-    /// Whether the spaces outlive the process.
-    pub fn is_durable(&self) -> bool {
-        self.journal.is_some()
     }
 
     /// The space of a tenant's namespace.

@@ -161,10 +161,20 @@ impl ActorId {
     /// The actor `target` names from this one: `type` (its default actor), `type/key` or
     /// `namespace/type/key`, always inside this actor's tenant.
     pub fn resolve(&self, target: &str) -> Result<Self, String> {
+        Self::resolve_in(&self.tenant, &self.namespace, target)
+    }
+
+    /// The actor `target` names in `tenant`, a target without a namespace meaning one in
+    /// `namespace`.
+    pub fn resolve_in(
+        tenant: &TenantId,
+        namespace: &Namespace,
+        target: &str,
+    ) -> Result<Self, String> {
         let parts: Vec<&str> = target.split('/').collect();
         let (namespace, actor_type, key) = match parts.as_slice() {
-            [actor_type] => (self.namespace.as_str(), *actor_type, DEFAULT_KEY),
-            [actor_type, key] => (self.namespace.as_str(), *actor_type, *key),
+            [actor_type] => (namespace.as_str(), *actor_type, DEFAULT_KEY),
+            [actor_type, key] => (namespace.as_str(), *actor_type, *key),
             [namespace, actor_type, key] => (*namespace, *actor_type, *key),
             _ => {
                 return Err(format!(
@@ -174,7 +184,7 @@ impl ActorId {
         };
         let failed = |error: InvalidName| format!("target {target:?}: {error}");
         Ok(Self {
-            tenant: self.tenant.clone(),
+            tenant: tenant.clone(),
             namespace: Namespace::new(namespace).map_err(failed)?,
             actor_type: ActorType::new(actor_type).map_err(failed)?,
             key: ActorKey::new(key).map_err(failed)?,

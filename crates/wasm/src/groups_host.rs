@@ -1,7 +1,10 @@
 //! The `process-groups` interface: groups of the calling actor's namespace, and the fan-out of
 //! a publish to their members as `pg_message`s.
 
-use plexspaces_types::{ActorId, ErrorCode};
+use std::sync::Arc;
+
+use plexspaces_storage::groups;
+use plexspaces_types::ActorId;
 
 use crate::{
     bindings::{HostError, plexspaces::actor},
@@ -82,26 +85,22 @@ impl actor::process_groups::Host for Ctx {
         let data = json(&data, "data")?;
         let me = self.serving()?.clone();
         let scope = (me.tenant.as_str(), me.namespace.as_str());
-        let recipients = self.services.groups.recipients(scope, &group, topic.as_deref())?;
         let payload = pg_payload(&group, topic.as_deref(), data, Some(&me.local_name()));
-        let mut sent = 0_u32;
-        let mut gone = Vec::new();
-        for member in recipients {
-            match self.outbound.tell(&me, &member, PG_MESSAGE, payload.as_bytes()) {
-                Ok(()) => sent += 1,
-                // Its type is no longer deployed: the member was stopped for good.
-                Err(error) if error.code == ErrorCode::NotFound => gone.push(member),
-                Err(error) => self.logs.push(
-                    &me,
-                    "warn",
-                    Stream::Host,
-                    format!("publish to {group:?}: {member} not reached: {error}"),
-                ),
-            }
+        let outbound = Arc::clone(&self.outbound);
+        let delivery =
+            groups::publish(&*self.services.groups, scope, &group, topic.as_deref(), |member| {
+                outbound.tell(&me, member, PG_MESSAGE, payload.as_bytes()).map_err(|error| {
+                    plexspaces_storage::Error { code: error.code, message: error.message }
+                })
+            })?;
+        for (member, error) in delivery.unreached {
+            self.logs.push(
+                &me,
+                "warn",
+                Stream::Host,
+                format!("publish to {group:?}: {member} not reached: {error}"),
+            );
         }
-        for member in gone {
-            self.services.groups.leave(scope, &group, &member, None)?;
-        }
-        Ok(sent)
+        Ok(delivery.sent)
     }
 }

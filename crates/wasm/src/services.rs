@@ -88,8 +88,8 @@ pub(crate) fn invalid(message: impl Into<String>) -> HostError {
     }
 }
 
-impl From<plexspaces_tuplespace::Error> for HostError {
-    fn from(error: plexspaces_tuplespace::Error) -> Self {
+impl From<plexspaces_types::Refusal> for HostError {
+    fn from(error: plexspaces_types::Refusal) -> Self {
         HostError { code: error.code.as_str().to_owned(), message: error.message, error_type: None }
     }
 }
@@ -110,12 +110,6 @@ fn pattern(text: &str) -> Result<Pattern, HostError> {
 
 fn text(tuple: &[Value]) -> String {
     serde_json::to_string(tuple).unwrap_or_default()
-}
-
-impl From<plexspaces_storage::Error> for HostError {
-    fn from(error: plexspaces_storage::Error) -> Self {
-        HostError { code: error.code.as_str().to_owned(), message: error.message, error_type: None }
-    }
 }
 
 fn grant(grant: Grant) -> actor::locks::Grant {
@@ -187,10 +181,7 @@ impl Ctx {
     /// Waits until the tuple spaces' journal holds what this call changed (at once when the
     /// spaces are not journaled).
     async fn durable(&mut self) -> Result<(), HostError> {
-        if self.services.tuples.is_durable() {
-            self.services.tuples.flush().await?;
-        }
-        Ok(())
+        Ok(self.services.tuples.flush().await?)
     }
 }
 
