@@ -317,16 +317,32 @@ fn grant_json(grant: Option<&pb::LockGrant>) -> Value {
     })
 }
 
+/// The `POST` operations on a lock, by the last segment of their route.
+#[derive(Clone, Copy)]
+enum LockOperation {
+    Acquire,
+    Renew,
+    Release,
+}
+
+/// The `POST` operations on a group, by the last segment of their route.
+#[derive(Clone, Copy)]
+enum GroupOperation {
+    Join,
+    Leave,
+    Publish,
+}
+
 async fn lock_post(
     api: Api,
     path: KeyPath,
     request: Request,
-    operation: &'static str,
+    operation: LockOperation,
 ) -> Result<Response, Problem> {
     let Segments((tenant, namespace, name)) = path;
     let scope = scope(tenant, namespace);
     let answer = match operation {
-        "acquire" => {
+        LockOperation::Acquire => {
             let acquire: Acquire = body(&api, request).await?;
             let request = pb::LockAcquireRequest {
                 scope,
@@ -338,7 +354,7 @@ async fn lock_post(
             };
             json!({"grant": grant_json(api.lock_acquire(request).await?.grant.as_ref())})
         }
-        "renew" => {
+        LockOperation::Renew => {
             let renew: Renew = body(&api, request).await?;
             let request = pb::LockRenewRequest {
                 scope,
@@ -349,7 +365,7 @@ async fn lock_post(
             };
             json!({"grant": grant_json(api.lock_renew(&request)?.grant.as_ref())})
         }
-        _ => {
+        LockOperation::Release => {
             let release: Release = body(&api, request).await?;
             let request =
                 pb::LockReleaseRequest { scope, name, version: version(&release.version)? };
@@ -369,24 +385,24 @@ async fn group_post(
     api: Api,
     path: KeyPath,
     request: Request,
-    operation: &'static str,
+    operation: GroupOperation,
 ) -> Result<Response, Problem> {
     let Segments((tenant, namespace, group)) = path;
     let scope = scope(tenant, namespace);
     let answer = match operation {
-        "join" => {
+        GroupOperation::Join => {
             let join: Membership = body(&api, request).await?;
             let request =
                 pb::GroupJoinRequest { scope, group, member: join.member, topic: join.topic };
             json!({"joined": api.group_join(&request)?.joined})
         }
-        "leave" => {
+        GroupOperation::Leave => {
             let leave: Membership = body(&api, request).await?;
             let request =
                 pb::GroupLeaveRequest { scope, group, member: leave.member, topic: leave.topic };
             json!({"left": api.group_leave(&request)?.left})
         }
-        _ => {
+        GroupOperation::Publish => {
             let publish: Publish = body(&api, request).await?;
             let request = pb::GroupPublishRequest {
                 scope,
@@ -433,17 +449,25 @@ pub(crate) fn routes() -> Router<Api> {
             "/api/v1/groups/{tenant}/{namespace}/{group}",
             get(|State(api): State<Api>, path: KeyPath| group_members(api, path)),
         );
-    for operation in ["acquire", "renew", "release"] {
+    for (segment, operation) in [
+        ("acquire", LockOperation::Acquire),
+        ("renew", LockOperation::Renew),
+        ("release", LockOperation::Release),
+    ] {
         router = router.route(
-            &format!("/api/v1/locks/{{tenant}}/{{namespace}}/{{name}}/{operation}"),
+            &format!("/api/v1/locks/{{tenant}}/{{namespace}}/{{name}}/{segment}"),
             post(move |State(api): State<Api>, path: KeyPath, request: Request| {
                 lock_post(api, path, request, operation)
             }),
         );
     }
-    for operation in ["join", "leave", "publish"] {
+    for (segment, operation) in [
+        ("join", GroupOperation::Join),
+        ("leave", GroupOperation::Leave),
+        ("publish", GroupOperation::Publish),
+    ] {
         router = router.route(
-            &format!("/api/v1/groups/{{tenant}}/{{namespace}}/{{group}}/{operation}"),
+            &format!("/api/v1/groups/{{tenant}}/{{namespace}}/{{group}}/{segment}"),
             post(move |State(api): State<Api>, path: KeyPath, request: Request| {
                 group_post(api, path, request, operation)
             }),
