@@ -1,13 +1,18 @@
 //! The node's coordination state, each kind behind an API its backends share, with the
 //! embedded implementation first: lease-based locks with fencing tokens (`locks`), the
 //! key-value store in memory or in SQLite (`kv`), process groups (`groups`), and the tuple
-//! space's SQLite journal (`tuples_sqlite`).
+//! space's SQLite journal (`tuples_sqlite`), and the journal of durable actors (`journal`, in SQLite:
+//! `SqliteJournal`).
 
 pub mod groups;
+pub mod journal;
+mod journal_sqlite;
 pub mod kv;
 mod kv_sqlite;
 pub mod locks;
 pub mod tuples_sqlite;
+
+pub use journal_sqlite::SqliteJournal;
 
 /// What a store refuses, with a catalogue code (shared with the tuple space).
 pub use plexspaces_types::Refusal as Error;

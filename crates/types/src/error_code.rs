@@ -51,11 +51,16 @@ pub enum ErrorCode {
     /// A WebAssembly guest trapped (deadline, stack, a fault): its instance was discarded and
     /// the actor keeps its last committed state.
     GuestTrapped,
+    /// A durable actor's journal or checkpoint is damaged: its state is not served.
+    JournalDamaged,
+    /// Replaying a durable actor's journal made other host calls than the journal records (its
+    /// code changed, or it is not deterministic outside its host calls).
+    ReplayDiverged,
 }
 
 impl ErrorCode {
     /// Every code, in catalogue order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidArguments,
@@ -78,6 +83,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::RequestTimeout,
         ErrorCode::GuestTrapped,
+        ErrorCode::JournalDamaged,
+        ErrorCode::ReplayDiverged,
     ];
 
     /// The code of a stable name (`"not_found"`), if it is one.
@@ -110,6 +117,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::GuestTrapped => "guest_trapped",
+            ErrorCode::JournalDamaged => "journal_damaged",
+            ErrorCode::ReplayDiverged => "replay_diverged",
         }
     }
 
@@ -136,6 +145,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => 503,
             ErrorCode::RequestTimeout => 408,
             ErrorCode::GuestTrapped => 500,
+            ErrorCode::JournalDamaged | ErrorCode::ReplayDiverged => 500,
         }
     }
 
@@ -161,6 +171,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => 14,     // UNAVAILABLE
             ErrorCode::RequestTimeout => 4,   // DEADLINE_EXCEEDED
             ErrorCode::GuestTrapped => 13,    // INTERNAL
+            ErrorCode::JournalDamaged => 15,  // DATA_LOSS
+            ErrorCode::ReplayDiverged => 13,  // INTERNAL
         }
     }
 }
