@@ -29,7 +29,7 @@ use crate::{
     idempotency::{Delivery, Window},
     metrics::Metrics,
     payload::{JSON, action_of, is_json},
-    registry::{ActorKind, Registry},
+    registry::{ActorKind, Envelope, Registry},
 };
 
 /// The id an address without one gets.
@@ -234,7 +234,7 @@ impl Api {
         })?;
         let timeout = self.timeout(request.timeout_ms)?;
         if mode == pb::InvocationMode::Call {
-            let payload = kind.call(system, id, message, timeout).await?;
+            let payload = kind.call(system, id, message, timeout, None).await?;
             return Ok(pb::InvokeResponse {
                 payload,
                 content_type: JSON.to_owned(),
@@ -242,15 +242,20 @@ impl Api {
             });
         }
         let message_id = self.next_message_id();
-        if request.idempotency_key.is_empty() {
-            kind.tell(system, id, message, &message_id)?;
-            return Ok(pb::InvokeResponse { message_id, ..pb::InvokeResponse::default() });
-        }
         if request.idempotency_key.len() > 256 {
             return Err(Error::new(
                 ErrorCode::InvalidArguments,
                 "an idempotency key is at most 256 bytes",
             ));
+        }
+        if kind.durable() {
+            return self
+                .tell_durable(&*kind, id, message, message_id, request.idempotency_key)
+                .await;
+        }
+        if request.idempotency_key.is_empty() {
+            kind.tell(system, id, message, Envelope::named(message_id.clone()))?;
+            return Ok(pb::InvokeResponse { message_id, ..pb::InvokeResponse::default() });
         }
         let actor = id.to_string();
         let named = message_id.clone();
@@ -258,7 +263,7 @@ impl Api {
             &actor,
             &request.idempotency_key,
             message_id,
-            || kind.tell(system, id, message, &named),
+            || kind.tell(system, id, message, Envelope::named(named)),
         )?;
         Ok(match delivery {
             Delivery::Delivered(message_id) => {
@@ -267,6 +272,38 @@ impl Api {
             Delivery::Duplicate(message_id) => {
                 pb::InvokeResponse { message_id, duplicate: true, ..pb::InvokeResponse::default() }
             }
+        })
+    }
+
+    /// A tell to a durable actor: acknowledged once the actor has journaled it and the
+    /// journal made that durable. Its idempotency key is journaled with it, so a retry after a
+    /// crash of the node is still recognised.
+    async fn tell_durable(
+        &self,
+        kind: &dyn ActorKind,
+        id: ActorId,
+        message: Message,
+        message_id: String,
+        idempotency_key: String,
+    ) -> Result<pb::InvokeResponse> {
+        let (admission, admitted) = tokio::sync::oneshot::channel();
+        let envelope = Envelope {
+            message_id: message_id.clone(),
+            origin: None,
+            idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
+            admission: Some(admission),
+        };
+        let stopped = crate::registry::stopped(&id);
+        kind.tell(&self.inner.system, id, message, envelope)?;
+        let admitted = admitted.await.map_err(|_| stopped)??;
+        self.inner.deployments.journal().durable(admitted.ticket).await?;
+        Ok(match admitted.duplicate_of {
+            None => pb::InvokeResponse { message_id, ..pb::InvokeResponse::default() },
+            Some(first) => pb::InvokeResponse {
+                message_id: first,
+                duplicate: true,
+                ..pb::InvokeResponse::default()
+            },
         })
     }
 
@@ -385,10 +422,21 @@ impl Api {
     ) -> Result<pb::DeleteActorResponse> {
         let id = actor_id(request.actor.as_ref())?;
         self.check_type(&id.tenant, &id.namespace, &id.actor_type)?;
-        let Some(actor) = self.inner.system.lookup_any(&id) else {
-            return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
-        };
-        actor.shutdown(ExitReason::Shutdown, self.inner.options.shutdown_grace()).await;
+        let durable = self.kind(&id)?.durable();
+        match self.inner.system.lookup_any(&id) {
+            Some(actor) => {
+                actor.shutdown(ExitReason::Shutdown, self.inner.options.shutdown_grace()).await;
+            }
+            // A durable actor exists while its journal does, active or not (damaged too).
+            None if durable => {}
+            None => {
+                return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
+            }
+        }
+        // Its journal and checkpoint go with it.
+        if durable {
+            self.inner.deployments.journal().remove(&id.to_string()).await?;
+        }
         let services = self.services();
         let name = id.local_name();
         let memberships = services.groups.leave_all(id.tenant.as_str(), &|member| member == name);

@@ -16,13 +16,19 @@ use std::{
 use parking_lot::{Mutex, RwLock};
 use plexspaces_core::{ExitReason, FacetRegistry, System};
 use plexspaces_proto::v1 as pb;
+use plexspaces_storage::journal::JournalBackend;
 use plexspaces_types::{ActorId, ActorType, ErrorCode, Namespace, TenantId};
-use plexspaces_wasm::{Binding, Component, Host, Module, Served};
+use plexspaces_wasm::{Binding, Component, Durability, Host, Module, Served};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::{Error, Result, registry::ActorKind, wasm_kind::WasmKind};
+use crate::{
+    Error, Result,
+    durability::{DURABILITY, checkpoint_every},
+    registry::ActorKind,
+    wasm_kind::WasmKind,
+};
 
 /// (tenant, namespace, name): a deployment, or a deployed type.
 pub(crate) type Key = (String, String, String);
@@ -49,9 +55,18 @@ struct Deployment {
     cached: bool,
 }
 
+/// The journal of durable types, and the node's defaults for them.
+pub(crate) struct DurableDefaults {
+    pub(crate) journal: Arc<dyn JournalBackend>,
+    pub(crate) checkpoint_every: u64,
+    pub(crate) key_window: Duration,
+    pub(crate) max_keys: usize,
+}
+
 /// Every deployment of the node, and the types they serve.
 pub(crate) struct Deployments {
     host: Host,
+    durable: DurableDefaults,
     facet_registry: FacetRegistry,
     data_dir: PathBuf,
     cache_dir: PathBuf,
@@ -149,9 +164,11 @@ impl Deployments {
         data_dir: PathBuf,
         cache_dir: PathBuf,
         idle_timeout: Duration,
+        durable: DurableDefaults,
     ) -> Self {
         Self {
             host,
+            durable,
             facet_registry,
             data_dir,
             cache_dir,
@@ -360,9 +377,11 @@ impl Deployments {
                     }
                     None => Served::new(binding, self.host.logs().clone()),
                 };
+                let durability = self.durability(&facets);
                 let kind = WasmKind {
                     served,
                     behavior,
+                    durability,
                     facets,
                     facet_registry: self.facet_registry.clone(),
                     idle_timeout,
@@ -381,6 +400,24 @@ impl Deployments {
         let info = info(&deployment);
         self.deployments.lock().insert(key, deployment);
         Ok(info)
+    }
+
+    /// The journal durable actors keep.
+    pub(crate) fn journal(&self) -> &Arc<dyn JournalBackend> {
+        &self.durable.journal
+    }
+
+    /// What a type's actors share when its facets make it durable.
+    fn durability(&self, facets: &[(String, Value)]) -> Option<Arc<Durability>> {
+        let (_, config) = facets.iter().find(|(name, _)| name == DURABILITY)?;
+        // The config was checked when the facets were built.
+        let every = checkpoint_every(config).ok().flatten();
+        Some(Arc::new(Durability {
+            journal: Arc::clone(&self.durable.journal),
+            checkpoint_every: every.unwrap_or(self.durable.checkpoint_every),
+            key_window: self.durable.key_window,
+            max_keys: self.durable.max_keys,
+        }))
     }
 
     /// Stops the actors of a type and forgets it.

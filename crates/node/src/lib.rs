@@ -30,6 +30,7 @@ mod auth;
 mod coordination;
 mod deploy;
 mod deploy_api;
+mod durability;
 mod error;
 mod gate;
 mod http;
@@ -93,11 +94,9 @@ pub struct Node;
 impl Node {
     /// A builder on the embedded defaults, with the built-in facets registered.
     pub fn builder() -> NodeBuilder {
-        NodeBuilder {
-            options: Options::default(),
-            facets: FacetRegistry::with_builtins(FacetMetrics::default()),
-            registrations: Vec::new(),
-        }
+        let mut facets = FacetRegistry::with_builtins(FacetMetrics::default());
+        durability::register(&mut facets);
+        NodeBuilder { options: Options::default(), facets, registrations: Vec::new() }
     }
 }
 
@@ -194,9 +193,14 @@ impl NodeBuilder {
         let logs = plexspaces_wasm::Logs::new(options.wasm.log_lines);
         // Opening the stores reads and fsyncs files: off the async threads.
         let opening = options.clone();
-        let services = tokio::task::spawn_blocking(move || open_services(&opening))
-            .await
-            .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))??;
+        let (services, journal) = tokio::task::spawn_blocking(move || {
+            let services = open_services(&opening)?;
+            let journal =
+                plexspaces_storage::SqliteJournal::open(&opening.data_dir.join("journal"))?;
+            Ok::<_, Error>((services, Arc::new(journal)))
+        })
+        .await
+        .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))??;
         let host =
             plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), services, logs)
                 .map_err(|error| Error::new(error.code, error.message))?;
@@ -206,6 +210,12 @@ impl NodeBuilder {
             options.data_dir.clone(),
             options.compile_cache(),
             idle_timeout,
+            deploy::DurableDefaults {
+                journal,
+                checkpoint_every: options.checkpoint_every,
+                key_window: Duration::from_secs(options.idempotency_window_secs),
+                max_keys: options.idempotency_max_keys,
+            },
         );
         let api = Api::new(system, Registry::new(kinds), deployments, options.clone());
         outbound.connect(&api);

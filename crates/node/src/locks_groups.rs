@@ -15,6 +15,7 @@ use crate::{
     Api, Error, Result,
     coordination::{Scoped, json},
     payload::JSON,
+    registry::Envelope,
 };
 
 fn grant(name: &str, grant: Grant) -> pb::LockGrant {
@@ -167,7 +168,12 @@ impl Api {
                     .map_err(|message| Error::new(ErrorCode::Internal, message))
                     .and_then(|id| {
                         let kind = self.kind(&id)?;
-                        kind.tell(self.system(), id, message, &self.next_message_id())
+                        kind.tell(
+                            self.system(),
+                            id,
+                            message,
+                            Envelope::named(self.next_message_id()),
+                        )
                     })
                     .map_err(|error| plexspaces_storage::Error {
                         code: error.code,

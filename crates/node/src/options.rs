@@ -59,6 +59,9 @@ pub struct Options {
     /// Whether the tuple spaces outlive the node: `memory` (the default) or `sqlite`
     /// (`<data_dir>/tuples.sqlite`; a write or take returns once it is durable).
     pub tuple_space_backend: TupleSpaceBackend,
+    /// A durable actor's checkpoint follows this many journal entries (messages, host calls
+    /// and ends); a facet config's `checkpoint_every` overrides it per type.
+    pub checkpoint_every: u64,
     /// Limits and pool sizes of WebAssembly actors.
     pub wasm: plexspaces_wasm::Options,
 }
@@ -108,6 +111,7 @@ impl Default for Options {
             compile_cache_dir: None,
             kv_backend: KvBackend::Sqlite,
             tuple_space_backend: TupleSpaceBackend::Memory,
+            checkpoint_every: 1000,
             wasm: plexspaces_wasm::Options::default(),
         }
     }
@@ -141,6 +145,9 @@ impl Options {
                 "ask_timeout_ms must be between 1 and max_ask_timeout_ms ({})",
                 self.max_ask_timeout_ms
             ));
+        }
+        if self.checkpoint_every == 0 {
+            return invalid("checkpoint_every must be positive".to_owned());
         }
         if self.idle_timeout_secs == 0 {
             return invalid("idle_timeout_secs must be positive".to_owned());

@@ -11,7 +11,8 @@ use plexspaces_types::{ActorId, ErrorCode};
 use plexspaces_wasm::{BoxFuture, Outbound};
 use serde_json::Value;
 
-use crate::{Api, api::Inner, payload::JSON};
+use crate::{Api, api::Inner, payload::JSON, registry::Envelope};
+use plexspaces_storage::journal::Origin;
 
 /// The node's [`Outbound`]: set once the API exists (the host is built before it).
 #[derive(Default)]
@@ -79,13 +80,15 @@ impl Outbound for GuestOutbound {
         target: &str,
         action: &str,
         payload: &[u8],
+        origin: Option<Origin>,
     ) -> Result<(), plexspaces_wasm::Error> {
         let api = self.api()?;
         let id = resolve(from, target)?;
         let msg = message(action, payload)?;
         let kind = api.kind(&id).map_err(to_wasm)?;
         let message_id = api.next_message_id();
-        kind.tell(api.system(), id, msg, &message_id).map_err(to_wasm)
+        let envelope = Envelope { origin, ..Envelope::named(message_id) };
+        kind.tell(api.system(), id, msg, envelope).map_err(to_wasm)
     }
 
     fn ask<'a>(
@@ -95,6 +98,7 @@ impl Outbound for GuestOutbound {
         action: &'a str,
         payload: &'a [u8],
         timeout: Option<Duration>,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>, plexspaces_wasm::Error>> {
         Box::pin(async move {
             let api = self.api()?;
@@ -105,7 +109,7 @@ impl Outbound for GuestOutbound {
             let timeout = timeout
                 .unwrap_or_else(|| options.ask_timeout())
                 .min(Duration::from_millis(options.max_ask_timeout_ms));
-            kind.call(api.system(), id, msg, timeout).await.map_err(to_wasm)
+            kind.call(api.system(), id, msg, timeout, origin).await.map_err(to_wasm)
         })
     }
 }

@@ -7,7 +7,9 @@ use std::{
 
 use plexspaces_core::{Actor, ActorRef, FacetRegistry, System};
 use plexspaces_sdk::{ActorState, GenServer, Handlers, Message, spawn_actor};
+use plexspaces_storage::journal::Origin;
 use plexspaces_types::{ActorId, ErrorCode};
+use plexspaces_wasm::Admission;
 use serde_json::Value;
 
 use crate::{Error, Result};
@@ -25,17 +27,43 @@ pub(crate) trait ActorKind: Send + Sync + 'static {
     fn version(&self) -> &str {
         ""
     }
-    /// Queues `msg` for the actor `id`, activating it first when needed. `message_id` names
-    /// the tell in logs.
-    fn tell(&self, system: &System, id: ActorId, msg: Message, message_id: &str) -> Result<()>;
-    /// Sends `msg` to the actor `id` and waits up to `timeout` for its reply (JSON).
+    /// Whether its actors journal their messages (the `durability` facet).
+    fn durable(&self) -> bool {
+        false
+    }
+    /// Queues `msg` for the actor `id`, activating it first when needed; the envelope names
+    /// the tell in logs and carries what a durable actor keeps with it.
+    fn tell(&self, system: &System, id: ActorId, msg: Message, envelope: Envelope) -> Result<()>;
+    /// Sends `msg` to the actor `id` and waits up to `timeout` for its reply (JSON); `origin`
+    /// is the id of a durable sender's call.
     fn call<'a>(
         &'a self,
         system: &'a System,
         id: ActorId,
         msg: Message,
         timeout: Duration,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>>>;
+}
+
+/// What travels with a tell beside the message.
+#[derive(Debug, Default)]
+pub(crate) struct Envelope {
+    /// Names the tell in logs and replies.
+    pub(crate) message_id: String,
+    /// The deterministic id of a durable sender's call.
+    pub(crate) origin: Option<Origin>,
+    /// The client's `Idempotency-Key`.
+    pub(crate) idempotency_key: Option<String>,
+    /// Told when a durable actor has journaled the message.
+    pub(crate) admission: Option<Admission>,
+}
+
+impl Envelope {
+    /// A tell named `message_id`, nothing more.
+    pub(crate) fn named(message_id: String) -> Self {
+        Self { message_id, ..Self::default() }
+    }
 }
 
 /// The facets every native actor gets: it is virtual (activated by its first message,
@@ -62,6 +90,13 @@ impl<S: Handlers + ActorState> Native<S> {
         idle_timeout: Duration,
         extra_facets: &[(String, Value)],
     ) -> Result<Self> {
+        if extra_facets.iter().any(|(name, _)| name == crate::durability::DURABILITY) {
+            return Err(Error::new(
+                ErrorCode::InvalidArguments,
+                "the durability facet serves deployed (wasm) actor types; native actors cannot \
+                 take it yet",
+            ));
+        }
         let facets = attached_facets(idle_timeout, extra_facets);
         // Refuse unknown facets and bad configs when the type is registered, not at the first
         // message.
@@ -155,7 +190,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         self.facets.iter().map(|(name, _)| name.clone()).collect()
     }
 
-    fn tell(&self, system: &System, id: ActorId, msg: Message, _message_id: &str) -> Result<()> {
+    fn tell(&self, system: &System, id: ActorId, msg: Message, _envelope: Envelope) -> Result<()> {
         tell_retrying(&id, msg, || self.actor(system, &id))
     }
 
@@ -165,6 +200,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         id: ActorId,
         msg: Message,
         timeout: Duration,
+        _origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
             let reply: Value =

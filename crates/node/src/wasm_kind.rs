@@ -5,20 +5,23 @@ use std::{sync::Arc, time::Duration};
 
 use plexspaces_core::{ActorRef, FacetRegistry, System};
 use plexspaces_sdk::Message;
+use plexspaces_storage::journal::Origin;
 use plexspaces_types::{ActorId, ErrorCode};
-use plexspaces_wasm::{Invocation, Served, WasmActor};
+use plexspaces_wasm::{Durability, Invocation, Served, WasmActor};
 use serde_json::Value;
 
 use crate::{
     Error, Result,
     payload::is_json,
-    registry::{ActorKind, BoxFuture, ask_retrying, running_or_spawned, tell_retrying},
+    registry::{ActorKind, BoxFuture, Envelope, ask_retrying, running_or_spawned, tell_retrying},
 };
 
 /// One deployed type.
 pub(crate) struct WasmKind {
     pub(crate) served: Arc<Served>,
     pub(crate) behavior: String,
+    /// Set when the type's facets include `durability`.
+    pub(crate) durability: Option<Arc<Durability>>,
     /// The facets each actor gets, with their configs (checked at deploy).
     pub(crate) facets: Vec<(String, Value)>,
     pub(crate) facet_registry: FacetRegistry,
@@ -32,12 +35,18 @@ impl WasmKind {
             let served = Arc::clone(&self.served);
             let registry = self.facet_registry.clone();
             let facets = self.facets.clone();
+            let durability = self.durability.clone();
             let spawned = system.spawn_virtual_with(id.clone(), self.idle_timeout, move || {
                 // Each activation gets fresh facet instances, as native virtual actors do.
                 let chain = registry.build(&facets).map_err(|error| {
                     plexspaces_core::ExitReason::error(format!("facets: {error}"))
                 })?;
-                Ok(WasmActor::new(Arc::clone(&served), chain))
+                Ok(match &durability {
+                    Some(durability) => {
+                        WasmActor::durable(Arc::clone(&served), chain, Arc::clone(durability))
+                    }
+                    None => WasmActor::new(Arc::clone(&served), chain),
+                })
             });
             match spawned {
                 Ok(actor) => Ok(Some(actor)),
@@ -54,7 +63,7 @@ impl WasmKind {
                 format!("wasm actors take JSON payloads, not {:?}", &*msg.content_type),
             ));
         }
-        Ok(Invocation { action: msg.action.to_string(), payload: msg.payload, message_id })
+        Ok(Invocation::new(msg.action.to_string(), msg.payload, message_id))
     }
 }
 
@@ -82,8 +91,15 @@ impl ActorKind for WasmKind {
         &self.version
     }
 
-    fn tell(&self, system: &System, id: ActorId, msg: Message, message_id: &str) -> Result<()> {
-        let invocation = Self::invocation(msg, Some(message_id.to_owned()))?;
+    fn durable(&self) -> bool {
+        self.durability.is_some()
+    }
+
+    fn tell(&self, system: &System, id: ActorId, msg: Message, envelope: Envelope) -> Result<()> {
+        let mut invocation = Self::invocation(msg, Some(envelope.message_id))?;
+        invocation.origin = envelope.origin;
+        invocation.idempotency_key = envelope.idempotency_key;
+        invocation.admission = envelope.admission;
         tell_retrying(&id, invocation, || self.actor(system, &id))
     }
 
@@ -93,9 +109,11 @@ impl ActorKind for WasmKind {
         id: ActorId,
         msg: Message,
         timeout: Duration,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let invocation = Self::invocation(msg, None)?;
+            let mut invocation = Self::invocation(msg, None)?;
+            invocation.origin = origin;
             Ok(ask_retrying(&id, invocation, timeout, || self.actor(system, &id)).await??)
         })
     }

@@ -7,6 +7,8 @@ wasmtime::component::bindgen!({
     world: "actor-module",
     imports: { default: async },
     exports: { default: async },
+    // Host-call results are journaled for durable actors: the records are their serde form.
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use exports::plexspaces::actor::guest::{Failure, Reply, StateIn};

@@ -13,6 +13,7 @@ use std::{
 };
 
 use parking_lot::Mutex;
+use plexspaces_storage::journal::Origin;
 use plexspaces_types::{ActorId, ErrorCode};
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{
@@ -24,6 +25,7 @@ use wasmtime_wasi::{
 use crate::{
     Error,
     bindings::{HostError, LogLevel, plexspaces::actor},
+    durable::{self, CallKind, MonotonicClock, Random, Slot, WallClock, journaled},
     logs::{Logs, Stream},
     services::Services,
 };
@@ -34,8 +36,16 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// How guests reach other actors: the node implements it over its registry.
 pub trait Outbound: Send + Sync + 'static {
     /// Queues `{"action": action, ...payload}` for `target`, resolved inside `from`'s tenant.
-    fn tell(&self, from: &ActorId, target: &str, action: &str, payload: &[u8])
-    -> Result<(), Error>;
+    /// `origin` is the deterministic id of a durable sender's call: a durable receiver drops
+    /// one it has seen.
+    fn tell(
+        &self,
+        from: &ActorId,
+        target: &str,
+        action: &str,
+        payload: &[u8],
+        origin: Option<Origin>,
+    ) -> Result<(), Error>;
 
     /// Sends and waits for the reply (JSON bytes); `None` uses the node's default timeout.
     fn ask<'a>(
@@ -45,6 +55,7 @@ pub trait Outbound: Send + Sync + 'static {
         action: &'a str,
         payload: &'a [u8],
         timeout: Option<Duration>,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>, Error>>;
 }
 
@@ -204,6 +215,8 @@ pub(crate) struct Ctx {
     pub(crate) outbound: Arc<dyn Outbound>,
     pub(crate) logs: Logs,
     pub(crate) services: Services,
+    /// The journal of the durable actor being served, shared with the WASI clocks and random.
+    pub(crate) journal: Slot,
 }
 
 impl Ctx {
@@ -217,9 +230,21 @@ impl Ctx {
     ) -> Self {
         let stdout = Arc::new(Output::default());
         let stderr = Arc::new(Output::default());
+        let journal = Slot::default();
         let mut builder = WasiCtx::builder();
-        // Stdio, clocks and random come from the host; no preopened directory, no network.
+        // Stdio, clocks and random come from the host (journaled for durable actors); no
+        // preopened directory, no network.
         builder
+            .wall_clock(WallClock(Arc::clone(&journal)))
+            .monotonic_clock(MonotonicClock(Arc::clone(&journal)))
+            .secure_random(Random {
+                slot: Arc::clone(&journal),
+                inner: wasmtime_wasi::random::thread_rng(),
+            })
+            .insecure_random(Random {
+                slot: Arc::clone(&journal),
+                inner: wasmtime_wasi::random::thread_rng(),
+            })
             .stdout(Capture(Arc::clone(&stdout)))
             .stderr(Capture(Arc::clone(&stderr)))
             .allow_tcp(false)
@@ -238,6 +263,7 @@ impl Ctx {
             outbound,
             logs,
             services,
+            journal,
         }
     }
 
@@ -313,8 +339,11 @@ impl actor::host::Host for Ctx {
         action: String,
         payload: String,
     ) -> Result<(), HostError> {
-        let from = self.serving()?.clone();
-        Ok(self.outbound.tell(&from, &target, &action, payload.as_bytes())?)
+        journaled!(self, CallKind::Tell, effect = true, |this| {
+            let from = this.serving()?.clone();
+            let origin = durable::origin(&this.journal);
+            Ok(this.outbound.tell(&from, &target, &action, payload.as_bytes(), origin)?)
+        })
     }
 
     async fn ask(
@@ -324,31 +353,44 @@ impl actor::host::Host for Ctx {
         payload: String,
         timeout_ms: u32,
     ) -> Result<String, HostError> {
-        let from = self.serving()?.clone();
-        let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
-        let reply = self.outbound.ask(&from, &target, &action, payload.as_bytes(), timeout).await?;
-        String::from_utf8(reply).map_err(|_| HostError {
-            code: ErrorCode::Internal.as_str().to_owned(),
-            message: "the reply is not UTF-8".to_owned(),
-            error_type: None,
+        journaled!(self, CallKind::Ask, effect = true, |this| {
+            let from = this.serving()?.clone();
+            let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
+            let origin = durable::origin(&this.journal);
+            let reply = this
+                .outbound
+                .ask(&from, &target, &action, payload.as_bytes(), timeout, origin)
+                .await?;
+            String::from_utf8(reply).map_err(|_| HostError {
+                code: ErrorCode::Internal.as_str().to_owned(),
+                message: "the reply is not UTF-8".to_owned(),
+                error_type: None,
+            })
         })
     }
 
     async fn log(&mut self, level: LogLevel, message: String) {
-        if let Some(actor) = &self.serving {
+        // A replayed message said it already.
+        if let Some(actor) = &self.serving
+            && !durable::replaying(&self.journal)
+        {
             self.logs.push(actor, level_name(level), Stream::Log, message);
         }
     }
 
     async fn now_ms(&mut self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        durable::journaled_value(&self.journal, CallKind::NowMs, || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        })
     }
 
     async fn random_u64(&mut self) -> u64 {
-        static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
-        let keys = KEYS.get_or_init(std::hash::RandomState::new);
-        keys.hash_one(RANDOM_COUNTER.fetch_add(1, Ordering::Relaxed))
+        durable::journaled_value(&self.journal, CallKind::RandomU64, || {
+            static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+            let keys = KEYS.get_or_init(std::hash::RandomState::new);
+            keys.hash_one(RANDOM_COUNTER.fetch_add(1, Ordering::Relaxed))
+        })
     }
 }

@@ -9,6 +9,7 @@ use plexspaces_types::ActorId;
 use crate::{
     bindings::{HostError, plexspaces::actor},
     ctx::Ctx,
+    durable::{CallKind, journaled},
     logs::Stream,
     services::{invalid, json},
 };
@@ -55,9 +56,11 @@ impl actor::process_groups::Host for Ctx {
         member: String,
         topic: Option<String>,
     ) -> Result<bool, HostError> {
-        let (me, member) = self.group_member(&member)?;
-        let scope = (me.tenant.as_str(), me.namespace.as_str());
-        Ok(self.services.groups.join(scope, &group, &member, topic.as_deref())?)
+        journaled!(self, CallKind::PgJoin, effect = true, |this| {
+            let (me, member) = this.group_member(&member)?;
+            let scope = (me.tenant.as_str(), me.namespace.as_str());
+            Ok(this.services.groups.join(scope, &group, &member, topic.as_deref())?)
+        })
     }
 
     async fn leave(
@@ -66,14 +69,18 @@ impl actor::process_groups::Host for Ctx {
         member: String,
         topic: Option<String>,
     ) -> Result<bool, HostError> {
-        let (me, member) = self.group_member(&member)?;
-        let scope = (me.tenant.as_str(), me.namespace.as_str());
-        Ok(self.services.groups.leave(scope, &group, &member, topic.as_deref())?)
+        journaled!(self, CallKind::PgLeave, effect = true, |this| {
+            let (me, member) = this.group_member(&member)?;
+            let scope = (me.tenant.as_str(), me.namespace.as_str());
+            Ok(this.services.groups.leave(scope, &group, &member, topic.as_deref())?)
+        })
     }
 
     async fn members(&mut self, group: String) -> Result<Vec<String>, HostError> {
-        let me = self.serving()?;
-        Ok(self.services.groups.members((me.tenant.as_str(), me.namespace.as_str()), &group)?)
+        journaled!(self, CallKind::PgMembers, effect = false, |this| {
+            let me = this.serving()?;
+            Ok(this.services.groups.members((me.tenant.as_str(), me.namespace.as_str()), &group)?)
+        })
     }
 
     async fn publish(
@@ -82,25 +89,37 @@ impl actor::process_groups::Host for Ctx {
         topic: Option<String>,
         data: String,
     ) -> Result<u32, HostError> {
-        let data = json(&data, "data")?;
-        let me = self.serving()?.clone();
-        let scope = (me.tenant.as_str(), me.namespace.as_str());
-        let payload = pg_payload(&group, topic.as_deref(), data, Some(&me.local_name()));
-        let outbound = Arc::clone(&self.outbound);
-        let delivery =
-            groups::publish(&*self.services.groups, scope, &group, topic.as_deref(), |member| {
-                outbound.tell(&me, member, PG_MESSAGE, payload.as_bytes()).map_err(|error| {
-                    plexspaces_storage::Error { code: error.code, message: error.message }
-                })
-            })?;
-        for (member, error) in delivery.unreached {
-            self.logs.push(
-                &me,
-                "warn",
-                Stream::Host,
-                format!("publish to {group:?}: {member} not reached: {error}"),
-            );
-        }
-        Ok(delivery.sent)
+        journaled!(self, CallKind::PgPublish, effect = true, |this| {
+            let data = json(&data, "data")?;
+            let me = this.serving()?.clone();
+            let scope = (me.tenant.as_str(), me.namespace.as_str());
+            let payload = pg_payload(&group, topic.as_deref(), data, Some(&me.local_name()));
+            let outbound = Arc::clone(&this.outbound);
+            // One call, one origin: each member drops it once seen from this sender.
+            let origin = crate::durable::origin(&this.journal);
+            let delivery = groups::publish(
+                &*this.services.groups,
+                scope,
+                &group,
+                topic.as_deref(),
+                |member| {
+                    outbound
+                        .tell(&me, member, PG_MESSAGE, payload.as_bytes(), origin.clone())
+                        .map_err(|error| plexspaces_storage::Error {
+                            code: error.code,
+                            message: error.message,
+                        })
+                },
+            )?;
+            for (member, error) in delivery.unreached {
+                this.logs.push(
+                    &me,
+                    "warn",
+                    Stream::Host,
+                    format!("publish to {group:?}: {member} not reached: {error}"),
+                );
+            }
+            Ok(delivery.sent)
+        })
     }
 }

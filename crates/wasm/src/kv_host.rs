@@ -7,6 +7,7 @@ use plexspaces_storage::kv::Entry;
 use crate::{
     bindings::{HostError, plexspaces::actor},
     ctx::Ctx,
+    durable::{CallKind, journaled},
 };
 
 /// How many entries a `list` without a limit returns.
@@ -29,19 +30,25 @@ impl Ctx {
 
 impl actor::kv::Host for Ctx {
     async fn get(&mut self, key: String) -> Result<Option<String>, HostError> {
-        let (tenant, namespace) = self.kv_scope()?;
-        let found = self.services.kv.get((&tenant, &namespace), &key).await?;
-        Ok(found.map(|entry| entry.value))
+        journaled!(self, CallKind::KvGet, effect = false, |this| {
+            let (tenant, namespace) = this.kv_scope()?;
+            let found = this.services.kv.get((&tenant, &namespace), &key).await?;
+            Ok(found.map(|entry| entry.value))
+        })
     }
 
     async fn put(&mut self, key: String, value: String, ttl_ms: u64) -> Result<(), HostError> {
-        let (tenant, namespace) = self.kv_scope()?;
-        Ok(self.services.kv.put((&tenant, &namespace), &key, value, ttl(ttl_ms)).await?)
+        journaled!(self, CallKind::KvPut, effect = true, |this| {
+            let (tenant, namespace) = this.kv_scope()?;
+            Ok(this.services.kv.put((&tenant, &namespace), &key, value, ttl(ttl_ms)).await?)
+        })
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, HostError> {
-        let (tenant, namespace) = self.kv_scope()?;
-        Ok(self.services.kv.delete((&tenant, &namespace), &key).await?)
+        journaled!(self, CallKind::KvDelete, effect = true, |this| {
+            let (tenant, namespace) = this.kv_scope()?;
+            Ok(this.services.kv.delete((&tenant, &namespace), &key).await?)
+        })
     }
 
     async fn list_prefix(
@@ -50,12 +57,17 @@ impl actor::kv::Host for Ctx {
         after: String,
         limit: u32,
     ) -> Result<Vec<actor::kv::Entry>, HostError> {
-        let (tenant, namespace) = self.kv_scope()?;
-        let limit = if limit == 0 { DEFAULT_LIST } else { limit };
-        let after = (!after.is_empty()).then_some(after.as_str());
-        let page =
-            self.services.kv.list((&tenant, &namespace), &prefix, after, limit as usize).await?;
-        Ok(page.entries.into_iter().map(entry).collect())
+        journaled!(self, CallKind::KvList, effect = false, |this| {
+            let (tenant, namespace) = this.kv_scope()?;
+            let limit = if limit == 0 { DEFAULT_LIST } else { limit };
+            let after = (!after.is_empty()).then_some(after.as_str());
+            let page = this
+                .services
+                .kv
+                .list((&tenant, &namespace), &prefix, after, limit as usize)
+                .await?;
+            Ok(page.entries.into_iter().map(entry).collect())
+        })
     }
 
     async fn compare_and_swap(
@@ -65,11 +77,19 @@ impl actor::kv::Host for Ctx {
         value: Option<String>,
         ttl_ms: u64,
     ) -> Result<bool, HostError> {
-        let (tenant, namespace) = self.kv_scope()?;
-        Ok(self
-            .services
-            .kv
-            .compare_and_swap((&tenant, &namespace), &key, expected.as_deref(), value, ttl(ttl_ms))
-            .await?)
+        journaled!(self, CallKind::KvCas, effect = true, |this| {
+            let (tenant, namespace) = this.kv_scope()?;
+            Ok(this
+                .services
+                .kv
+                .compare_and_swap(
+                    (&tenant, &namespace),
+                    &key,
+                    expected.as_deref(),
+                    value,
+                    ttl(ttl_ms),
+                )
+                .await?)
+        })
     }
 }

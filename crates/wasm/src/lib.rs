@@ -14,6 +14,7 @@ mod artifact;
 mod bindings;
 mod ctx;
 mod describe;
+mod durable;
 mod error;
 mod groups_host;
 mod host;
@@ -23,7 +24,7 @@ mod module;
 mod options;
 mod services;
 
-pub use actor::{Binding, Invocation, Served, WasmActor};
+pub use actor::{Admission, Admitted, Binding, Durability, Invocation, Kept, Served, WasmActor};
 pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
 pub use ctx::{BoxFuture, Outbound};
 pub use describe::{Class, Description, FacetSpec, Handler, snake_case};

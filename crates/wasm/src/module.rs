@@ -17,6 +17,7 @@ use crate::{
     bindings::{ActorModule, ActorModulePre, Failure, Reply, StateIn},
     ctx::Ctx,
     describe::Description,
+    durable::CallJournal,
     host::TICK,
 };
 
@@ -233,7 +234,9 @@ impl Module {
         }
     }
 
-    /// Calls `handle` on `instance` for `actor`. A trap discards the instance.
+    /// Calls `handle` on `instance` for `actor`, with the journal of a durable actor's message
+    /// (handed back after the call). A trap discards the instance.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn call(
         &self,
         mut instance: Instance,
@@ -242,7 +245,8 @@ impl Module {
         state: &StateIn,
         action: &str,
         payload: &[u8],
-    ) -> Outcome {
+        journal: Option<CallJournal>,
+    ) -> (Outcome, Option<CallJournal>) {
         let evict = self.inner.pool.lock().evictions.remove(&instance.id).unwrap_or_default();
         let key = actor.key.as_str();
         let store = &mut instance.store;
@@ -250,6 +254,7 @@ impl Module {
             let data = store.data_mut();
             data.serving = Some(actor.clone());
             data.ticks = 0;
+            *data.journal.lock() = journal;
         }
         store.set_epoch_deadline(1);
         let called = instance
@@ -259,8 +264,17 @@ impl Module {
             .await;
         let data = store.data_mut();
         data.serving = None;
-        data.flush_output(actor);
-        match called {
+        let mut journal = data.journal.lock().take();
+        if let Some(journal) = &mut journal {
+            journal.finish_replay();
+        }
+        // A message replayed whole printed its output when it ran.
+        if journal.as_ref().is_some_and(|journal| journal.complete) {
+            let _replayed = (data.stdout.take(), data.stderr.take());
+        } else {
+            data.flush_output(actor);
+        }
+        let outcome = match called {
             Ok(Ok(reply)) => {
                 self.release(instance);
                 Outcome::Replied(reply)
@@ -279,7 +293,8 @@ impl Module {
                     ),
                 ))
             }
-        }
+        };
+        (outcome, journal)
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::{
     bindings::{HostError, plexspaces::actor},
     ctx::Ctx,
+    durable::{CallKind, journaled},
 };
 
 /// The largest tuple or pattern a guest may pass, as JSON text.
@@ -187,11 +188,13 @@ impl Ctx {
 
 impl actor::tuplespace::Host for Ctx {
     async fn write(&mut self, tuple: String, lease_ms: u64) -> Result<(), HostError> {
-        let tuple = tuple_from_json(json(&tuple, "tuple")?)?;
-        let (_, space) = self.space()?;
-        let lease = (lease_ms > 0).then(|| Duration::from_millis(lease_ms));
-        space.write(tuple, lease)?;
-        self.durable().await
+        journaled!(self, CallKind::TsWrite, effect = true, |this| {
+            let tuple = tuple_from_json(json(&tuple, "tuple")?)?;
+            let (_, space) = this.space()?;
+            let lease = (lease_ms > 0).then(|| Duration::from_millis(lease_ms));
+            space.write(tuple, lease)?;
+            this.durable().await
+        })
     }
 
     async fn read(
@@ -199,7 +202,9 @@ impl actor::tuplespace::Host for Ctx {
         pattern: String,
         timeout_ms: u32,
     ) -> Result<Option<String>, HostError> {
-        self.find(pattern, timeout_ms, false).await
+        journaled!(self, CallKind::TsRead, effect = false, |this| {
+            this.find(pattern, timeout_ms, false).await
+        })
     }
 
     async fn take(
@@ -207,47 +212,57 @@ impl actor::tuplespace::Host for Ctx {
         pattern: String,
         timeout_ms: u32,
     ) -> Result<Option<String>, HostError> {
-        self.find(pattern, timeout_ms, true).await
+        journaled!(self, CallKind::TsTake, effect = true, |this| {
+            this.find(pattern, timeout_ms, true).await
+        })
     }
 
     async fn count(&mut self, pattern_text: String) -> Result<u64, HostError> {
-        let pattern = pattern(&pattern_text)?;
-        let (_, space) = self.space()?;
-        Ok(space.count(&pattern) as u64)
+        journaled!(self, CallKind::TsCount, effect = false, |this| {
+            let pattern = pattern(&pattern_text)?;
+            let (_, space) = this.space()?;
+            Ok(space.count(&pattern) as u64)
+        })
     }
 
     async fn scan(&mut self, pattern_text: String, limit: u32) -> Result<Vec<String>, HostError> {
-        let pattern = pattern(&pattern_text)?;
-        let (_, space) = self.space()?;
-        let limit = if limit == 0 { MAX_SCAN } else { limit.min(MAX_SCAN) };
-        Ok(space.scan(&pattern, limit as usize).iter().map(|tuple| text(tuple)).collect())
+        journaled!(self, CallKind::TsScan, effect = false, |this| {
+            let pattern = pattern(&pattern_text)?;
+            let (_, space) = this.space()?;
+            let limit = if limit == 0 { MAX_SCAN } else { limit.min(MAX_SCAN) };
+            Ok(space.scan(&pattern, limit as usize).iter().map(|tuple| text(tuple)).collect())
+        })
     }
 
     async fn take_later(&mut self, pattern_text: String, action: String) -> Result<(), HostError> {
-        let pattern = pattern(&pattern_text)?;
-        if action.is_empty() {
-            return Err(invalid("take-later needs the action its message will carry"));
-        }
-        let (me, space) = self.space()?;
-        let outbound = Arc::clone(&self.outbound);
-        let target = me.local_name();
-        let asker = me.clone();
-        let arity = pattern.arity();
-        let waiting = space.take_later(
-            pattern,
-            Box::new(move |tuple| {
-                let payload = format!("{{\"tuple\":{}}}", text(&tuple));
-                // An actor that cannot be told (its type undeployed) leaves the tuple to the
-                // next taker.
-                outbound.tell(&me, &target, &action, payload.as_bytes()).map_err(|_| tuple)
-            }),
-        );
-        match waiting {
-            Some(id) => self.services.pending_takes.add(&asker, space, arity, id),
-            // Taken at once: durable before the call returns.
-            None => self.durable().await?,
-        }
-        Ok(())
+        journaled!(self, CallKind::TsTakeLater, effect = true, |this| {
+            let pattern = pattern(&pattern_text)?;
+            if action.is_empty() {
+                return Err(invalid("take-later needs the action its message will carry"));
+            }
+            let (me, space) = this.space()?;
+            let outbound = Arc::clone(&this.outbound);
+            let target = me.local_name();
+            let asker = me.clone();
+            let arity = pattern.arity();
+            let waiting = space.take_later(
+                pattern,
+                Box::new(move |tuple| {
+                    let payload = format!("{{\"tuple\":{}}}", text(&tuple));
+                    // An actor that cannot be told (its type undeployed) leaves the tuple to the
+                    // next taker.
+                    outbound
+                        .tell(&me, &target, &action, payload.as_bytes(), None)
+                        .map_err(|_| tuple)
+                }),
+            );
+            match waiting {
+                Some(id) => this.services.pending_takes.add(&asker, space, arity, id),
+                // Taken at once: durable before the call returns.
+                None => this.durable().await?,
+            }
+            Ok(())
+        })
     }
 }
 
@@ -265,16 +280,18 @@ impl actor::locks::Host for Ctx {
         lease_ms: u64,
         timeout_ms: u32,
     ) -> Result<Option<actor::locks::Grant>, HostError> {
-        let (tenant, namespace, holder) = self.lock_scope(&namespace, &holder)?;
-        let locks = Arc::clone(&self.services.locks);
-        let scope = (tenant.as_str(), namespace.as_str());
-        let granted = if timeout_ms == 0 {
-            locks.try_acquire(scope, &name, &holder, &metadata, lease(lease_ms))?
-        } else {
-            let timeout = Duration::from_millis(u64::from(timeout_ms));
-            locks.acquire(scope, &name, &holder, &metadata, lease(lease_ms), timeout).await?
-        };
-        Ok(granted.map(grant))
+        journaled!(self, CallKind::LockAcquire, effect = true, |this| {
+            let (tenant, namespace, holder) = this.lock_scope(&namespace, &holder)?;
+            let locks = Arc::clone(&this.services.locks);
+            let scope = (tenant.as_str(), namespace.as_str());
+            let granted = if timeout_ms == 0 {
+                locks.try_acquire(scope, &name, &holder, &metadata, lease(lease_ms))?
+            } else {
+                let timeout = Duration::from_millis(u64::from(timeout_ms));
+                locks.acquire(scope, &name, &holder, &metadata, lease(lease_ms), timeout).await?
+            };
+            Ok(granted.map(grant))
+        })
     }
 
     async fn renew(
@@ -285,9 +302,11 @@ impl actor::locks::Host for Ctx {
         version: u64,
         lease_ms: u64,
     ) -> Result<actor::locks::Grant, HostError> {
-        let (tenant, namespace, holder) = self.lock_scope(&namespace, &holder)?;
-        let scope = (tenant.as_str(), namespace.as_str());
-        Ok(grant(self.services.locks.renew(scope, &name, &holder, version, lease(lease_ms))?))
+        journaled!(self, CallKind::LockRenew, effect = true, |this| {
+            let (tenant, namespace, holder) = this.lock_scope(&namespace, &holder)?;
+            let scope = (tenant.as_str(), namespace.as_str());
+            Ok(grant(this.services.locks.renew(scope, &name, &holder, version, lease(lease_ms))?))
+        })
     }
 
     async fn release(
@@ -296,7 +315,9 @@ impl actor::locks::Host for Ctx {
         name: String,
         version: u64,
     ) -> Result<bool, HostError> {
-        let (tenant, namespace, _) = self.lock_scope(&namespace, "")?;
-        Ok(self.services.locks.release((tenant.as_str(), namespace.as_str()), &name, version))
+        journaled!(self, CallKind::LockRelease, effect = true, |this| {
+            let (tenant, namespace, _) = this.lock_scope(&namespace, "")?;
+            Ok(this.services.locks.release((tenant.as_str(), namespace.as_str()), &name, version))
+        })
     }
 }

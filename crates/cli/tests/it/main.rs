@@ -10,6 +10,7 @@ mod http;
 mod guests;
 
 mod cli;
+mod durable;
 mod node;
 mod services;
 mod wasm;

@@ -32,7 +32,7 @@ fn the_quickstart_flow_works_and_survives_a_restart_of_the_node() {
         &format!("{COUNTER}?invocation=call"),
         r#"{"action":"increment","amount":2}"#,
     );
-    // Counter's state is not durable (no durability facet yet): it starts over.
+    // Counter is a native type without the durability facet: its state starts over.
     assert_eq!((called.status, called.json()), (200, json!({"count": 2})));
     let deleted = http::request(node.admin, "DELETE", &format!("{COUNTER}/default"), &[], b"");
     assert_eq!(deleted.status, 204);

@@ -171,7 +171,7 @@ fn python_examples_deploy_invoke_each_other_and_come_back_after_a_restart() {
 #[test]
 fn bad_modules_and_failing_handlers_get_clear_errors_and_lose_nothing() {
     let misbehaving = guests::python_module("examples/python/misbehaving.py");
-    let durable = guests::python_module("tests/fixtures/python/durable_counter.py");
+    let unknown_facet = guests::python_module("tests/fixtures/python/unknown_facet.py");
     let two = guests::python_module("tests/fixtures/python/two_classes.py");
     let dir = data_dir("wasm-bad");
     let node = start(&dir);
@@ -195,11 +195,11 @@ fn bad_modules_and_failing_handlers_get_clear_errors_and_lose_nothing() {
     }
     let refused = deploy_bytes(
         &node,
-        &[("namespace", "default"), ("actor_type", "durable")],
-        &std::fs::read(&durable).unwrap(),
+        &[("namespace", "default"), ("actor_type", "guarded")],
+        &std::fs::read(&unknown_facet).unwrap(),
     );
     assert_eq!((refused.status, refused.code().as_str()), (422, "invalid_module"), "{refused:?}");
-    assert!(refused.json()["detail"].as_str().unwrap().contains("durability"), "{refused:?}");
+    assert!(refused.json()["detail"].as_str().unwrap().contains("fraud_detection"), "{refused:?}");
     let (content_type, body) = form(&[("namespace", "default")], None);
     let no_wasm = http::request(
         node.admin,
@@ -347,8 +347,8 @@ fn a_new_version_serves_each_actor_from_its_next_message_and_keeps_its_state() {
     let counter = std::fs::read(guests::python_module("examples/python/counter_actor.py")).unwrap();
     let misbehaving =
         std::fs::read(guests::python_module("examples/python/misbehaving.py")).unwrap();
-    let durable =
-        std::fs::read(guests::python_module("tests/fixtures/python/durable_counter.py")).unwrap();
+    let unknown_facet =
+        std::fs::read(guests::python_module("tests/fixtures/python/unknown_facet.py")).unwrap();
     let dir = data_dir("wasm-versions");
     let node = start(&dir);
     let scope = [("namespace", "default"), ("actor_type", "swap")];
@@ -384,7 +384,7 @@ fn a_new_version_serves_each_actor_from_its_next_message_and_keeps_its_state() {
     );
 
     // A deploy that is refused changes nothing.
-    let refused = deploy_bytes(&node, &[scope[0], scope[1], ("version", "v3")], &durable);
+    let refused = deploy_bytes(&node, &[scope[0], scope[1], ("version", "v3")], &unknown_facet);
     assert_eq!(refused.status, 422, "{refused:?}");
     assert_eq!(http::get(node.admin, "/api/v1/deployments/swap").json()["version"], "v2");
     assert_eq!(

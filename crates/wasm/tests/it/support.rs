@@ -3,6 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use plexspaces_core::{ActorRef, System};
+use plexspaces_storage::journal::Origin;
 use plexspaces_types::{ActorId, ErrorCode};
 use plexspaces_wasm::{
     Binding, BoxFuture, Error, Host, Invocation, Logs, Module, Options, Outbound, Served, WasmActor,
@@ -11,7 +12,14 @@ use plexspaces_wasm::{
 struct Nobody;
 
 impl Outbound for Nobody {
-    fn tell(&self, _from: &ActorId, target: &str, _: &str, _: &[u8]) -> Result<(), Error> {
+    fn tell(
+        &self,
+        _from: &ActorId,
+        target: &str,
+        _: &str,
+        _: &[u8],
+        _: Option<Origin>,
+    ) -> Result<(), Error> {
         Err(Error::new(ErrorCode::NotFound, format!("no actor {target}")))
     }
 
@@ -22,6 +30,7 @@ impl Outbound for Nobody {
         _: &'a str,
         _: &'a [u8],
         _: Option<Duration>,
+        _: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>, Error>> {
         Box::pin(async move { Err(Error::new(ErrorCode::NotFound, format!("no actor {target}"))) })
     }
@@ -80,7 +89,7 @@ pub(crate) fn spawn(
 }
 
 pub(crate) fn message(action: &str, payload: &str) -> Invocation {
-    Invocation { action: action.to_owned(), payload: payload.as_bytes().to_vec(), message_id: None }
+    Invocation::new(action.to_owned(), payload.as_bytes().to_vec(), None)
 }
 
 pub(crate) async fn ask(

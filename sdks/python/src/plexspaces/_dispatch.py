@@ -8,6 +8,7 @@ exercises exactly what the node will run. Nothing here may raise past `Runtime.h
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from ._model import ClassSpec, HandlerSpec
@@ -149,6 +150,7 @@ class ClassRuntime:
         for handler in spec.handlers:
             self.handlers.setdefault(handler.name, []).append(handler)
         self.fsm = spec.behavior == "gen_fsm"
+        self.durable = any(name == "durability" for name, _ in spec.facets)
 
     # State ---------------------------------------------------------------------------------
     def new(self) -> Any:
@@ -242,6 +244,18 @@ class ClassRuntime:
 FRESH, CACHED, BYTES = 0, 1, 2
 
 
+def _seed_random() -> None:
+    module = sys.modules.get("random")
+    if module is None:
+        return
+    from . import host
+
+    try:
+        module.seed(host.backend.random_u64())
+    except Exception:  # noqa: BLE001 - no host (a bare import): the generator stays as it is
+        pass
+
+
 class Runtime:
     """Every class of a module, and the actors this instance keeps between messages."""
 
@@ -249,6 +263,7 @@ class Runtime:
         self.classes = [ClassRuntime(spec) for spec in specs]
         self.sdk = sdk
         self.cache: dict[tuple[int, str], Any] = {}
+        self.seeded = False
 
     def describe(self) -> str:
         from . import WORLD_VERSION
@@ -276,6 +291,13 @@ class Runtime:
         if not 0 <= class_index < len(self.classes):
             raise Failure("internal", f"this module has no class number {class_index}")
         runtime = self.classes[class_index]
+        # Python's `random` draws from its own generator, not the host: seed it from the host
+        # (journaled for a durable actor, so a replay draws the same numbers), once per
+        # message for a durable class and once per instance otherwise, since every instance
+        # of a module starts from the generator state the build left in it.
+        if runtime.durable or not self.seeded:
+            _seed_random()
+            self.seeded = True
         cache_key = (class_index, key)
         if state_kind == CACHED:
             obj = self.cache.get(cache_key)
