@@ -51,6 +51,7 @@ pub(crate) struct Inner {
     metrics: Metrics,
     started: Instant,
     listeners: OnceLock<Vec<(String, SocketAddr)>>,
+    timers: crate::timers::NodeTimers,
     /// Message ids: this run's start time, then a counter.
     boot: u64,
     next_message: AtomicU64,
@@ -68,6 +69,7 @@ impl Api {
         registry: Registry,
         deployments: Deployments,
         options: Options,
+        timers: crate::timers::NodeTimers,
     ) -> Self {
         let idempotency = Window::new(
             Duration::from_secs(options.idempotency_window_secs),
@@ -87,6 +89,7 @@ impl Api {
                 metrics: Metrics::default(),
                 started: Instant::now(),
                 listeners: OnceLock::new(),
+                timers,
                 boot,
                 next_message: AtomicU64::new(1),
             }),
@@ -433,10 +436,11 @@ impl Api {
                 return Err(Error::new(ErrorCode::NotFound, format!("no actor {id} on this node")));
             }
         }
-        // Its journal and checkpoint go with it.
+        // Its journal, checkpoint and timers go with it.
         if durable {
             self.inner.deployments.journal().remove(&id.to_string()).await?;
         }
+        self.inner.timers.forget(&id);
         let services = self.services();
         let name = id.local_name();
         let memberships = services.groups.leave_all(id.tenant.as_str(), &|member| member == name);

@@ -44,6 +44,7 @@ mod options;
 mod outbound;
 mod payload;
 mod registry;
+mod timers;
 mod wasm_kind;
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
@@ -201,6 +202,9 @@ impl NodeBuilder {
         })
         .await
         .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))??;
+        let timers = timers::NodeTimers::new(Arc::clone(&journal) as _);
+        let mut services = services;
+        services.timers = Arc::new(timers.clone());
         let host =
             plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), services, logs)
                 .map_err(|error| Error::new(error.code, error.message))?;
@@ -217,11 +221,15 @@ impl NodeBuilder {
                 max_keys: options.idempotency_max_keys,
             },
         );
-        let api = Api::new(system, Registry::new(kinds), deployments, options.clone());
+        let api =
+            Api::new(system, Registry::new(kinds), deployments, options.clone(), timers.clone());
         outbound.connect(&api);
+        timers.connect(&api);
         // What was deployed before a restart serves before the ports open.
         let native = |name: &str| api.registry().find(name).is_some();
         let restored = api.deployments().restore(&native, api.system()).await;
+        // Reminders, and the wake-ups of workflow runs in progress, once their types serve.
+        timers.restore().await;
         api.set_listeners(vec![
             ("invoke".to_owned(), addresses.invoke),
             ("admin".to_owned(), addresses.admin),
@@ -394,6 +402,8 @@ fn open_services(options: &Options) -> Result<plexspaces_wasm::Services> {
         kv,
         groups: Arc::new(Groups::default()),
         pending_takes: Default::default(),
+        // The node's timers replace these once the journal is open.
+        timers: Arc::new(plexspaces_wasm::NoTimers),
     })
 }
 

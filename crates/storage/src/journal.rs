@@ -77,6 +77,15 @@ pub enum Outcome {
     Failed,
     /// The guest trapped; the state stayed as it was, and replay skips the message.
     Trapped,
+    /// A workflow's run stopped to wait: until `due_ms`, or (with `signal`) for that signal.
+    Suspended {
+        /// When the run resumes at the latest.
+        due_ms: u64,
+        /// The signal it waits for, if it waits for one.
+        signal: Option<String>,
+    },
+    /// A signal kept for a workflow's run; nothing ran.
+    Buffered,
 }
 
 /// One journal entry.
@@ -134,6 +143,23 @@ pub struct Checkpoint {
     pub extra: Vec<u8>,
 }
 
+/// A timer of an actor, kept until it fires: at `due_ms` the actor gets `action` with
+/// `payload`. Durable timers survive restarts of the node (reminders, and the wake-ups of
+/// workflows that wait).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    /// The actor (`tenant/namespace/type/key`).
+    pub actor: String,
+    /// Its id, unique for the actor.
+    pub id: String,
+    /// When it fires, in ms since the Unix epoch.
+    pub due_ms: u64,
+    /// The action of the message it sends.
+    pub action: String,
+    /// The message's payload (a JSON object).
+    pub payload: Vec<u8>,
+}
+
 /// What an actor recovers from: its checkpoint and the entries after it, in order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Recovered {
@@ -173,8 +199,17 @@ pub trait JournalBackend: Send + Sync + std::fmt::Debug + 'static {
     /// Stores `checkpoint` durably, then truncates the journal behind it.
     async fn checkpoint(&self, actor: &str, checkpoint: &Checkpoint) -> Result<()>;
 
-    /// Removes the actor's journal and checkpoint.
+    /// Removes the actor's journal, checkpoint and timers.
     async fn remove(&self, actor: &str) -> Result<()>;
+
+    /// Stores a timer (replacing the actor's timer of that id), durably.
+    async fn set_timer(&self, timer: &Timer) -> Result<()>;
+
+    /// Forgets the actor's timer `id`, durably.
+    async fn cancel_timer(&self, actor: &str, id: &str) -> Result<()>;
+
+    /// Every timer kept, soonest first (read when the node starts).
+    async fn timers(&self) -> Result<Vec<Timer>>;
 }
 
 /// The error for damage found in `actor`'s journal or checkpoint.
@@ -247,6 +282,23 @@ pub fn decode_head(actor: &str, seq: u64, record: &[u8]) -> Result<(u64, u32)> {
     let body = open(actor, seq, u32::MAX - 1, record)?;
     let index: [u8; 4] = body.try_into().map_err(|_| damaged(actor, "the head is malformed"))?;
     Ok((seq, u32::from_le_bytes(index)))
+}
+
+/// A timer as stored: sealed under its actor and due time (index `u32::MAX - 2`).
+pub fn encode_timer(timer: &Timer) -> Result<Vec<u8>> {
+    let body = postcard::to_allocvec(timer).map_err(internal)?;
+    Ok(seal(&timer.actor, timer.due_ms, u32::MAX - 2, &body))
+}
+
+/// A timer read back, checked.
+pub fn decode_timer(actor: &str, due_ms: u64, record: &[u8]) -> Result<Timer> {
+    let body = open(actor, due_ms, u32::MAX - 2, record)?;
+    let timer: Timer = postcard::from_bytes(body)
+        .map_err(|error| damaged(actor, format!("a timer does not decode: {error}")))?;
+    if timer.actor != actor || timer.due_ms != due_ms {
+        return Err(damaged(actor, "a timer is stored under another key"));
+    }
+    Ok(timer)
 }
 
 /// A checkpoint as stored (index `u32::MAX` keeps its checksum apart from entries).

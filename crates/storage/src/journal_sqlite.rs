@@ -29,8 +29,9 @@ use tokio::sync::{oneshot, watch};
 use crate::{
     Error, Result,
     journal::{
-        Checkpoint, Entry, JournalBackend, Recovered, Ticket, check, damaged, decode_checkpoint,
-        decode_entry, decode_head, encode_checkpoint, encode_entry, encode_head,
+        Checkpoint, Entry, JournalBackend, Recovered, Ticket, Timer, check, damaged,
+        decode_checkpoint, decode_entry, decode_head, decode_timer, encode_checkpoint,
+        encode_entry, encode_head, encode_timer,
     },
 };
 
@@ -44,6 +45,13 @@ CREATE TABLE IF NOT EXISTS entries (
     idx INTEGER NOT NULL,
     record BLOB NOT NULL,
     PRIMARY KEY (actor, seq, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+    actor TEXT NOT NULL,
+    id TEXT NOT NULL,
+    due_ms INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (actor, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS heads (
     actor TEXT NOT NULL PRIMARY KEY,
@@ -64,11 +72,25 @@ enum Write {
     Append { actor: String, seq: u64, index: u32, record: Vec<u8> },
     Checkpoint { actor: String, seq: u64, record: Vec<u8>, done: oneshot::Sender<Result<()>> },
     Remove { actor: String, done: oneshot::Sender<Result<()>> },
+    SetTimer { timer: Timer, record: Vec<u8>, done: oneshot::Sender<Result<()>> },
+    CancelTimer { actor: String, id: String, done: oneshot::Sender<Result<()>> },
 }
 
-struct Read {
-    actor: String,
-    reply: oneshot::Sender<Result<Recovered>>,
+impl Write {
+    fn done(self) -> Option<oneshot::Sender<Result<()>>> {
+        match self {
+            Write::Append { .. } => None,
+            Write::Checkpoint { done, .. }
+            | Write::Remove { done, .. }
+            | Write::SetTimer { done, .. }
+            | Write::CancelTimer { done, .. } => Some(done),
+        }
+    }
+}
+
+enum Read {
+    Actor { actor: String, reply: oneshot::Sender<Result<Recovered>> },
+    Timers { reply: oneshot::Sender<Result<Vec<Timer>>> },
 }
 
 /// How far the writer got.
@@ -261,7 +283,28 @@ impl JournalBackend for SqliteJournal {
     async fn recover(&self, actor: &str) -> Result<Recovered> {
         self.usable()?;
         let (reply, answer) = oneshot::channel();
-        self.reads.send(Read { actor: actor.to_owned(), reply }).map_err(|_| self.closed())?;
+        let read = Read::Actor { actor: actor.to_owned(), reply };
+        self.reads.send(read).map_err(|_| self.closed())?;
+        answer.await.map_err(|_| self.closed())?
+    }
+
+    async fn set_timer(&self, timer: &Timer) -> Result<()> {
+        let record = encode_timer(timer)?;
+        let (done, answer) = oneshot::channel();
+        self.send(Write::SetTimer { timer: timer.clone(), record, done })?;
+        answer.await.map_err(|_| self.closed())?
+    }
+
+    async fn cancel_timer(&self, actor: &str, id: &str) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        self.send(Write::CancelTimer { actor: actor.to_owned(), id: id.to_owned(), done })?;
+        answer.await.map_err(|_| self.closed())?
+    }
+
+    async fn timers(&self) -> Result<Vec<Timer>> {
+        self.usable()?;
+        let (reply, answer) = oneshot::channel();
+        self.reads.send(Read::Timers { reply }).map_err(|_| self.closed())?;
         answer.await.map_err(|_| self.closed())?
     }
 
@@ -307,13 +350,8 @@ fn write_loop(
         match commit(paths, &mut journal, &mut checkpoints, &batch) {
             Ok(()) => {
                 progress.send_modify(|progress| progress.committed = taken);
-                for write in batch.drain(..) {
-                    match write {
-                        Write::Checkpoint { done, .. } | Write::Remove { done, .. } => {
-                            let _caller_gone = done.send(Ok(()));
-                        }
-                        Write::Append { .. } => {}
-                    }
+                for done in batch.drain(..).filter_map(Write::done) {
+                    let _caller_gone = done.send(Ok(()));
                 }
             }
             Err(error) => {
@@ -334,13 +372,8 @@ fn write_loop(
 
 fn fail_batch(batch: &mut Vec<Write>, progress: &watch::Sender<Progress>) {
     let error = progress.borrow().failed.clone().unwrap_or_else(|| internal("the journal failed"));
-    for write in batch.drain(..) {
-        match write {
-            Write::Checkpoint { done, .. } | Write::Remove { done, .. } => {
-                let _caller_gone = done.send(Err(error.clone()));
-            }
-            Write::Append { .. } => {}
-        }
+    for done in batch.drain(..).filter_map(Write::done) {
+        let _caller_gone = done.send(Err(error.clone()));
     }
 }
 
@@ -377,7 +410,7 @@ fn commit(
                         .and_then(|mut statement| statement.execute(params![actor]))
                         .map_err(failed)?;
                 }
-                Write::Append { .. } => {}
+                Write::Append { .. } | Write::SetTimer { .. } | Write::CancelTimer { .. } => {}
             }
         }
         transaction.commit().map_err(failed)?;
@@ -396,7 +429,7 @@ fn commit(
             Write::Remove { actor, .. } => {
                 heads.remove(actor.as_str());
             }
-            Write::Checkpoint { .. } => {}
+            Write::Checkpoint { .. } | Write::SetTimer { .. } | Write::CancelTimer { .. } => {}
         }
     }
     for write in batch {
@@ -418,7 +451,23 @@ fn commit(
                     transaction
                         .prepare_cached("DELETE FROM heads WHERE actor = ?1")
                         .and_then(|mut statement| statement.execute(params![actor]))
+                })
+                .and_then(|_| {
+                    transaction
+                        .prepare_cached("DELETE FROM timers WHERE actor = ?1")
+                        .and_then(|mut statement| statement.execute(params![actor]))
                 }),
+            Write::SetTimer { timer, record, .. } => transaction
+                .prepare_cached(
+                    "INSERT INTO timers (actor, id, due_ms, record) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (actor, id) DO UPDATE SET due_ms = excluded.due_ms, record = excluded.record",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![timer.actor, timer.id, to_sql(timer.due_ms), record])
+                }),
+            Write::CancelTimer { actor, id, .. } => transaction
+                .prepare_cached("DELETE FROM timers WHERE actor = ?1 AND id = ?2")
+                .and_then(|mut statement| statement.execute(params![actor, id])),
         };
         done.map_err(failed)?;
     }
@@ -443,9 +492,34 @@ fn read_loop(
     queue: &mpsc::Receiver<Read>,
 ) {
     while let Ok(read) = queue.recv() {
-        let recovered = read_actor(paths, journal, checkpoints, &read.actor);
-        let _caller_gone = read.reply.send(recovered);
+        match read {
+            Read::Actor { actor, reply } => {
+                let _caller_gone = reply.send(read_actor(paths, journal, checkpoints, &actor));
+            }
+            Read::Timers { reply } => {
+                let _caller_gone = reply.send(read_timers(&paths.0, journal));
+            }
+        }
     }
+}
+
+fn read_timers(path: &Path, journal: &Connection) -> Result<Vec<Timer>> {
+    let failed = |error| sql_error(path, error);
+    let mut statement = journal
+        .prepare_cached("SELECT actor, due_ms, record FROM timers ORDER BY due_ms")
+        .map_err(failed)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, Vec<u8>>(2)?))
+        })
+        .map_err(failed)?;
+    let mut timers = Vec::new();
+    for row in rows {
+        let (actor, due_ms, record) = row.map_err(failed)?;
+        let due_ms = u64::try_from(due_ms).map_err(|_| damaged(&actor, "a negative timer"))?;
+        timers.push(decode_timer(&actor, due_ms, &record)?);
+    }
+    Ok(timers)
 }
 
 fn read_actor(

@@ -25,6 +25,8 @@ use crate::{
     module::Outcome,
 };
 
+mod workflow;
+
 /// Which class of which module serves a type now. A redeploy swaps it: each actor of the type
 /// uses the new module from its next message on.
 #[derive(Debug, Clone)]
@@ -134,6 +136,10 @@ struct Memory {
     key_order: VecDeque<String>,
     /// Damage found at recovery: every message is refused with it.
     damage: Option<Error>,
+    /// A workflow's run and signals.
+    workflow: workflow::WorkflowMemory,
+    /// Who asked for the run in progress, answered when it ends (not kept across restarts).
+    asker: Option<plexspaces_core::ReplyTo<Result<Vec<u8>>>>,
 }
 
 impl Memory {
@@ -147,6 +153,7 @@ impl Memory {
                 .collect(),
             key_order: checkpoint.keys.iter().map(|mark| mark.key.clone()).collect(),
             keys: checkpoint.keys.into_iter().map(|mark| (mark.key.clone(), mark)).collect(),
+            workflow: workflow::WorkflowMemory::decode(&checkpoint.extra),
             ..Self::default()
         };
         (checkpoint.state, memory)
@@ -375,11 +382,14 @@ impl WasmActor {
     async fn handle_durable(
         &mut self,
         mut msg: Invocation,
-        ctx: &Context<Self>,
+        ctx: &mut Context<Self>,
         durability: &Arc<Durability>,
         mut memory: Memory,
     ) -> (Result<Vec<u8>>, Memory) {
         let admission = msg.admission.take();
+        if self.is_workflow() && memory.damage.is_none() {
+            return self.handle_workflow(msg, admission, ctx, durability, memory).await;
+        }
         let admit = |answer: Result<Admitted>| {
             if let Some(admission) = admission {
                 let _sender_gone = admission.send(answer);
@@ -452,6 +462,17 @@ impl WasmActor {
         (outcome, memory)
     }
 
+    /// Whether the type is a workflow (its runs journaled across their waits).
+    fn is_workflow(&self) -> bool {
+        let binding = self.served.current();
+        binding
+            .module
+            .description()
+            .classes
+            .get(binding.class as usize)
+            .is_some_and(|class| class.behavior == "workflow")
+    }
+
     /// Journals how message `seq` ended.
     #[allow(clippy::too_many_arguments)]
     fn finish(
@@ -502,7 +523,7 @@ impl WasmActor {
             state,
             senders: memory.senders.values().cloned().collect(),
             keys: memory.key_marks(),
-            extra: Vec::new(),
+            extra: memory.workflow.encode(),
         };
         let stored = match journal.durable(memory.ticket).await {
             Ok(()) => journal.checkpoint(actor, &checkpoint).await,
@@ -533,12 +554,25 @@ impl WasmActor {
         self.state = state;
         self.holder = None;
         memory.since_checkpoint = recovered.entries.len() as u64;
+        let workflow = self.is_workflow();
         for message in group(recovered.entries) {
             memory.seq = message.seq;
             memory.note(&message.record, durability);
+            if workflow {
+                self.recover_workflow_message(message, ctx, durability, &mut memory).await;
+                if memory.damage.is_some() {
+                    return memory;
+                }
+                continue;
+            }
             let replayed = match &message.done {
                 // A failed or trapped message left the state as it was.
-                Some(JournalOutcome::Failed | JournalOutcome::Trapped) => continue,
+                Some(
+                    JournalOutcome::Failed
+                    | JournalOutcome::Trapped
+                    | JournalOutcome::Suspended { .. }
+                    | JournalOutcome::Buffered,
+                ) => continue,
                 Some(JournalOutcome::Replied { reply }) => {
                     if let (Some(origin), Some(reply)) = (&message.record.origin, reply) {
                         memory.keep_reply(origin, reply.clone());

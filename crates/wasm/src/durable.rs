@@ -21,7 +21,7 @@ use plexspaces_storage::journal::{Entry, JournalBackend, Origin, Ticket};
 use plexspaces_types::{ErrorCode, Refusal};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::bindings::HostError;
+use crate::{bindings::HostError, workflow_host::RunCalls};
 
 /// Which host call a journal entry records. The numbers are stored: never reuse one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,15 @@ pub(crate) enum CallKind {
     PgLeave = 51,
     PgMembers = 52,
     PgPublish = 53,
+    StepBegin = 60,
+    StepEnd = 61,
+    SleepDue = 62,
+    WaitDeadline = 63,
+    WaitResolved = 64,
+    TakeSignals = 65,
+    Commit = 66,
+    TimerSchedule = 70,
+    TimerCancel = 71,
 }
 
 /// The journal of the message a durable actor is handling.
@@ -76,6 +85,10 @@ pub(crate) struct CallJournal {
     pub(crate) diverged: Option<String>,
     /// An append that failed: the message cannot be made durable.
     pub(crate) failed: Option<Refusal>,
+    /// A workflow run's calls: its signals, commits and waits.
+    pub(crate) workflow: Option<RunCalls>,
+    /// A workflow run keeps its live calls' results, to replay them when it resumes.
+    pub(crate) captured: Option<Vec<(u16, Vec<u8>)>>,
 }
 
 impl CallJournal {
@@ -97,6 +110,8 @@ impl CallJournal {
             durable_ticket: 0,
             diverged: None,
             failed: None,
+            workflow: None,
+            captured: None,
         }
     }
 
@@ -177,6 +192,9 @@ impl CallJournal {
             Err(error) => self.failed = Some(error),
         }
         self.next_index += 1;
+        if let (Some(captured), Entry::Call { kind, result }) = (&mut self.captured, entry) {
+            captured.push((kind, result));
+        }
     }
 
     /// Checks, once the guest returned, that a complete replay used every recorded call.

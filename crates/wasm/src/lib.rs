@@ -23,6 +23,7 @@ mod logs;
 mod module;
 mod options;
 mod services;
+mod workflow_host;
 
 pub use actor::{Admission, Admitted, Binding, Durability, Invocation, Kept, Served, WasmActor};
 pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
@@ -34,5 +35,8 @@ pub use host::{Host, check_header};
 pub use logs::{LogKey, LogLine, Logs, Stream};
 pub use module::{Module, PoolStats};
 pub use options::Options;
-pub use services::{MAX_SCAN, MAX_TUPLE_BYTES, PendingTakes, Services};
+pub use services::{
+    MAX_SCAN, MAX_TUPLE_BYTES, NoTimers, PendingTakes, Services, TimerService, WAKE,
+};
 pub use wasmtime::component::Component;
+pub use workflow_host::{Signal, Wake};

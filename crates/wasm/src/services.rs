@@ -10,12 +10,12 @@ use plexspaces_storage::{
     locks::{Grant, LockBackend, Locks},
 };
 use plexspaces_tuplespace::{Pattern, Space, TupleSpace, tuple_from_json};
-use plexspaces_types::{ActorId, ErrorCode};
+use plexspaces_types::{ActorId, ErrorCode, Refusal};
 use serde_json::Value;
 
 use crate::{
     bindings::{HostError, plexspaces::actor},
-    ctx::Ctx,
+    ctx::{BoxFuture, Ctx},
     durable::{CallKind, journaled},
 };
 
@@ -39,6 +39,77 @@ pub struct Services {
     pub groups: Arc<dyn GroupBackend>,
     /// Asynchronous takes not yet served, by the actor that asked.
     pub pending_takes: Arc<PendingTakes>,
+    /// Timers: messages to an actor later (the node's; none without one).
+    pub timers: Arc<dyn TimerService>,
+}
+
+/// Timers for actors: a message to the actor after a delay. Durable ones (reminders, and the
+/// wake-ups of waiting workflows) are kept in the journal and fire after a restart too.
+pub trait TimerService: Send + Sync + std::fmt::Debug + 'static {
+    /// Sends `{"action": action, ...payload}` to `actor` after `delay`; returns the timer's
+    /// id. A durable timer is stored before this returns.
+    fn schedule<'a>(
+        &'a self,
+        actor: &'a ActorId,
+        action: &'a str,
+        payload: Value,
+        delay: Duration,
+        durable: bool,
+    ) -> BoxFuture<'a, Result<String, Refusal>>;
+
+    /// Cancels the timer `id` of `actor`; false when it had fired or never existed.
+    fn cancel<'a>(
+        &'a self,
+        actor: &'a ActorId,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, Refusal>>;
+
+    /// Keeps `actor`'s workflow run awake: it is woken (action `__wake`) at `due_ms`, and after
+    /// every restart of the node until [`TimerService::clear_wake`].
+    fn set_wake<'a>(
+        &'a self,
+        actor: &'a ActorId,
+        due_ms: u64,
+    ) -> BoxFuture<'a, Result<(), Refusal>>;
+
+    /// The run has ended: no more wake-ups.
+    fn clear_wake<'a>(&'a self, actor: &'a ActorId) -> BoxFuture<'a, Result<(), Refusal>>;
+}
+
+/// The action a workflow's wake-up carries.
+pub const WAKE: &str = "__wake";
+
+/// No timers: a host without a node (tests, benchmarks) refuses them.
+#[derive(Debug, Default)]
+pub struct NoTimers;
+
+fn no_timers() -> Refusal {
+    Refusal::new(ErrorCode::Unavailable, "timers need a node: this host has none")
+}
+
+impl TimerService for NoTimers {
+    fn schedule<'a>(
+        &'a self,
+        _: &'a ActorId,
+        _: &'a str,
+        _: Value,
+        _: Duration,
+        _: bool,
+    ) -> BoxFuture<'a, Result<String, Refusal>> {
+        Box::pin(async { Err(no_timers()) })
+    }
+
+    fn cancel<'a>(&'a self, _: &'a ActorId, _: &'a str) -> BoxFuture<'a, Result<bool, Refusal>> {
+        Box::pin(async { Err(no_timers()) })
+    }
+
+    fn set_wake<'a>(&'a self, _: &'a ActorId, _: u64) -> BoxFuture<'a, Result<(), Refusal>> {
+        Box::pin(async { Err(no_timers()) })
+    }
+
+    fn clear_wake<'a>(&'a self, _: &'a ActorId) -> BoxFuture<'a, Result<(), Refusal>> {
+        Box::pin(async { Err(no_timers()) })
+    }
 }
 
 impl Default for Services {
@@ -49,6 +120,7 @@ impl Default for Services {
             kv: Kv::in_memory(),
             groups: Arc::new(Groups::default()),
             pending_takes: Arc::default(),
+            timers: Arc::new(NoTimers),
         }
     }
 }

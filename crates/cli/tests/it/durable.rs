@@ -166,3 +166,130 @@ fn a_crash_loop_loses_no_acknowledged_deposit_and_doubles_none() {
     );
     assert!(node.terminate().success());
 }
+
+fn get_json(node: &NodeProcess, path: &str) -> Value {
+    let reply = http::get(node.invoke, path);
+    assert_eq!(reply.status, 200, "{path}: {reply:?}");
+    reply.json()
+}
+
+fn status_of(node: &NodeProcess, actor: &str) -> Value {
+    ask(node, actor, r#"{"action":"status"}"#)
+}
+
+#[test]
+fn workflows_run_wait_take_signals_and_survive_a_kill_in_the_middle() {
+    let modules = [
+        ("payments", guests::python_module("tests/fixtures/python/payments.py")),
+        ("shipping", guests::python_module("tests/fixtures/python/shipping.py")),
+        ("orders-wf", guests::python_module("examples/python/order_workflow.py")),
+        ("fulfillment", guests::python_module("examples/python/order_workflow_steps.py")),
+    ];
+    let dir = data_dir("durable-workflows");
+    let node = wasm::start(&dir);
+    for (name, module) in &modules {
+        wasm::deploy(&node, name, module);
+    }
+    // order_workflow.py: a run without waits answers the asker with its result.
+    let done = ask(&node, "orders-wf/o-1", r#"{"action":"run","order_id":"o-1"}"#);
+    assert_eq!(done, json!({"status": "completed", "order_id": "o-1"}));
+    let status = status_of(&node, "orders-wf/o-1");
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["steps"], json!(["validation", "payment", "shipment"]));
+
+    // order_workflow_steps.py: charged, then a durable sleep of 2 s, then a wait for approval.
+    let started = http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/fulfillment/o-2",
+        r#"{"action":"run","order_id":"o-2","amount":30}"#,
+    );
+    assert_eq!(started.status, 202, "{started:?}");
+    wasm::eventually("the charge step", || {
+        status_of(&node, "fulfillment/o-2")["status"] == "charged"
+    });
+    // A second run while one is in progress is refused.
+    let again =
+        wasm::call(&node, "fulfillment/o-2", r#"{"action":"run","order_id":"o-2","amount":1}"#);
+    assert_eq!((again.status, again.code().as_str()), (409, "workflow_running"), "{again:?}");
+    drop(node); // SIGKILL, in the middle of the sleep.
+
+    let node = wasm::start(&dir);
+    // Recovered from the journal: the committed state answers queries at once.
+    let status = status_of(&node, "fulfillment/o-2");
+    assert_eq!(
+        (status["status"].as_str(), status["steps"].clone()),
+        (Some("charged"), json!(["payment"]))
+    );
+    // The approval arrives while the run sleeps or waits: it is kept until the run takes it.
+    let approved = http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/fulfillment/o-2",
+        r#"{"action":"approve","by":"ops"}"#,
+    );
+    assert_eq!(approved.status, 202, "{approved:?}");
+    wasm::eventually("the run to complete", || {
+        status_of(&node, "fulfillment/o-2")["status"] == "completed"
+    });
+    let status = status_of(&node, "fulfillment/o-2");
+    assert_eq!(status["steps"], json!(["payment", "shipment"]));
+    // The charge step ran once: replayed after the kill, its recorded result stood for it.
+    let payments = ask(&node, "payments", r#"{"action":"summary"}"#);
+    assert_eq!(payments["charges"]["o-2"].as_array().map(Vec::len), Some(1), "{payments}");
+    wasm::eventually("the shipment", || {
+        ask(&node, "shipping", r#"{"action":"summary"}"#)["shipped"] == json!(["o-2"])
+    });
+
+    // A run told to wait for approval that never comes gives up at its timeout... here, a
+    // cancel signal arrives first and the workflow refunds.
+    let started = http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/fulfillment/o-3",
+        r#"{"action":"run","order_id":"o-3","amount":5}"#,
+    );
+    assert_eq!(started.status, 202);
+    http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/fulfillment/o-3",
+        r#"{"action":"cancel"}"#,
+    );
+    http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/fulfillment/o-3",
+        r#"{"action":"approve"}"#,
+    );
+    wasm::eventually("the cancelled run to end", || {
+        let status = status_of(&node, "fulfillment/o-3");
+        status["status"] == "cancelled" && status["steps"] == json!(["payment"])
+    });
+    let _ = get_json(&node, "/api/v1/openapi.json");
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn a_reminder_survives_a_kill_and_fires_once_a_transient_timer_does_not() {
+    let module = guests::python_module("tests/fixtures/python/reminders.py");
+    let dir = data_dir("durable-reminders");
+    let node = wasm::start(&dir);
+    wasm::deploy(&node, "reminders", &module);
+    // Without a crash both fire, once each.
+    let armed = ask(&node, "reminders/calm", r#"{"action":"arm","delay_ms":100}"#);
+    assert_ne!(armed["durable"], armed["transient"]);
+    wasm::eventually("both timers", || {
+        ask(&node, "reminders/calm", r#"{"action":"fired"}"#).as_array().map(Vec::len) == Some(2)
+    });
+    ask(&node, "reminders/stormy", r#"{"action":"arm","delay_ms":1500}"#);
+    drop(node); // SIGKILL before either fires.
+
+    let node = wasm::start(&dir);
+    wasm::eventually("the reminder", || {
+        ask(&node, "reminders/stormy", r#"{"action":"fired"}"#) == json!(["durable"])
+    });
+    // Past the transient timer's time too: it went with the node, and the reminder fired once.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(ask(&node, "reminders/stormy", r#"{"action":"fired"}"#), json!(["durable"]));
+    let mut calm = ask(&node, "reminders/calm", r#"{"action":"fired"}"#);
+    calm.as_array_mut().unwrap().sort_by_key(|kind| kind.as_str().map(str::to_owned));
+    assert_eq!(calm, json!(["durable", "transient"]));
+    assert!(node.terminate().success());
+}
+

@@ -207,7 +207,16 @@ class ClassRuntime:
                     f"action {action!r} is not valid in state {current!r} "
                     f"(valid in: {', '.join(first.from_states)})",
                 )
-        if first.kind in ("run", "signal"):
+        if first.kind == "run":
+            from . import host
+
+            previous = host._current_run
+            host._current_run = host._Run(self, obj)
+            try:
+                return first.function(obj, payload), True
+            finally:
+                host._current_run = previous
+        if first.kind == "signal":
             return first.function(obj, payload), True
         if first.kind == "query":
             return first.function(obj, **self.arguments(first, payload)), False
@@ -242,6 +251,12 @@ class ClassRuntime:
 
 
 FRESH, CACHED, BYTES = 0, 1, 2
+
+
+def _suspended() -> type[BaseException]:
+    from .host import Suspended
+
+    return Suspended
 
 
 def _seed_random() -> None:
@@ -320,6 +335,9 @@ class Runtime:
             reply, changed = runtime.dispatch(obj, action, message)
         except Failure:
             raise
+        except _suspended() as waiting:
+            # The run waits: it gives up the instance, and the node resumes it by replay.
+            raise Failure("suspended", str(waiting)) from None
         except RecursionError as error:
             raise Failure("actor_error", f"maximum recursion depth exceeded: {error}", "RecursionError") from None
         except BaseException as error:  # noqa: BLE001 - user code must never trap the instance

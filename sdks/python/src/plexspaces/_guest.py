@@ -14,8 +14,10 @@ from wit_world.imports import host as wit_host
 from wit_world.imports import kv as wit_kv
 from wit_world.imports import locks as wit_locks
 from wit_world.imports import process_groups as wit_groups
+from wit_world.imports import timers as wit_timers
 from wit_world.imports import tuplespace as wit_tuplespace
 from wit_world.imports import types as wit_types
+from wit_world.imports import workflow as wit_workflow
 
 from . import __version__, host
 from ._dispatch import BYTES, CACHED, FRESH, Failure, Runtime
@@ -174,6 +176,58 @@ class _WasmHost:
     def pg_publish(self, group: str, topic: str | None, data: str) -> int:
         try:
             return wit_groups.publish(group, topic, data)
+        except Err as error:
+            raise _host_error(error) from None
+
+
+    def wf_step_begin(self, name: str) -> str | None:
+        try:
+            return wit_workflow.step_begin(name)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def wf_step_end(self, name: str, result: str) -> None:
+        try:
+            wit_workflow.step_end(name, result)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def wf_sleep(self, ms: int) -> None:
+        try:
+            wit_workflow.sleep(min(ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def wf_wait_signal(self, name: str, timeout_ms: int) -> bool:
+        try:
+            return wit_workflow.wait_signal(name, min(timeout_ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def wf_take_signals(self) -> list[str]:
+        try:
+            return wit_workflow.take_signals()
+        except Err as error:
+            raise _host_error(error) from None
+
+    def wf_commit(self, state: bytes) -> None:
+        try:
+            wit_workflow.commit(state)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def wf_idempotency_key(self) -> str:
+        return wit_workflow.idempotency_key()
+
+    def timer_schedule(self, action: str, payload: str, delay_ms: int, durable: bool) -> str:
+        try:
+            return wit_timers.schedule(action, payload, min(delay_ms, 0xFFFFFFFFFFFFFFFF), durable)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def timer_cancel(self, timer_id: str) -> bool:
+        try:
+            return wit_timers.cancel(timer_id)
         except Err as error:
             raise _host_error(error) from None
 

@@ -341,3 +341,139 @@ class _ProcessGroups:
 
 
 process_groups = _ProcessGroups()
+
+
+# Durable workflows -----------------------------------------------------------------------------
+# In the run handler of a @workflow_actor with the durability facet. A run that waits gives up
+# its instance: the node calls run again later, from the start, and every host call made
+# before the wait returns what it returned the first time (a step's recorded result, the
+# same clock readings, the same signals), so the run arrives where it waited and goes on.
+
+
+class Suspended(BaseException):
+    """Unwinds a run that waits (host.sleep, host.wait_signal) so that it gives up its
+    instance; the node resumes it by replay. A BaseException, so `except Exception` in user
+    code lets it through: do not catch it."""
+
+
+class _Run:
+    """The run in progress in this instance: its object, for signal handlers and commits."""
+
+    def __init__(self, runtime: Any, obj: Any):
+        self.runtime = runtime
+        self.obj = obj
+        self.delivered: list[dict[str, Any]] = []
+
+    def commit(self) -> None:
+        backend.wf_commit(self.runtime.snapshot(self.obj))
+
+    def deliver(self) -> None:
+        """Hands the signals sent since the last host call to their handlers, and keeps them
+        for wait_signal."""
+        for text in backend.wf_take_signals():
+            signal = json.loads(text)
+            handlers = self.runtime.handlers.get(signal.get("action"), [])
+            for spec in handlers:
+                if spec.kind == "signal":
+                    spec.function(self.obj, signal)
+            self.delivered.append(signal)
+
+    def pop(self, name: str) -> dict[str, Any] | None:
+        for position, signal in enumerate(self.delivered):
+            if signal.get("action") == name:
+                return self.delivered.pop(position)
+        return None
+
+
+# Set by the dispatch while a run handler runs.
+_current_run: _Run | None = None
+
+
+def _run(what: str) -> _Run:
+    if _current_run is None:
+        raise HostError("invalid_state", f"host.{what} works in the run handler of a @workflow_actor")
+    return _current_run
+
+
+def _waiting(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except HostError as error:
+        if error.code == "suspended":
+            raise Suspended(error.message) from None
+        raise
+
+
+def step(name: str, fn: Any) -> Any:
+    """Runs `fn()` once: its result (JSON-serializable) is journaled, and when the run is
+    replayed the recorded result is returned instead of running `fn` again. Host calls inside
+    `fn` belong to the step. A step interrupted by a crash runs again; inside it,
+    `host.idempotency_key()` names it the same way each time."""
+    run = _run("step")
+    if not isinstance(name, str) or not name:
+        raise HostError("invalid_arguments", "a step needs a name")
+    run.deliver()
+    recorded = backend.wf_step_begin(name)
+    if recorded is not None:
+        result = json.loads(recorded)
+    else:
+        result = fn()
+        try:
+            text = dumps_text(result)
+        except (TypeError, ValueError) as error:
+            raise HostError("invalid_arguments", f"step {name!r} returned a value that is not JSON: {error}") from None
+        backend.wf_step_end(name, text)
+    # Replayed or run, the step is followed by the same calls: the journal's order holds.
+    run.commit()
+    return result
+
+
+def sleep(ms: int) -> None:
+    """A durable sleep: the run gives up its instance and resumes when `ms` have passed, also
+    across restarts of the node."""
+    run = _run("sleep")
+    ms = _milliseconds(ms, "ms")
+    run.deliver()
+    run.commit()
+    _waiting(backend.wf_sleep, ms)
+    run.deliver()
+
+
+def wait_signal(name: str, timeout_ms: int = DEFAULT_ASK_TIMEOUT_MS) -> dict[str, Any] | None:
+    """The first signal with action `name` sent to this workflow (its whole payload, the action
+    included), also one that arrived before the call; None when none came within
+    `timeout_ms`. The run gives up its instance while it waits."""
+    run = _run("wait_signal")
+    timeout_ms = _milliseconds(timeout_ms, "timeout_ms")
+    while True:
+        run.deliver()
+        found = run.pop(name)
+        if found is not None:
+            run.commit()
+            return found
+        run.commit()
+        if not _waiting(backend.wf_wait_signal, name, timeout_ms):
+            return None
+
+
+def idempotency_key() -> str:
+    """A key for an effect outside the node (a payment, an e-mail): the same when the step (or
+    the message) that makes it runs again after a crash, different for every other one."""
+    return backend.wf_idempotency_key()
+
+
+# Timers ----------------------------------------------------------------------------------------
+
+
+def schedule(action: str, payload: Any = None, delay_ms: int = 0, durable: bool = False) -> str:
+    """Sends `{"action": action, **payload}` to this actor after `delay_ms`. A durable timer (a
+    reminder) survives restarts of the node and fires once; a transient one does not survive
+    them. Returns the timer's id, for `cancel_timer`."""
+    if not isinstance(action, str) or not action:
+        raise HostError("invalid_arguments", "a timer needs the action its message carries")
+    return backend.timer_schedule(action, _payload(payload), _milliseconds(delay_ms, "delay_ms"), bool(durable))
+
+
+def cancel_timer(timer_id: str) -> bool:
+    """Cancels a timer; False when it had fired or never existed."""
+    return backend.timer_cancel(timer_id)

@@ -160,6 +160,13 @@ class TestHost:
         self._kv: dict[tuple[str, str], tuple[str, int | None]] = {}
         self._groups: dict[tuple[str, str], dict[str, set[str] | None]] = {}
         self.dropped_pg_messages = 0
+        # Durable workflows: signals not yet taken by a run, and what runs recorded.
+        self._pending: dict[tuple[str, str, str], list[str]] = {}
+        self.steps: list[tuple[str, str, Any]] = []
+        self.committed: dict[str, Any] = {}
+        # Timers set and not yet fired: (id, actor, action, payload, due_ms, durable).
+        self.timers: list[tuple[str, str, str, dict[str, Any], int, bool]] = []
+        self._timer_ids = 0
 
     # Setting up ----------------------------------------------------------------------------
     def register(self, actor_type: str, cls: type, namespace: str | None = None) -> None:
@@ -223,6 +230,12 @@ class TestHost:
         runtime = self._runtime(address)
         actor = self._actors.setdefault(address, _Actor(runtime))
         body = json.dumps({"action": action, **payload}).encode()
+        if runtime.spec.behavior == "workflow" and runtime.durable and action != "run":
+            kinds = {spec.kind for spec in runtime.handlers.get(action, [])}
+            if "query" not in kinds:
+                # A signal: kept until the run takes it, as the node journals and buffers it.
+                self._pending.setdefault(address, []).append(body.decode())
+                return None
         kind = FRESH if actor.state is None else BYTES
         self._serving.append(address)
         try:
@@ -232,6 +245,8 @@ class TestHost:
                 reply, changed = runtime.dispatch(obj, action, message)
             except Failure:
                 raise
+            except _host.Suspended as waiting:
+                raise Failure("suspended", str(waiting)) from None
             except BaseException as error:  # noqa: BLE001 - as the guest does
                 raise Failure("actor_error", str(error) or repr(error), type(error).__name__) from None
             encoded = json.dumps(reply)
@@ -258,7 +273,59 @@ class TestHost:
             except HostError as error:
                 self.logs.append(("/".join(address), "warn", f"tell from {sender} failed: {error}"))
 
+    def fire_timers(self) -> int:
+        """Delivers every timer set so far, soonest first (the clock moves to each one's due
+        time); returns how many fired."""
+        fired = 0
+        while self.timers:
+            self.timers.sort(key=lambda timer: timer[4])
+            _, actor, action, payload, due_ms, _ = self.timers.pop(0)
+            self.now_ms = max(self.now_ms, due_ms)
+            namespace, actor_type, key = actor.split("/")
+            self._queue.append(("timer", (namespace, actor_type, key), action, payload))
+            self.run_until_idle()
+            fired += 1
+        return fired
+
     # The backend of plexspaces.host ---------------------------------------------------------
+    def wf_step_begin(self, name: str) -> str | None:
+        return None  # nothing is replayed here: every run runs its steps
+
+    def wf_step_end(self, name: str, result: str) -> None:
+        self.steps.append(("/".join(self._current()), name, json.loads(result)))
+
+    def wf_sleep(self, ms: int) -> None:
+        self.now_ms += ms  # the test's clock moves on; nothing waits
+
+    def wf_wait_signal(self, name: str, timeout_ms: int) -> bool:
+        pending = self._pending.get(self._current(), [])
+        if any(json.loads(text).get("action") == name for text in pending):
+            return True
+        self.now_ms += timeout_ms  # nothing can arrive while a test's run runs: it times out
+        return False
+
+    def wf_take_signals(self) -> list[str]:
+        return self._pending.pop(self._current(), [])
+
+    def wf_commit(self, state: bytes) -> None:
+        self.committed["/".join(self._current())] = json.loads(state)
+
+    def wf_idempotency_key(self) -> str:
+        return f"{'/'.join(self._current())}:{len(self.steps)}"
+
+    def timer_schedule(self, action: str, payload: str, delay_ms: int, durable: bool) -> str:
+        self._timer_ids += 1
+        timer_id = f"timer-{self._timer_ids}"
+        body = json.loads(payload)
+        actor = "/".join(self._current())
+        self.timers.append((timer_id, actor, action, body, self.now_ms + delay_ms, durable))
+        return timer_id
+
+    def timer_cancel(self, timer_id: str) -> bool:
+        before = len(self.timers)
+        self.timers = [timer for timer in self.timers if timer[0] != timer_id]
+        return len(self.timers) < before
+
     def actor_id(self) -> str:
         return "/".join(self._current())
 
