@@ -64,6 +64,19 @@ pub(crate) enum CallKind {
     TimerCancel = 71,
 }
 
+impl CallKind {
+    /// WASI's clocks and random: read by the interpreter for itself as well as by user code.
+    pub(crate) fn is_soft(self) -> bool {
+        Self::soft(self as u16)
+    }
+
+    pub(crate) fn soft(kind: u16) -> bool {
+        [Self::WallClock, Self::MonotonicClock, Self::RandomBytes, Self::RandomWord]
+            .iter()
+            .any(|soft| *soft as u16 == kind)
+    }
+}
+
 /// The journal of the message a durable actor is handling.
 #[derive(Debug)]
 pub(crate) struct CallJournal {
@@ -156,9 +169,30 @@ impl CallJournal {
     }
 
     /// The recorded result of the next call, if it was recorded.
+    ///
+    /// WASI's clocks and random generators are *soft*: the interpreter inside a guest reads
+    /// them for itself too (a fresh instance seeds its hash and its generators at its first
+    /// call), so an instance that is not the one that ran the message live makes more or fewer
+    /// such reads. A soft read takes the next recorded read of its kind when one comes before
+    /// the next host call, and is otherwise served live; host calls skip the soft records
+    /// before them. Host calls (and `host.now`, `host.random`) must match exactly.
     fn take_recorded(&mut self, kind: CallKind) -> Result<Option<Vec<u8>>, String> {
         if let Some(reason) = &self.diverged {
             return Err(reason.clone());
+        }
+        if kind.is_soft() {
+            let position = self
+                .recorded
+                .iter()
+                .take_while(|(recorded, _)| CallKind::soft(*recorded))
+                .position(|(recorded, _)| *recorded == kind as u16);
+            return Ok(position.and_then(|position| {
+                self.recorded.drain(..position);
+                self.recorded.pop_front().map(|(_, result)| result)
+            }));
+        }
+        while self.recorded.front().is_some_and(|(recorded, _)| CallKind::soft(*recorded)) {
+            self.recorded.pop_front();
         }
         match self.recorded.pop_front() {
             Some((recorded, result)) if recorded == kind as u16 => Ok(Some(result)),
@@ -183,7 +217,8 @@ impl CallJournal {
     }
 
     fn append(&mut self, kind: CallKind, result: Vec<u8>) {
-        if self.failed.is_some() || self.diverged.is_some() {
+        // A message replayed whole is in the journal already, its end included.
+        if self.failed.is_some() || self.diverged.is_some() || self.complete {
             return;
         }
         let entry = Entry::Call { kind: kind as u16, result };
@@ -197,8 +232,10 @@ impl CallJournal {
         }
     }
 
-    /// Checks, once the guest returned, that a complete replay used every recorded call.
+    /// Checks, once the guest returned, that a complete replay used every recorded call
+    /// (soft reads aside).
     pub(crate) fn finish_replay(&mut self) {
+        self.recorded.retain(|(kind, _)| !CallKind::soft(*kind));
         if self.complete && self.diverged.is_none() && !self.recorded.is_empty() {
             self.diverged = Some(format!(
                 "message {} made {} fewer host calls than the journal records",

@@ -293,3 +293,67 @@ fn a_reminder_survives_a_kill_and_fires_once_a_transient_timer_does_not() {
     assert!(node.terminate().success());
 }
 
+/// POSTs `body` to each of `keys` of `actor_type` from 16 threads; every answer must be 202.
+fn tell_all(node: &NodeProcess, actor_type: &str, keys: std::ops::Range<usize>, body: &str) {
+    let keys: Vec<usize> = keys.collect();
+    let address = node.invoke;
+    std::thread::scope(|scope| {
+        for chunk in keys.chunks(keys.len().div_ceil(16)) {
+            scope.spawn(move || {
+                for key in chunk {
+                    let path = format!("/api/v1/actors/default/default/{actor_type}/w-{key}");
+                    let told =
+                        http::post_json(address, &path, &body.replace("{n}", &key.to_string()));
+                    assert_eq!(told.status, 202, "{path}: {told:?}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn ten_thousand_workflows_wait_at_once_at_the_default_pool_cap_and_all_complete() {
+    const WORKFLOWS: usize = 10_000;
+    let module = guests::python_module("tests/fixtures/python/waiter.py");
+    let dir = data_dir("durable-ten-thousand");
+    let node = wasm::start(&dir);
+    wasm::deploy(&node, "waiter", &module);
+    let started = Instant::now();
+    tell_all(&node, "waiter", 0..WORKFLOWS, r#"{"action":"run"}"#);
+    // Runs in progress refuse another run; waiting, they hold no instance (the pool's cap is
+    // the default, far below 10,000).
+    for key in (0..WORKFLOWS).step_by(100) {
+        let again = wasm::call(&node, &format!("waiter/w-{key}"), r#"{"action":"run"}"#);
+        assert_eq!((again.status, again.code().as_str()), (409, "workflow_running"), "w-{key}");
+    }
+    let waiting = started.elapsed();
+    let signalled = Instant::now();
+    tell_all(&node, "waiter", 0..WORKFLOWS, r#"{"action":"go","n":{n}}"#);
+    let address = node.invoke;
+    std::thread::scope(|scope| {
+        for thread in 0..16 {
+            scope.spawn(move || {
+                for key in (thread..WORKFLOWS).step_by(16) {
+                    let path =
+                        format!("/api/v1/actors/default/default/waiter/w-{key}?invocation=call");
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    loop {
+                        let got = http::post_json(address, &path, r#"{"action":"got"}"#).json();
+                        if got == json!({"got": key}) {
+                            break;
+                        }
+                        assert!(Instant::now() < deadline, "w-{key} did not complete: {got}");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            });
+        }
+    });
+    eprintln!(
+        "{WORKFLOWS} workflows started and waiting in {waiting:?}; signalled and all completed in {:?}",
+        signalled.elapsed()
+    );
+    assert!(node.terminate().success());
+}
+
