@@ -357,3 +357,33 @@ fn ten_thousand_workflows_wait_at_once_at_the_default_pool_cap_and_all_complete(
     assert!(node.terminate().success());
 }
 
+#[test]
+fn payment_processor_refunds_under_a_lock_and_replays_without_taking_it_again() {
+    let module = guests::python_module("examples/python/payment_processor.py");
+    let dir = data_dir("durable-payments");
+    let node = wasm::start(&dir);
+    wasm::deploy(&node, "refunds", &module);
+    let refunded =
+        ask(&node, "refunds", r#"{"action":"process_refund","tx_id":"tx-1","amount":40}"#);
+    assert_eq!(refunded, json!({"status": "refunded", "amount": 40}));
+    let kv = |node: &NodeProcess, key: &str| {
+        let stored = http::get(node.invoke, &format!("/api/v1/kv/default/default/{key}"));
+        assert_eq!(stored.status, 200, "{key}: {stored:?}");
+        serde_json::from_str::<Value>(stored.json()["value"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(kv(&node, "refund:tx-1"), json!({"amount": 40, "status": "processed"}));
+    drop(node); // SIGKILL
+
+    let node = wasm::start(&dir);
+    // The refund's message is replayed when the actor activates: its lock and KV calls answer
+    // from the journal, so the lock is not taken again and stays free.
+    let again = ask(&node, "refunds", r#"{"action":"process_refund","tx_id":"tx-2","amount":7}"#);
+    assert_eq!(again, json!({"status": "refunded", "amount": 7}));
+    for tx in ["tx-1", "tx-2"] {
+        let lock = http::get(node.invoke, &format!("/api/v1/locks/default/default/refund:{tx}"));
+        assert_eq!((lock.status, lock.json()["grant"].clone()), (200, Value::Null), "refund:{tx}");
+    }
+    assert_eq!(kv(&node, "refund:tx-1"), json!({"amount": 40, "status": "processed"}));
+    assert_eq!(kv(&node, "refund:tx-2"), json!({"amount": 7, "status": "processed"}));
+    assert!(node.terminate().success());
+}
