@@ -27,7 +27,10 @@ use std::{
 };
 
 use plexspaces_core::{ActorRef, System};
-use plexspaces_storage::{SqliteJournal, journal::JournalBackend};
+use plexspaces_storage::{
+    SqliteJournal,
+    journal::{Entry, JournalBackend, MessageRecord},
+};
 use plexspaces_types::ActorId;
 use plexspaces_wasm::{Binding, Durability, Invocation, Module, Options, Served, WasmActor};
 use tokio::sync::{mpsc, oneshot};
@@ -111,6 +114,44 @@ async fn raw_group_commit(dir: &Path, writers: usize) -> Figures {
     drop(sender);
     writer.join().unwrap();
     figures(latencies, elapsed)
+}
+
+/// The journal alone: `writers` tasks appending a message entry each and waiting until it is
+/// durable, as a durable actor's sender does, without the actor and its guest.
+async fn journal_alone(journal: &Arc<SqliteJournal>, writers: usize) -> Figures {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let journal = Arc::clone(journal);
+            tokio::spawn(async move {
+                let actor = format!("acme/default/journal/{writers}-{writer}");
+                let mut latencies = Vec::new();
+                let mut seq = 0;
+                while started.elapsed() < RUN {
+                    seq += 1;
+                    let sent = Instant::now();
+                    let entry = Entry::Message(MessageRecord {
+                        action: "add".to_owned(),
+                        payload: br#"{"action":"add","amount":1}"#.to_vec(),
+                        message_id: "m".to_owned(),
+                        idempotency_key: None,
+                        origin: None,
+                        admitted_ms: 0,
+                        ask: false,
+                    });
+                    let ticket = journal.append(&actor, seq, 0, &entry).unwrap();
+                    journal.durable(ticket).await.unwrap();
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    figures(latencies, started.elapsed())
 }
 
 fn durable_actor(
@@ -261,6 +302,8 @@ async fn run() {
     for actors in [1, 16, 256] {
         let raw = raw_group_commit(&dir, actors).await;
         report(&format!("raw group commit (write + fdatasync), {actors} writers"), &raw);
+        let alone = journal_alone(&journal, actors).await;
+        report(&format!("the journal alone (append + durable), {actors} writers"), &alone);
         let ours = durable_tells(&host, &module, &journal, actors).await;
         report(&format!("durable tell to durable_total.py, {actors} actors"), &ours);
         println!(
