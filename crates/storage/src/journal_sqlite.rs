@@ -115,17 +115,11 @@ pub struct SqliteJournal {
 }
 
 fn sql_error(path: &Path, error: rusqlite::Error) -> Error {
-    Error::new(ErrorCode::Internal, format!("the journal {}: {error}", path.display()))
+    crate::sqlite::error("the journal", path, error)
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let connection = Connection::open(path).map_err(|error| sql_error(path, error))?;
-    connection
-        .execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(|error| sql_error(path, error))?;
-    Ok(connection)
+    crate::sqlite::connect("the journal", path)
 }
 
 /// SQLite's own check of the file's structure: `None` when sound.

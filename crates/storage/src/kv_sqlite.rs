@@ -71,17 +71,11 @@ pub(crate) struct Sqlite {
 }
 
 fn sql_error(path: &Path, error: rusqlite::Error) -> Error {
-    Error::new(ErrorCode::Internal, format!("the KV store {}: {error}", path.display()))
+    crate::sqlite::error("the KV store", path, error)
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let connection = Connection::open(path).map_err(|error| sql_error(path, error))?;
-    connection
-        .execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(|error| sql_error(path, error))?;
-    Ok(connection)
+    crate::sqlite::connect("the KV store", path)
 }
 
 impl Sqlite {

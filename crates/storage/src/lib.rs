@@ -10,6 +10,7 @@ mod journal_sqlite;
 pub mod kv;
 mod kv_sqlite;
 pub mod locks;
+mod sqlite;
 pub mod tuples_sqlite;
 
 pub use journal_sqlite::SqliteJournal;

@@ -59,7 +59,7 @@ pub struct TupleJournal {
 }
 
 fn sql_error(path: &Path, error: rusqlite::Error) -> Error {
-    Error::new(ErrorCode::Internal, format!("the tuple journal {}: {error}", path.display()))
+    crate::sqlite::error("the tuple journal", path, error)
 }
 
 fn to_sql(value: u64) -> i64 {
@@ -76,10 +76,7 @@ impl TupleJournal {
             })?;
         }
         let failed = |error| sql_error(path, error);
-        let connection = Connection::open(path).map_err(failed)?;
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(failed)?;
+        let connection = crate::sqlite::connect("the tuple journal", path)?;
         connection.execute_batch(SCHEMA).map_err(failed)?;
         connection
             .execute(
