@@ -43,9 +43,25 @@ impl Response {
 pub(crate) fn raw(address: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    stream.write_all(request)?;
+    let written = stream.write_all(request);
     let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes)?;
+    let read = stream.read_to_end(&mut bytes);
+    // A server that refuses a request early (413 for a body past its limit) answers and closes
+    // while the body is still being sent: the write fails, and what it answered counts.
+    if let Err(error) = written
+        && (bytes.is_empty()
+            || !matches!(
+                error.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ))
+    {
+        return Err(error);
+    }
+    if let Err(error) = read
+        && bytes.is_empty()
+    {
+        return Err(error);
+    }
     parse(&bytes).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
