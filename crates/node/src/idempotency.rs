@@ -1,6 +1,7 @@
-//! Tells with an `Idempotency-Key`: delivered once however often they are retried within the
-//! window. Kept in memory (a restart forgets the keys; durable keys come with durability),
-//! bounded in entries: past the bound the oldest keys are forgotten first.
+//! Tells with an `Idempotency-Key` to actors without the durability facet: delivered once
+//! however often they are retried within the window. Kept in memory (a restart forgets them),
+//! bounded in entries: past the bound the oldest keys are forgotten first. A durable actor
+//! journals the key with its message instead (`Api::tell_durable`), so it outlives restarts.
 
 use std::{
     collections::{HashMap, VecDeque},

@@ -200,6 +200,64 @@ impl Memory {
         }
     }
 
+    /// Journals a durable message unless its origin or idempotency key was seen before.
+    fn admit(&mut self, msg: &Invocation, actor: &str, durability: &Durability) -> Result<Admit> {
+        if let Some(origin) = &msg.origin
+            && let Some(mark) = self.senders.get(&origin.sender)
+            && !origin.is_after(mark)
+        {
+            // A durable sender asking again gets the reply it was given.
+            let same = (mark.seq, mark.call) == (origin.seq, origin.call);
+            let reply = mark.reply.clone().filter(|_| same).unwrap_or_else(|| b"null".to_vec());
+            return Ok(Admit::Duplicate { first: msg.message_id.clone(), reply });
+        }
+        if let Some(key) = &msg.idempotency_key
+            && let Some(first) = self.keys.get(key)
+        {
+            let first = Some(first.message_id.clone());
+            return Ok(Admit::Duplicate { first, reply: b"null".to_vec() });
+        }
+        let record = MessageRecord {
+            action: msg.action.clone(),
+            payload: msg.payload.clone(),
+            message_id: msg.message_id.clone().unwrap_or_default(),
+            idempotency_key: msg.idempotency_key.clone(),
+            origin: msg.origin.clone(),
+            admitted_ms: now_ms(),
+            ask: msg.message_id.is_none(),
+        };
+        let seq = self.seq + 1;
+        let entry = Entry::Message(record);
+        self.ticket = durability.journal.append(actor, seq, 0, &entry).map_err(journal_error)?;
+        let Entry::Message(record) = entry else { unreachable!("built as a message") };
+        self.seq = seq;
+        self.note(&record, durability);
+        Ok(Admit::New(seq, record))
+    }
+
+    /// Journals how message `seq` ended (at `index`, after its calls).
+    fn end(
+        &mut self,
+        journal: &Arc<dyn JournalBackend>,
+        actor: &str,
+        seq: u64,
+        index: u32,
+        outcome: JournalOutcome,
+    ) -> Result<()> {
+        match journal.append(actor, seq, index, &Entry::Done(outcome)) {
+            Ok(ticket) => {
+                self.ticket = ticket;
+                self.since_checkpoint += u64::from(index) + 1;
+                Ok(())
+            }
+            Err(error) => {
+                let error = journal_error(error);
+                self.damage = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
     fn keep_reply(&mut self, origin: &Origin, reply: Vec<u8>) {
         if let Some(mark) = self.senders.get_mut(&origin.sender)
             && (mark.seq, mark.call) == (origin.seq, origin.call)
@@ -217,6 +275,14 @@ fn now_ms() -> u64 {
 
 fn journal_error(error: plexspaces_types::Refusal) -> Error {
     Error::new(error.code, error.message)
+}
+
+/// What admitting a durable message gave.
+enum Admit {
+    /// Journaled as message `seq`.
+    New(u64, MessageRecord),
+    /// Seen before: the first delivery's message id, and the reply kept for a durable asker.
+    Duplicate { first: Option<String>, reply: Vec<u8> },
 }
 
 /// A journaled message and what followed it.
@@ -399,46 +465,20 @@ impl WasmActor {
             admit(Err(damage.clone()));
             return (Err(damage.clone()), memory);
         }
-        if let Some(origin) = &msg.origin
-            && let Some(mark) = memory.senders.get(&origin.sender)
-            && !origin.is_after(mark)
-        {
-            admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: msg.message_id.clone() }));
-            let same = (mark.seq, mark.call) == (origin.seq, origin.call);
-            let reply = mark.reply.clone().filter(|_| same).unwrap_or_else(|| b"null".to_vec());
-            return (Ok(reply), memory);
-        }
-        if let Some(key) = &msg.idempotency_key
-            && let Some(first) = memory.keys.get(key)
-        {
-            let first = first.message_id.clone();
-            admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: Some(first) }));
-            return (Ok(b"null".to_vec()), memory);
-        }
         let journal = &durability.journal;
         let actor = ctx.id().to_string();
-        let ask = msg.message_id.is_none();
-        let record = MessageRecord {
-            action: msg.action.clone(),
-            payload: msg.payload.clone(),
-            message_id: msg.message_id.clone().unwrap_or_default(),
-            idempotency_key: msg.idempotency_key.clone(),
-            origin: msg.origin.clone(),
-            admitted_ms: now_ms(),
-            ask,
-        };
-        let seq = memory.seq + 1;
-        let ticket = match journal.append(&actor, seq, 0, &Entry::Message(record.clone())) {
-            Ok(ticket) => ticket,
+        let (seq, record) = match memory.admit(&msg, &actor, durability) {
+            Ok(Admit::New(seq, record)) => (seq, record),
+            Ok(Admit::Duplicate { first, reply }) => {
+                admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: first }));
+                return (Ok(reply), memory);
+            }
             Err(error) => {
-                let error = journal_error(error);
                 admit(Err(error.clone()));
                 return (Err(error), memory);
             }
         };
-        memory.seq = seq;
-        memory.ticket = ticket;
-        memory.note(&record, durability);
+        let (ask, ticket) = (record.ask, memory.ticket);
         admit(Ok(Admitted { ticket, duplicate_of: None }));
         let calls = CallJournal::live(Arc::clone(journal), actor.clone(), seq, ticket);
         let (outcome, calls) = self.handle_with_facets(&msg, ctx, Some(calls)).await;
@@ -494,18 +534,10 @@ impl WasmActor {
             Err(error) if error.code == ErrorCode::GuestTrapped => JournalOutcome::Trapped,
             Err(_) => JournalOutcome::Failed,
         };
-        match durability.journal.append(actor, seq, index, &Entry::Done(done)) {
-            Ok(ticket) => memory.ticket = ticket,
-            Err(error) => {
-                let error = journal_error(error);
-                memory.damage = Some(error.clone());
-                return Err(error);
-            }
-        }
+        memory.end(&durability.journal, actor, seq, index, done)?;
         if let (Some(origin), Some(reply)) = (&record.origin, kept_reply) {
             memory.keep_reply(origin, reply);
         }
-        memory.since_checkpoint += u64::from(index) + 1;
         outcome
     }
 

@@ -39,4 +39,3 @@ pub use services::{
     MAX_SCAN, MAX_TUPLE_BYTES, NoTimers, PendingTakes, Services, TimerService, WAKE,
 };
 pub use wasmtime::component::Component;
-pub use workflow_host::{Signal, Wake};

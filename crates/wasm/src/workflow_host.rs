@@ -22,7 +22,7 @@ pub(crate) const SUSPENDED: &str = "suspended";
 
 /// Why a run stopped before its end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Wake {
+pub(crate) enum Wake {
     /// A sleep that ends at this time (ms since the Unix epoch).
     At(u64),
     /// A wait for the signal `name`, which gives up at `deadline` (ms since the Unix epoch).
@@ -36,13 +36,13 @@ pub enum Wake {
 
 /// A signal journaled for the workflow and not yet taken by its run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signal {
+pub(crate) struct Signal {
     /// The message's sequence.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Its action.
-    pub action: String,
+    pub(crate) action: String,
     /// The whole payload (JSON, action included).
-    pub payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// What a run's host calls work with during one of its calls.

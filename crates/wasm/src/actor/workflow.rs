@@ -9,17 +9,22 @@
 use std::sync::Arc;
 
 use plexspaces_core::Context;
-use plexspaces_storage::journal::{Entry, MessageRecord, Outcome as JournalOutcome};
+use plexspaces_storage::journal::Outcome as JournalOutcome;
 use plexspaces_types::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-use super::{Admission, Admitted, Durability, Invocation, Journaled, Memory, WasmActor, now_ms};
+use super::{
+    Admission, Admit, Admitted, Durability, Invocation, Journaled, Memory, WasmActor, now_ms,
+};
 use crate::{
     Error, Result,
     durable::{CallJournal, CallKind},
     services::WAKE,
     workflow_host::{RunCalls, Signal, Wake},
 };
+
+/// How long after its start a run interrupted by a crash is resumed, at the latest.
+const RESUME_AFTER_MS: u64 = 1000;
 
 /// A run in progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,21 +148,21 @@ impl WasmActor {
             return (Err(error), memory);
         }
         // Journaled, and dropped when seen before, as every durable message is.
-        let (seq, record) = match self.admit_durable(&msg, &mut memory, durability, ctx) {
-            Ok(Some(admitted)) => {
+        let actor = ctx.id().to_string();
+        let (seq, record) = match memory.admit(&msg, &actor, durability) {
+            Ok(Admit::New(seq, record)) => {
                 admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: None }));
-                admitted
+                (seq, record)
             }
-            Ok(None) => {
-                admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: msg.message_id.clone() }));
-                return (Ok(b"null".to_vec()), memory);
+            Ok(Admit::Duplicate { first, reply }) => {
+                admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: first }));
+                return (Ok(reply), memory);
             }
             Err(error) => {
                 admit(Err(error.clone()));
                 return (Err(error), memory);
             }
         };
-        let actor = ctx.id().to_string();
         if action == "run" {
             memory.workflow.run = Some(RunRecord {
                 seq,
@@ -166,9 +171,10 @@ impl WasmActor {
                 recorded: Vec::new(),
                 wake: None,
             });
-            // The run is in progress: a restart of the node resumes it.
+            // The run is in progress: a restart of the node resumes it. Due a little later, so
+            // that a run that ends or waits in this message replaces it before it fires.
             let timers = Arc::clone(&self.served.current().module.services().timers);
-            if let Err(error) = timers.set_wake(ctx.id(), now_ms()).await {
+            if let Err(error) = timers.set_wake(ctx.id(), now_ms() + RESUME_AFTER_MS).await {
                 tracing::warn!(actor, error = %error, "the run's wake-up was not stored");
             }
         } else if action != WAKE {
@@ -182,7 +188,8 @@ impl WasmActor {
                 Some(Wake::Signal { name, .. }) if *name == action
             );
             if !waits_for_it {
-                let outcome = self.end(&actor, seq, 1, JournalOutcome::Buffered, &mut memory);
+                let outcome =
+                    memory.end(&durability.journal, &actor, seq, 1, JournalOutcome::Buffered);
                 return (outcome.map(|()| b"null".to_vec()), memory);
             }
         }
@@ -201,71 +208,6 @@ impl WasmActor {
             Self::checkpoint(self.state.clone(), &actor, &mut memory, durability).await;
         }
         (outcome, memory)
-    }
-
-    /// Journals a durable message unless its origin or idempotency key was seen: its sequence
-    /// and record, or `None` for a duplicate.
-    fn admit_durable(
-        &self,
-        msg: &Invocation,
-        memory: &mut Memory,
-        durability: &Durability,
-        ctx: &Context<Self>,
-    ) -> Result<Option<(u64, MessageRecord)>> {
-        if let Some(origin) = &msg.origin
-            && let Some(mark) = memory.senders.get(&origin.sender)
-            && !origin.is_after(mark)
-        {
-            return Ok(None);
-        }
-        if let Some(key) = &msg.idempotency_key
-            && memory.keys.contains_key(key)
-        {
-            return Ok(None);
-        }
-        let record = MessageRecord {
-            action: msg.action.clone(),
-            payload: msg.payload.clone(),
-            message_id: msg.message_id.clone().unwrap_or_default(),
-            idempotency_key: msg.idempotency_key.clone(),
-            origin: msg.origin.clone(),
-            admitted_ms: now_ms(),
-            ask: msg.message_id.is_none(),
-        };
-        let seq = memory.seq + 1;
-        let entry = Entry::Message(record.clone());
-        let ticket = durability
-            .journal
-            .append(&ctx.id().to_string(), seq, 0, &entry)
-            .map_err(|error| Error::new(error.code, error.message))?;
-        memory.seq = seq;
-        memory.ticket = ticket;
-        memory.note(&record, durability);
-        Ok(Some((seq, record)))
-    }
-
-    /// Journals the end of message `seq` at `index`.
-    fn end(
-        &self,
-        actor: &str,
-        seq: u64,
-        index: u32,
-        outcome: JournalOutcome,
-        memory: &mut Memory,
-    ) -> Result<()> {
-        let Some((durability, _)) = &self.durable else { return Ok(()) };
-        match durability.journal.append(actor, seq, index, &Entry::Done(outcome)) {
-            Ok(ticket) => {
-                memory.ticket = ticket;
-                memory.since_checkpoint += u64::from(index) + 1;
-                Ok(())
-            }
-            Err(error) => {
-                let error = Error::new(error.code, error.message);
-                memory.damage = Some(error.clone());
-                Err(error)
-            }
-        }
     }
 
     /// Runs the run from its start, in the call of message `seq`: its recorded calls replayed,
@@ -334,7 +276,8 @@ impl WasmActor {
                     run.recorded.extend(captured);
                     run.wake = Some(wake);
                 }
-                self.end(&actor, seq, index, JournalOutcome::Suspended { due_ms, signal }, memory)?;
+                let suspended = JournalOutcome::Suspended { due_ms, signal };
+                memory.end(&durability.journal, &actor, seq, index, suspended)?;
                 if let Err(error) = timers.set_wake(ctx.id(), due_ms).await {
                     tracing::warn!(actor, error = %error, "the run's wake-up was not stored");
                 }
@@ -351,7 +294,7 @@ impl WasmActor {
                 };
                 memory.workflow.run = None;
                 memory.workflow.query_state = None;
-                self.end(&actor, seq, index, done, memory)?;
+                memory.end(&durability.journal, &actor, seq, index, done)?;
                 if let Err(error) = timers.clear_wake(ctx.id()).await {
                     tracing::warn!(actor, error = %error, "the run's wake-up was not removed");
                 }
