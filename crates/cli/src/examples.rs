@@ -1,6 +1,7 @@
 //! The project's example actors, embedded in the stock binary so a node started with
 //! `plexspaces start` serves something before any module is deployed: `counter`
-//! (examples/rust/counter.rs) and `echo` (examples/rust/echo.rs).
+//! (examples/rust/counter.rs), `echo` (examples/rust/echo.rs) and the durable `ledger`
+//! (examples/rust/ledger.rs).
 
 use plexspaces_node::NodeBuilder;
 
@@ -9,6 +10,14 @@ mod counter {
 
     pub(super) fn register(builder: super::NodeBuilder) -> super::NodeBuilder {
         builder.register::<Counter>("counter")
+    }
+}
+
+mod ledger {
+    include!("../../../examples/rust/ledger.rs");
+
+    pub(super) fn register(builder: super::NodeBuilder) -> super::NodeBuilder {
+        builder.register_with_facets::<Ledger>("ledger", &[("durability", serde_json::json!({}))])
     }
 }
 
@@ -21,7 +30,7 @@ mod echo {
 }
 
 /// The examples by name.
-pub(crate) const ALL: [&str; 2] = ["counter", "echo"];
+pub(crate) const ALL: [&str; 3] = ["counter", "echo", "ledger"];
 
 /// Registers the named examples on a node builder.
 pub(crate) fn register(builder: NodeBuilder, names: &[String]) -> Result<NodeBuilder, String> {
@@ -30,6 +39,7 @@ pub(crate) fn register(builder: NodeBuilder, names: &[String]) -> Result<NodeBui
         builder = match name.as_str() {
             "counter" => counter::register(builder),
             "echo" => echo::register(builder),
+            "ledger" => ledger::register(builder),
             other => {
                 return Err(format!(
                     "there is no example actor {other:?}; the examples are {}",

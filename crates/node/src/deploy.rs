@@ -63,6 +63,21 @@ pub(crate) struct DurableDefaults {
     pub(crate) max_keys: usize,
 }
 
+impl DurableDefaults {
+    /// What a type's actors share when `facets` make it durable (`None` when they do not).
+    pub(crate) fn for_facets(&self, facets: &[(String, Value)]) -> Option<Arc<Durability>> {
+        let (_, config) = facets.iter().find(|(name, _)| name == DURABILITY)?;
+        // The config was checked when the facets were built.
+        let every = checkpoint_every(config).ok().flatten();
+        Some(Arc::new(Durability {
+            journal: Arc::clone(&self.journal),
+            checkpoint_every: every.unwrap_or(self.checkpoint_every),
+            key_window: self.key_window,
+            max_keys: self.max_keys,
+        }))
+    }
+}
+
 /// Every deployment of the node, and the types they serve.
 pub(crate) struct Deployments {
     host: Host,
@@ -409,15 +424,7 @@ impl Deployments {
 
     /// What a type's actors share when its facets make it durable.
     fn durability(&self, facets: &[(String, Value)]) -> Option<Arc<Durability>> {
-        let (_, config) = facets.iter().find(|(name, _)| name == DURABILITY)?;
-        // The config was checked when the facets were built.
-        let every = checkpoint_every(config).ok().flatten();
-        Some(Arc::new(Durability {
-            journal: Arc::clone(&self.durable.journal),
-            checkpoint_every: every.unwrap_or(self.durable.checkpoint_every),
-            key_window: self.durable.key_window,
-            max_keys: self.durable.max_keys,
-        }))
+        self.durable.for_facets(facets)
     }
 
     /// Stops the actors of a type and forgets it.

@@ -31,6 +31,7 @@ mod coordination;
 mod deploy;
 mod deploy_api;
 mod durability;
+mod durable_native;
 mod error;
 mod gate;
 mod http;
@@ -69,7 +70,10 @@ pub use options::{KvBackend, Options, TupleSpaceBackend};
 use registry::{ActorKind, Native, Registry};
 
 /// A registration waiting for the facet registry and options.
-type Registration = Box<dyn FnOnce(&FacetRegistry, Duration) -> Result<Arc<dyn ActorKind>> + Send>;
+type Registration = Box<
+    dyn FnOnce(&FacetRegistry, Duration, &deploy::DurableDefaults) -> Result<Arc<dyn ActorKind>>
+        + Send,
+>;
 
 /// Builds a node: options, facets, and the native actor types it serves.
 pub struct NodeBuilder {
@@ -127,8 +131,8 @@ impl NodeBuilder {
     ) -> Self {
         let facets: Vec<(String, serde_json::Value)> =
             facets.iter().map(|(name, config)| ((*name).to_owned(), config.clone())).collect();
-        let registration: Registration = Box::new(move |registry, idle_timeout| {
-            let kind = Native::<S>::new(registry.clone(), idle_timeout, &facets)?;
+        let registration: Registration = Box::new(move |registry, idle_timeout, durable| {
+            let kind = Native::<S>::new(registry.clone(), idle_timeout, &facets, durable)?;
             Ok(Arc::new(kind) as Arc<dyn ActorKind>)
         });
         self.registrations.push((name.to_owned(), registration));
@@ -140,19 +144,9 @@ impl NodeBuilder {
         let options = self.options;
         options.validate()?;
         let idle_timeout = Duration::from_secs(options.idle_timeout_secs);
-        let mut kinds = BTreeMap::new();
-        for (name, registration) in self.registrations {
-            ActorType::new(&name)
+        for (name, _) in &self.registrations {
+            ActorType::new(name)
                 .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
-            let kind = registration(&self.facets, idle_timeout).map_err(|error| {
-                Error::new(error.code, format!("actor type {name:?}: {}", error.message))
-            })?;
-            if kinds.insert(name.clone(), kind).is_some() {
-                return Err(Error::new(
-                    ErrorCode::AlreadyExists,
-                    format!("actor type {name:?} is registered twice"),
-                ));
-            }
         }
         // File-system work stays off the async worker threads.
         let data_dir = options.data_dir.clone();
@@ -208,18 +202,31 @@ impl NodeBuilder {
         let host =
             plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), services, logs)
                 .map_err(|error| Error::new(error.code, error.message))?;
+        let durable = deploy::DurableDefaults {
+            journal,
+            checkpoint_every: options.checkpoint_every,
+            key_window: Duration::from_secs(options.idempotency_window_secs),
+            max_keys: options.idempotency_max_keys,
+        };
+        let mut kinds = BTreeMap::new();
+        for (name, registration) in self.registrations {
+            let kind = registration(&self.facets, idle_timeout, &durable).map_err(|error| {
+                Error::new(error.code, format!("actor type {name:?}: {}", error.message))
+            })?;
+            if kinds.insert(name.clone(), kind).is_some() {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("actor type {name:?} is registered twice"),
+                ));
+            }
+        }
         let deployments = deploy::Deployments::new(
             host,
             self.facets.clone(),
             options.data_dir.clone(),
             options.compile_cache(),
             idle_timeout,
-            deploy::DurableDefaults {
-                journal,
-                checkpoint_every: options.checkpoint_every,
-                key_window: Duration::from_secs(options.idempotency_window_secs),
-                max_keys: options.idempotency_max_keys,
-            },
+            durable,
         );
         let api =
             Api::new(system, Registry::new(kinds), deployments, options.clone(), timers.clone());

@@ -6,13 +6,16 @@ use std::{
 };
 
 use plexspaces_core::{Actor, ActorRef, FacetRegistry, System};
+use plexspaces_durable::{Admission, Durability};
 use plexspaces_sdk::{ActorState, GenServer, Handlers, Message, spawn_actor};
 use plexspaces_storage::journal::Origin;
 use plexspaces_types::{ActorId, ErrorCode};
-use plexspaces_wasm::Admission;
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    durable_native::{Delivery, DurableNative},
+};
 
 /// A boxed future borrowed for `'a`.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -81,6 +84,9 @@ fn attached_facets(idle_timeout: Duration, extra: &[(String, Value)]) -> Vec<(St
 pub(crate) struct Native<S> {
     facet_registry: FacetRegistry,
     facets: Vec<(String, Value)>,
+    idle_timeout: Duration,
+    /// Set when the facets include `durability`.
+    durability: Option<Arc<Durability>>,
     state: PhantomData<fn() -> S>,
 }
 
@@ -89,12 +95,17 @@ impl<S: Handlers + ActorState> Native<S> {
         facet_registry: FacetRegistry,
         idle_timeout: Duration,
         extra_facets: &[(String, Value)],
+        durable: &crate::deploy::DurableDefaults,
     ) -> Result<Self> {
-        if extra_facets.iter().any(|(name, _)| name == crate::durability::DURABILITY) {
+        let durability = durable.for_facets(extra_facets);
+        if durability.is_some() && !S::checkpointable() {
             return Err(Error::new(
-                ErrorCode::InvalidArguments,
-                "the durability facet serves deployed (wasm) actor types; native actors cannot \
-                 take it yet",
+                ErrorCode::StateNotSerializable,
+                format!(
+                    "the durability facet checkpoints the state, and {} has no serde: derive \
+                     Serialize and Deserialize for it",
+                    std::any::type_name::<S>()
+                ),
             ));
         }
         let facets = attached_facets(idle_timeout, extra_facets);
@@ -105,7 +116,37 @@ impl<S: Handlers + ActorState> Native<S> {
         facet_registry
             .build(&named)
             .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
-        Ok(Self { facet_registry, facets, state: PhantomData })
+        Ok(Self { facet_registry, facets, idle_timeout, durability, state: PhantomData })
+    }
+
+    /// The durable actor `id`: the running one, or a new one.
+    fn durable_actor(
+        &self,
+        system: &System,
+        id: &ActorId,
+        durability: &Arc<Durability>,
+    ) -> Result<ActorRef<DurableNative<S>>> {
+        running_or_spawned(system, id, || {
+            let registry = self.facet_registry.clone();
+            let facets = self.facets.clone();
+            let durability = Arc::clone(durability);
+            let timers = facets.iter().any(|(name, _)| name == plexspaces_core::facet::TIMER);
+            let spawned = system.spawn_virtual_with(id.clone(), self.idle_timeout, move || {
+                // Each activation gets fresh facet instances.
+                let named: Vec<(&str, Value)> =
+                    facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
+                let chain = registry.build(&named).map_err(|error| {
+                    plexspaces_core::ExitReason::error(format!("facets: {error}"))
+                })?;
+                let server = GenServer::with_facets(S::default(), chain);
+                Ok(DurableNative::new(server, Arc::clone(&durability), timers))
+            });
+            match spawned {
+                Ok(actor) => Ok(Some(actor)),
+                Err(plexspaces_core::Error::AlreadyExists(_)) => Ok(None),
+                Err(error) => Err(error.into()),
+            }
+        })
     }
 
     /// The actor `id`: the running one, or a new one.
@@ -190,8 +231,23 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         self.facets.iter().map(|(name, _)| name.clone()).collect()
     }
 
-    fn tell(&self, system: &System, id: ActorId, msg: Message, _envelope: Envelope) -> Result<()> {
-        tell_retrying(&id, msg, || self.actor(system, &id))
+    fn durable(&self) -> bool {
+        self.durability.is_some()
+    }
+
+    fn tell(&self, system: &System, id: ActorId, msg: Message, envelope: Envelope) -> Result<()> {
+        let Some(durability) = &self.durability else {
+            return tell_retrying(&id, msg, || self.actor(system, &id));
+        };
+        json_only(&msg)?;
+        let delivery = Delivery {
+            msg,
+            message_id: Some(envelope.message_id),
+            origin: envelope.origin,
+            idempotency_key: envelope.idempotency_key,
+            admission: envelope.admission,
+        };
+        tell_retrying(&id, delivery, || self.durable_actor(system, &id, durability))
     }
 
     fn call<'a>(
@@ -200,9 +256,21 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         id: ActorId,
         msg: Message,
         timeout: Duration,
-        _origin: Option<Origin>,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
+            if let Some(durability) = &self.durability {
+                json_only(&msg)?;
+                let delivery = Delivery {
+                    msg,
+                    message_id: None,
+                    origin,
+                    idempotency_key: None,
+                    admission: None,
+                };
+                let find = || self.durable_actor(system, &id, durability);
+                return ask_retrying(&id, delivery, timeout, find).await?;
+            }
             let reply: Value =
                 ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await??;
             serde_json::to_vec(&reply).map_err(|error| {
@@ -210,6 +278,17 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
             })
         })
     }
+}
+
+/// A durable native actor journals JSON payloads only (its replay rebuilds them as JSON).
+fn json_only(msg: &Message) -> Result<()> {
+    if crate::payload::is_json(&msg.content_type) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::UnsupportedMediaType,
+        format!("durable actors take JSON payloads, not {:?}", &*msg.content_type),
+    ))
 }
 
 /// How many incarnations a message tries before it gives up on an actor that keeps stopping.

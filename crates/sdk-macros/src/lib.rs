@@ -104,6 +104,14 @@ fn actor_state(item: &ItemStruct, body: proc_macro2::TokenStream) -> TokenStream
                 use ::plexspaces_sdk::__private::{Checkpointable as _, NotCheckpointable as _};
                 (&&::plexspaces_sdk::__private::Probe::<#name>::new()).state_json(self)
             }
+
+            fn from_state_json(
+                json: ::plexspaces_sdk::Value,
+            ) -> ::core::result::Result<Self, ::std::string::String> {
+                #[allow(unused_imports)]
+                use ::plexspaces_sdk::__private::{Checkpointable as _, NotCheckpointable as _};
+                (&&::plexspaces_sdk::__private::Probe::<#name>::new()).read_state_json(json)
+            }
         }
     } else {
         quote! {}

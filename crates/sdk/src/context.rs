@@ -13,11 +13,34 @@ pub struct ActorContext {
     id: ActorId,
     pub(crate) fsm_state: Option<&'static str>,
     timers: Option<Timers>,
+    replaying: bool,
 }
 
 impl ActorContext {
     pub(crate) fn new(id: ActorId, timers: Option<Timers>) -> Self {
-        Self { id, fsm_state: None, timers }
+        Self { id, fsm_state: None, timers, replaying: false }
+    }
+
+    /// The context a host gives the handlers of a GenServer it wraps (see
+    /// [`crate::GenServer::handle_hosted`]): `send_to_self`, when set, delivers a timer's
+    /// message to the actor (false once it has stopped).
+    pub fn hosted(
+        id: ActorId,
+        send_to_self: Option<Arc<dyn Fn(Message) -> bool + Send + Sync>>,
+    ) -> Self {
+        Self::new(id, send_to_self.map(Timers::new))
+    }
+
+    /// Whether the handler is replaying a journaled message (a durable actor recovering):
+    /// what it did the first time is not done again, so [`ActorContext::schedule`] sets no
+    /// timer.
+    pub fn replaying(&self) -> bool {
+        self.replaying
+    }
+
+    /// Marks the messages handled from now on as replayed (or live again).
+    pub fn set_replaying(&mut self, replaying: bool) {
+        self.replaying = replaying;
     }
 
     /// A GenFSM actor's current state (before this message); `None` for other behaviors.
@@ -32,18 +55,22 @@ impl ActorContext {
 
     /// Sends `msg` to this actor after `delay`. Timers are transient: they are cancelled
     /// when the actor deactivates or stops, and nothing keeps them across a restart. Needs the
-    /// `timer` facet.
+    /// `timer` facet. A durable actor replaying its journal sets none: the message that set it
+    /// the first time is journaled if it fired.
     pub fn schedule(&self, msg: Message, delay: Duration) -> Result<(), BehaviorError> {
         let Some(timers) = &self.timers else {
             return Err(BehaviorError::ProcessingError(
                 "timers need the timer facet: attach \"timer\" to this actor".to_owned(),
             ));
         };
-        timers.schedule(msg, delay);
+        if !self.replaying {
+            timers.schedule(msg, delay);
+        }
         Ok(())
     }
 
-    pub(crate) fn cancel_timers(&self) {
+    /// Cancels the pending timers (the actor deactivating).
+    pub fn cancel_timers(&self) {
         if let Some(timers) = &self.timers {
             timers.cancel_all();
         }

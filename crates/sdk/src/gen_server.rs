@@ -29,6 +29,13 @@ pub trait ActorState: Default + Send + 'static {
     fn state_json(&self) -> Option<serde_json::Value> {
         None
     }
+
+    /// The state [`ActorState::state_json`] gave, read back (an error when it cannot be
+    /// checkpointed or the JSON does not fit). The attribute macros fill this in.
+    fn from_state_json(json: serde_json::Value) -> Result<Self, String> {
+        let _ = json;
+        Err(format!("{} cannot be checkpointed", std::any::type_name::<Self>()))
+    }
 }
 
 /// One handler's place in a GenFSM: the states it is valid in (empty: all) and the state it
@@ -157,25 +164,34 @@ impl<S: Handlers + ActorState> Actor for GenServer<S> {
     }
 
     async fn handle(&mut self, msg: Message, ctx: &mut Context<Self>) -> Self::Reply {
-        if self.fsm_state.is_some() {
-            return self.handle_fsm(msg, ctx).await;
-        }
-        let context = self.context.get_or_insert_with(|| new_context(&self.facets, ctx));
-        dispatch_with_facets(&mut self.state, &mut self.facets, context, &msg).await
+        let mut context = match self.context.take() {
+            Some(context) => context,
+            None => new_context(&self.facets, ctx),
+        };
+        let reply = self.handle_hosted(&msg, &mut context, true).await;
+        self.context = Some(context);
+        reply
     }
 }
 
 impl<S: Handlers + ActorState> GenServer<S> {
-    /// A GenFSM message: valid in the current state, or refused; a success moves the state.
-    async fn handle_fsm(
+    /// Handles `msg` as the runtime's own actor does, for a host that wraps the GenServer in
+    /// an actor of its own (the node's durable actors): a GenFSM message must be valid in the
+    /// current state, and a success moves the state. `facets: false` skips the attached facets
+    /// (a durable actor replaying its journal).
+    pub async fn handle_hosted(
         &mut self,
-        msg: Message,
-        ctx: &Context<Self>,
+        msg: &Message,
+        context: &mut ActorContext,
+        facets: bool,
     ) -> Result<serde_json::Value, BehaviorError> {
         let transition = self.transition(msg.action())?;
-        let context = self.context.get_or_insert_with(|| new_context(&self.facets, ctx));
         context.fsm_state = self.fsm_state;
-        let reply = dispatch_with_facets(&mut self.state, &mut self.facets, context, &msg).await;
+        let reply = if facets {
+            dispatch_with_facets(&mut self.state, &mut self.facets, context, msg).await
+        } else {
+            self.state.dispatch(context, msg).await
+        };
         if reply.is_ok()
             && let Some(to) = transition.and_then(|transition| transition.to)
         {
@@ -183,6 +199,52 @@ impl<S: Handlers + ActorState> GenServer<S> {
         }
         reply
     }
+
+    /// The state (and a GenFSM's state name) as checkpoint bytes: JSON, `None` when the state
+    /// has no serde.
+    pub fn checkpoint(&self) -> Option<Vec<u8>> {
+        let state = self.state.state_json()?;
+        serde_json::to_vec(&serde_json::json!({ "state": state, "fsm_state": self.fsm_state })).ok()
+    }
+
+    /// Restores what [`GenServer::checkpoint`] gave.
+    pub fn restore(&mut self, checkpoint: &[u8]) -> Result<(), String> {
+        let mut json: serde_json::Value =
+            serde_json::from_slice(checkpoint).map_err(|error| error.to_string())?;
+        let fsm_state = match json.get("fsm_state") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(name) => {
+                let name = name.as_str().ok_or("fsm_state is not a string")?;
+                Some(fsm_state_named::<S>(name).ok_or_else(|| {
+                    format!("the checkpoint's state {name:?} is not one of this GenFSM's")
+                })?)
+            }
+        };
+        self.state = S::from_state_json(json["state"].take())?;
+        self.fsm_state = fsm_state.or(S::INITIAL_STATE);
+        Ok(())
+    }
+
+    /// Takes the state (and a GenFSM's state name) out, leaving the default behind: what a
+    /// deactivating host keeps.
+    pub fn take_state(&mut self) -> (S, Option<&'static str>) {
+        (std::mem::take(&mut self.state), std::mem::replace(&mut self.fsm_state, S::INITIAL_STATE))
+    }
+
+    /// Puts back what [`GenServer::take_state`] took.
+    pub fn put_state(&mut self, (state, fsm_state): (S, Option<&'static str>)) {
+        self.state = state;
+        self.fsm_state = fsm_state;
+    }
+}
+
+/// The GenFSM state of `S` named `name`, as the `'static` name the behavior uses.
+fn fsm_state_named<S: Handlers + ActorState>(name: &str) -> Option<&'static str> {
+    let initial = S::INITIAL_STATE.into_iter();
+    let named = S::TRANSITIONS
+        .iter()
+        .flat_map(|transition| transition.from.iter().copied().chain(transition.to));
+    initial.chain(named).find(|state| *state == name)
 }
 
 /// The handlers' context: the actor's id, and timers when the `timer` facet is attached.

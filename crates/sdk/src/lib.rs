@@ -71,10 +71,14 @@ pub mod __private {
             true
         }
         fn state_json(&self, state: &T) -> Option<serde_json::Value>;
+        fn read_state_json(&self, json: serde_json::Value) -> Result<T, String>;
     }
     impl<T: serde::Serialize + serde::de::DeserializeOwned> Checkpointable<T> for &Probe<T> {
         fn state_json(&self, state: &T) -> Option<serde_json::Value> {
             serde_json::to_value(state).ok()
+        }
+        fn read_state_json(&self, json: serde_json::Value) -> Result<T, String> {
+            serde_json::from_value(json).map_err(|error| error.to_string())
         }
     }
 
@@ -85,6 +89,9 @@ pub mod __private {
         }
         fn state_json(&self, _state: &T) -> Option<serde_json::Value> {
             None
+        }
+        fn read_state_json(&self, _json: serde_json::Value) -> Result<T, String> {
+            Err("the state has no serde".to_owned())
         }
     }
     impl<T> NotCheckpointable<T> for &&Probe<T> {}

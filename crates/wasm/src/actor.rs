@@ -1,20 +1,14 @@
 //! A wasm actor on the core runtime: the host holds its committed state and remembers which
 //! instance keeps a copy of it, so most messages pass no state at all.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 use plexspaces_core::{Actor, Context, facet::FacetChain, facet::MethodOutcome};
-use plexspaces_storage::journal::{
-    Checkpoint, Entry, JournalBackend, KeyMark, MessageRecord, Origin, Outcome as JournalOutcome,
-    SenderMark, Ticket,
-};
+use plexspaces_durable::{ActorLog, Admit, Ended, answer, group};
+pub use plexspaces_durable::{Admission, Admitted, Durability};
+use plexspaces_storage::journal::{Checkpoint, MessageRecord, Origin, Outcome as JournalOutcome};
 use plexspaces_types::ErrorCode;
-use tokio::sync::oneshot;
 
 use crate::{
     Error, Module, Result,
@@ -87,31 +81,6 @@ impl Invocation {
     }
 }
 
-/// What a durable actor says of a message it was handed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admitted {
-    /// Durable once the journal has made this ticket durable.
-    pub ticket: Ticket,
-    /// The message id an earlier delivery of the same key or origin had: not delivered again.
-    pub duplicate_of: Option<String>,
-}
-
-/// The channel an admission is told on.
-pub type Admission = oneshot::Sender<Result<Admitted>>;
-
-/// What a durable type's actors share: the journal and its settings.
-#[derive(Debug, Clone)]
-pub struct Durability {
-    /// Where the journal and checkpoints are kept.
-    pub journal: Arc<dyn JournalBackend>,
-    /// A checkpoint after this many journal entries (messages, host calls, ends).
-    pub checkpoint_every: u64,
-    /// How long an idempotency key is remembered.
-    pub key_window: Duration,
-    /// How many idempotency keys one actor remembers at most (the oldest go first).
-    pub max_keys: usize,
-}
-
 /// What a wasm actor keeps while it is deactivated: its state and, when durable, where its
 /// journal stands.
 #[derive(Debug, Default)]
@@ -120,199 +89,58 @@ pub struct Kept {
     durable: Option<Memory>,
 }
 
-/// A durable actor's place in its journal.
+/// A durable wasm actor's place in its journal, and a workflow's run.
 #[derive(Debug, Default)]
 struct Memory {
-    /// The last message journaled.
-    seq: u64,
-    /// The last ticket appended.
-    ticket: Ticket,
-    /// Entries since the last checkpoint.
-    since_checkpoint: u64,
-    /// Per durable sender, the last origin seen.
-    senders: HashMap<String, SenderMark>,
-    /// Idempotency keys inside their window, and the order they came in.
-    keys: HashMap<String, KeyMark>,
-    key_order: VecDeque<String>,
-    /// Damage found at recovery: every message is refused with it.
-    damage: Option<Error>,
+    /// The journal's bookkeeping every durable actor has.
+    log: ActorLog,
     /// A workflow's run and signals.
     workflow: workflow::WorkflowMemory,
     /// Who asked for the run in progress, answered when it ends (not kept across restarts).
     asker: Option<plexspaces_core::ReplyTo<Result<Vec<u8>>>>,
 }
 
+impl std::ops::Deref for Memory {
+    type Target = ActorLog;
+    fn deref(&self) -> &ActorLog {
+        &self.log
+    }
+}
+
+impl std::ops::DerefMut for Memory {
+    fn deref_mut(&mut self) -> &mut ActorLog {
+        &mut self.log
+    }
+}
+
 impl Memory {
     fn from_checkpoint(checkpoint: Checkpoint) -> (Option<Vec<u8>>, Self) {
-        let memory = Self {
-            seq: checkpoint.seq,
-            senders: checkpoint
-                .senders
-                .into_iter()
-                .map(|mark| (mark.sender.clone(), mark))
-                .collect(),
-            key_order: checkpoint.keys.iter().map(|mark| mark.key.clone()).collect(),
-            keys: checkpoint.keys.into_iter().map(|mark| (mark.key.clone(), mark)).collect(),
-            workflow: workflow::WorkflowMemory::decode(&checkpoint.extra),
-            ..Self::default()
-        };
-        (checkpoint.state, memory)
-    }
-
-    /// The keys, oldest first, for a checkpoint.
-    fn key_marks(&self) -> Vec<KeyMark> {
-        self.key_order.iter().filter_map(|key| self.keys.get(key).cloned()).collect()
-    }
-
-    fn note(&mut self, record: &MessageRecord, durability: &Durability) {
-        if let Some(origin) = &record.origin {
-            let mark = SenderMark {
-                sender: origin.sender.clone(),
-                seq: origin.seq,
-                call: origin.call,
-                reply: None,
-            };
-            self.senders.insert(origin.sender.clone(), mark);
-        }
-        if let Some(key) = &record.idempotency_key {
-            let mark = KeyMark {
-                key: key.clone(),
-                message_id: record.message_id.clone(),
-                admitted_ms: record.admitted_ms,
-            };
-            if self.keys.insert(key.clone(), mark).is_none() {
-                self.key_order.push_back(key.clone());
-            }
-        }
-        let window = u64::try_from(durability.key_window.as_millis()).unwrap_or(u64::MAX);
-        let now = now_ms();
-        while let Some(oldest) = self.key_order.front() {
-            let expired = self
-                .keys
-                .get(oldest)
-                .is_none_or(|mark| mark.admitted_ms.saturating_add(window) < now);
-            if !expired && self.keys.len() <= durability.max_keys {
-                break;
-            }
-            if let Some(oldest) = self.key_order.pop_front() {
-                self.keys.remove(&oldest);
-            }
-        }
+        let (state, extra, log) = ActorLog::from_checkpoint(checkpoint);
+        let workflow = workflow::WorkflowMemory::decode(&extra);
+        (state, Self { log, workflow, asker: None })
     }
 
     /// Journals a durable message unless its origin or idempotency key was seen before.
     fn admit(&mut self, msg: &Invocation, actor: &str, durability: &Durability) -> Result<Admit> {
-        if let Some(origin) = &msg.origin
-            && let Some(mark) = self.senders.get(&origin.sender)
-            && !origin.is_after(mark)
-        {
-            // A durable sender asking again gets the reply it was given.
-            let same = (mark.seq, mark.call) == (origin.seq, origin.call);
-            let reply = mark.reply.clone().filter(|_| same).unwrap_or_else(|| b"null".to_vec());
-            return Ok(Admit::Duplicate { first: msg.message_id.clone(), reply });
-        }
-        if let Some(key) = &msg.idempotency_key
-            && let Some(first) = self.keys.get(key)
-        {
-            let first = Some(first.message_id.clone());
-            return Ok(Admit::Duplicate { first, reply: b"null".to_vec() });
-        }
-        let record = MessageRecord {
-            action: msg.action.clone(),
-            payload: msg.payload.clone(),
-            message_id: msg.message_id.clone().unwrap_or_default(),
-            idempotency_key: msg.idempotency_key.clone(),
-            origin: msg.origin.clone(),
-            admitted_ms: now_ms(),
-            ask: msg.message_id.is_none(),
-        };
-        let seq = self.seq + 1;
-        let entry = Entry::Message(record);
-        self.ticket = durability.journal.append(actor, seq, 0, &entry).map_err(journal_error)?;
-        let Entry::Message(record) = entry else { unreachable!("built as a message") };
-        self.seq = seq;
-        self.note(&record, durability);
-        Ok(Admit::New(seq, record))
+        let record = plexspaces_durable::arrival(
+            msg.action.clone(),
+            msg.payload.clone(),
+            msg.message_id.clone(),
+            msg.idempotency_key.clone(),
+            msg.origin.clone(),
+        );
+        Ok(self.log.admit(record, actor, durability)?)
     }
 
-    /// Journals how message `seq` ended (at `index`, after its calls).
-    fn end(
-        &mut self,
-        journal: &Arc<dyn JournalBackend>,
-        actor: &str,
-        seq: u64,
-        index: u32,
-        outcome: JournalOutcome,
-    ) -> Result<()> {
-        match journal.append(actor, seq, index, &Entry::Done(outcome)) {
-            Ok(ticket) => {
-                self.ticket = ticket;
-                self.since_checkpoint += u64::from(index) + 1;
-                Ok(())
-            }
-            Err(error) => {
-                let error = journal_error(error);
-                self.damage = Some(error.clone());
-                Err(error)
-            }
-        }
+    /// The damage every message is refused with, if any.
+    fn damaged(&self) -> Option<Error> {
+        self.log.damage.clone().map(Error::from)
     }
 
-    fn keep_reply(&mut self, origin: &Origin, reply: Vec<u8>) {
-        if let Some(mark) = self.senders.get_mut(&origin.sender)
-            && (mark.seq, mark.call) == (origin.seq, origin.call)
-        {
-            mark.reply = Some(reply);
-        }
+    /// Refuses every message from now on with `error`.
+    fn refuse_all(&mut self, error: &Error) {
+        self.log.damage = Some(error.into());
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn journal_error(error: plexspaces_types::Refusal) -> Error {
-    Error::new(error.code, error.message)
-}
-
-/// What admitting a durable message gave.
-enum Admit {
-    /// Journaled as message `seq`.
-    New(u64, MessageRecord),
-    /// Seen before: the first delivery's message id, and the reply kept for a durable asker.
-    Duplicate { first: Option<String>, reply: Vec<u8> },
-}
-
-/// A journaled message and what followed it.
-struct Journaled {
-    seq: u64,
-    record: MessageRecord,
-    calls: VecDeque<(u16, Vec<u8>)>,
-    done: Option<JournalOutcome>,
-}
-
-fn group(entries: Vec<(u64, u32, Entry)>) -> Vec<Journaled> {
-    let mut messages: Vec<Journaled> = Vec::new();
-    for (seq, _, entry) in entries {
-        match entry {
-            Entry::Message(record) => {
-                messages.push(Journaled { seq, record, calls: VecDeque::new(), done: None });
-            }
-            Entry::Call { kind, result } => {
-                if let Some(message) = messages.last_mut() {
-                    message.calls.push_back((kind, result));
-                }
-            }
-            Entry::Done(outcome) => {
-                if let Some(message) = messages.last_mut() {
-                    message.done = Some(outcome);
-                }
-            }
-        }
-    }
-    messages
 }
 
 /// A wasm actor: the host's side of it.
@@ -456,14 +284,12 @@ impl WasmActor {
         if self.is_workflow() && memory.damage.is_none() {
             return self.handle_workflow(msg, admission, ctx, durability, memory).await;
         }
-        let admit = |answer: Result<Admitted>| {
-            if let Some(admission) = admission {
-                let _sender_gone = admission.send(answer);
-            }
+        let admit = |admitted: Result<Admitted>| {
+            answer(admission, admitted.map_err(|error| (&error).into()));
         };
-        if let Some(damage) = &memory.damage {
+        if let Some(damage) = memory.damaged() {
             admit(Err(damage.clone()));
-            return (Err(damage.clone()), memory);
+            return (Err(damage), memory);
         }
         let journal = &durability.journal;
         let actor = ctx.id().to_string();
@@ -486,15 +312,14 @@ impl WasmActor {
             calls.map_or((1, None), |calls| (calls.next_index, calls.failed));
         if let Some(error) = failed {
             // The journal could not take the message's calls: nothing more is acknowledged.
-            let error = journal_error(error);
             memory.damage = Some(error.clone());
-            return (Err(error), memory);
+            return (Err(error.into()), memory);
         }
         let outcome =
             self.finish(&actor, seq, next_index, &record, outcome, &mut memory, durability);
         // The asker is answered once the message and everything it did is durable.
         if ask && let Err(error) = journal.durable(memory.ticket).await {
-            return (Err(journal_error(error)), memory);
+            return (Err(error.into()), memory);
         }
         if memory.since_checkpoint >= durability.checkpoint_every {
             Self::checkpoint(self.state.clone(), &actor, &mut memory, durability).await;
@@ -525,46 +350,24 @@ impl WasmActor {
         memory: &mut Memory,
         durability: &Durability,
     ) -> Result<Vec<u8>> {
-        let kept_reply = match (&outcome, &record.origin) {
-            (Ok(reply), Some(_)) if record.ask => Some(reply.clone()),
-            _ => None,
+        let ended = match &outcome {
+            Ok(reply) => Ended::Replied(reply),
+            Err(error) if error.code == ErrorCode::GuestTrapped => Ended::Trapped,
+            Err(_) => Ended::Failed,
         };
-        let done = match &outcome {
-            Ok(_) => JournalOutcome::Replied { reply: kept_reply.clone() },
-            Err(error) if error.code == ErrorCode::GuestTrapped => JournalOutcome::Trapped,
-            Err(_) => JournalOutcome::Failed,
-        };
-        memory.end(&durability.journal, actor, seq, index, done)?;
-        if let (Some(origin), Some(reply)) = (&record.origin, kept_reply) {
-            memory.keep_reply(origin, reply);
-        }
+        memory.log.finish(&durability.journal, actor, (seq, index), record, ended)?;
         outcome
     }
 
-    /// Stores a checkpoint once everything it covers is durable; the journal is truncated
-    /// behind it. A failure is logged: the journal still holds everything.
+    /// Stores a checkpoint of the state and the workflow's run.
     async fn checkpoint(
         state: Option<Vec<u8>>,
         actor: &str,
         memory: &mut Memory,
         durability: &Durability,
     ) {
-        let journal = &durability.journal;
-        let checkpoint = Checkpoint {
-            seq: memory.seq,
-            state,
-            senders: memory.senders.values().cloned().collect(),
-            keys: memory.key_marks(),
-            extra: memory.workflow.encode(),
-        };
-        let stored = match journal.durable(memory.ticket).await {
-            Ok(()) => journal.checkpoint(actor, &checkpoint).await,
-            Err(error) => Err(error),
-        };
-        match stored {
-            Ok(()) => memory.since_checkpoint = 0,
-            Err(error) => tracing::warn!(actor, error = %error, "checkpoint not stored"),
-        }
+        let extra = memory.workflow.encode();
+        memory.log.checkpoint(state, extra, actor, durability).await;
     }
 
     /// Rebuilds a durable actor from its checkpoint and journal: the journaled messages that
@@ -576,7 +379,7 @@ impl WasmActor {
             Ok(recovered) => recovered,
             Err(error) => {
                 tracing::error!(actor, error = %error, "durable actor not recovered");
-                return Memory { damage: Some(journal_error(error)), ..Memory::default() };
+                return Memory { log: ActorLog::damaged(error), ..Memory::default() };
             }
         };
         let (state, mut memory) = match recovered.checkpoint {
@@ -627,7 +430,7 @@ impl WasmActor {
                 && error.code == ErrorCode::ReplayDiverged
             {
                 tracing::error!(actor, seq = message.seq, error = %error.message, "replay diverged");
-                memory.damage = Some(error.clone());
+                memory.refuse_all(error);
                 return memory;
             }
             if !replayed {
@@ -635,7 +438,7 @@ impl WasmActor {
                 let (next_index, failed) =
                     calls.map_or((1, None), |calls| (calls.next_index, calls.failed));
                 if let Some(error) = failed {
-                    memory.damage = Some(journal_error(error));
+                    memory.damage = Some(error);
                     return memory;
                 }
                 let _reply = self.finish(
@@ -647,6 +450,16 @@ impl WasmActor {
                     &mut memory,
                     durability,
                 );
+            }
+        }
+        // A crash may have come between journaling a run and storing its wake-up: stored again.
+        if workflow
+            && memory.damage.is_none()
+            && let Some(due) = memory.workflow.resume_due(plexspaces_durable::now_ms())
+        {
+            let timers = Arc::clone(&self.served.current().module.services().timers);
+            if let Err(error) = timers.set_wake(ctx.id(), due).await {
+                tracing::warn!(actor, error = %error, "the run's wake-up was not stored");
             }
         }
         memory

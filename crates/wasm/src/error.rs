@@ -35,3 +35,15 @@ impl Error {
         Self::new(ErrorCode::Internal, message)
     }
 }
+
+impl From<plexspaces_types::Refusal> for Error {
+    fn from(refusal: plexspaces_types::Refusal) -> Self {
+        Self::new(refusal.code, refusal.message)
+    }
+}
+
+impl From<&Error> for plexspaces_types::Refusal {
+    fn from(error: &Error) -> Self {
+        Self::new(error.code, error.message.clone())
+    }
+}

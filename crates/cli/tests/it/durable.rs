@@ -1,6 +1,7 @@
 //! Durable actors end to end, by killing the real node: state rebuilt from the journal after a
 //! kill -9, host calls (clocks, randomness, WASI's too) replayed with their recorded results,
-//! and a crash loop in which no acknowledged deposit is lost or applied twice.
+//! and a crash loop in which no acknowledged deposit is lost or applied twice, to Python
+//! (wasm) and native Rust accounts alike.
 
 use std::{
     collections::BTreeMap,
@@ -70,11 +71,24 @@ fn tell_keyed(address: SocketAddr, actor: &str, body: &str, key: &str) -> Option
     (response.status == 202).then(|| response.json())
 }
 
-#[test]
+/// Sends a keyed tell again and again until the node acknowledges it; `address` is `None`
+/// while the node is down.
+fn tell_until_acked(address: &Mutex<Option<SocketAddr>>, actor: &str, body: &str, key: &str) {
+    loop {
+        let target = *address.lock().unwrap();
+        if let Some(target) = target
+            && tell_keyed(target, actor, body, key).is_some()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many kills a crash loop makes (`PLEXSPACES_CRASH_CYCLES`, 50 by default) and the seed
+/// of their random times (`PLEXSPACES_SEED` repeats a run).
 #[allow(clippy::print_stderr)]
-fn a_crash_loop_loses_no_acknowledged_deposit_and_doubles_none() {
-    const ACCOUNTS: u64 = 6;
-    const CLIENTS: u64 = 4;
+fn crash_settings() -> (u64, u64) {
     let cycles: u64 =
         std::env::var("PLEXSPACES_CRASH_CYCLES").ok().and_then(|n| n.parse().ok()).unwrap_or(50);
     let seed: u64 = std::env::var("PLEXSPACES_SEED")
@@ -86,14 +100,58 @@ fn a_crash_loop_loses_no_acknowledged_deposit_and_doubles_none() {
                 | 1
         });
     eprintln!("PLEXSPACES_SEED={seed} PLEXSPACES_CRASH_CYCLES={cycles}");
+    (cycles, seed)
+}
+
+/// Kills the node (SIGKILL) `cycles` times, each after a random 50–1500 ms, and starts it
+/// again on `dir`; `address` is `None` while it is down, and `kills` counts. The node
+/// running at the end, and how long each restart took, sorted.
+fn kill_loop(
+    node: NodeProcess,
+    dir: &std::path::Path,
+    (cycles, seed): (u64, u64),
+    address: &Mutex<Option<SocketAddr>>,
+    kills: &std::sync::atomic::AtomicU64,
+) -> (NodeProcess, Vec<Duration>) {
+    let mut rng = seed;
+    let mut node = node;
+    let mut restarts = Vec::new();
+    for _ in 0..cycles {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(50 + rng % 1450));
+        *address.lock().unwrap() = None;
+        drop(node); // SIGKILL
+        kills.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        node = wasm::start(dir);
+        restarts.push(started.elapsed());
+        *address.lock().unwrap() = Some(node.invoke);
+    }
+    restarts.sort();
+    (node, restarts)
+}
+
+/// An acknowledged deposit: (actor type, account, amount).
+type Deposit = (&'static str, u64, u64);
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn a_crash_loop_loses_no_acknowledged_deposit_and_doubles_none() {
+    const ACCOUNTS: u64 = 6;
+    const CLIENTS: u64 = 4;
+    let settings = crash_settings();
+    let (cycles, seed) = settings;
     let module = guests::python_module("examples/python/bank_account.py");
     let dir = data_dir("durable-crash-loop");
     let node = wasm::start(&dir);
     wasm::deploy(&node, "bank", &module);
     let address = Arc::new(Mutex::new(Some(node.invoke)));
     let stop = Arc::new(AtomicBool::new(false));
-    // Each client's deposits, once acknowledged: (account, amount).
-    let acknowledged: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    // Each client's deposits, once acknowledged: (type, account, amount). They alternate
+    // between the Python accounts (`bank`, wasm) and the native Rust ones (`ledger`).
+    let acknowledged: Arc<Mutex<Vec<Deposit>>> = Arc::default();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
             let (address, stop, acknowledged) =
@@ -105,62 +163,228 @@ fn a_crash_loop_loses_no_acknowledged_deposit_and_doubles_none() {
                     let amount = 1 + (client * 7 + n * 13) % 50;
                     let key = format!("c{client}-{n}");
                     let body = format!(r#"{{"action":"deposit","amount":{amount}}}"#);
-                    // Retried with the same key until the node acknowledges it.
-                    loop {
-                        let target = *address.lock().unwrap();
-                        if let Some(target) = target
-                            && tell_keyed(target, &format!("bank/acct-{account}"), &body, &key)
-                                .is_some()
-                        {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    acknowledged.lock().unwrap().push((account, amount));
+                    let kind = if n.is_multiple_of(2) { "bank" } else { "ledger" };
+                    tell_until_acked(&address, &format!("{kind}/acct-{account}"), &body, &key);
+                    acknowledged.lock().unwrap().push((kind, account, amount));
                     n += 1;
                 }
             })
         })
         .collect();
-    let mut rng = seed;
-    let mut node = node;
-    let mut restarts = Vec::new();
-    for _ in 0..cycles {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(50 + rng % 1450));
-        *address.lock().unwrap() = None;
-        drop(node); // SIGKILL
-        let started = Instant::now();
-        node = wasm::start(&dir);
-        restarts.push(started.elapsed());
-        *address.lock().unwrap() = Some(node.invoke);
-    }
+    let kills = std::sync::atomic::AtomicU64::new(0);
+    let (node, restarts) = kill_loop(node, &dir, settings, &address, &kills);
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.join().unwrap();
     }
-    let mut expected: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
-    for (account, amount) in acknowledged.lock().unwrap().iter() {
-        let entry = expected.entry(*account).or_default();
+    let mut expected: BTreeMap<(&str, u64), (u64, usize)> = BTreeMap::new();
+    for (kind, account, amount) in acknowledged.lock().unwrap().iter() {
+        let entry = expected.entry((kind, *account)).or_default();
         entry.0 += amount;
         entry.1 += 1;
     }
     let total: usize = expected.values().map(|(_, count)| count).sum();
     assert!(total > 0, "no deposit was acknowledged");
-    for (account, (balance, count)) in &expected {
-        let replay = ask(&node, &format!("bank/acct-{account}"), r#"{"action":"replay"}"#);
+    assert!(expected.keys().any(|(kind, _)| *kind == "ledger"), "no native deposit acknowledged");
+    for ((kind, account), (balance, count)) in &expected {
+        let actor = format!("{kind}/acct-{account}");
+        let (found, what) = if *kind == "bank" {
+            let replay = ask(&node, &actor, r#"{"action":"replay"}"#);
+            assert_eq!(replay["consistent"], json!(true), "{actor}: {replay}");
+            let found = (replay["current_balance"].as_u64(), replay["replayed"].as_u64());
+            (found, replay)
+        } else {
+            let ledger = ask(&node, &actor, r#"{"action":"balance"}"#);
+            ((ledger["balance"].as_u64(), ledger["deposits"].as_u64()), ledger)
+        };
         assert_eq!(
-            (replay["current_balance"].as_u64(), replay["replayed"].as_u64()),
+            found,
             (Some(*balance), Some(*count as u64)),
-            "account {account} after {cycles} kills (seed {seed}): {replay}"
+            "{actor} after {cycles} kills (seed {seed}): {what}"
         );
-        assert_eq!(replay["consistent"], json!(true));
     }
-    restarts.sort();
     eprintln!(
         "{cycles} kills, {total} deposits acknowledged, none lost or doubled; restart p50 {:?}, max {:?}",
+        restarts[restarts.len() / 2],
+        restarts.last().unwrap()
+    );
+    assert!(node.terminate().success());
+}
+
+/// The status of the workflow `actor` once it says `wanted`; fails after 60 s with the last
+/// status it gave.
+fn settled(node: &NodeProcess, actor: &str, wanted: &str, seed: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = status_of(node, actor);
+        if status["status"] == wanted {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let kind = actor.split('/').next().unwrap_or_default();
+            let logs = http::get(node.admin, &format!("/api/v1/deployments/{kind}/logs"));
+            panic!(
+                "{actor} is not {wanted} after 60 s (seed {seed}): {status}\n{}",
+                String::from_utf8_lossy(&logs.body)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[allow(clippy::print_stderr, clippy::too_many_lines)]
+fn a_crash_loop_runs_no_journaled_step_twice_and_delivers_every_signal_once() {
+    const ORDERS: usize = 6;
+    const COUNTERS: usize = 3;
+    const STEPS: usize = 6;
+    let settings = crash_settings();
+    let (cycles, seed) = settings;
+    let modules = [
+        ("payments", guests::python_module("tests/fixtures/python/payments.py")),
+        ("shipping", guests::python_module("tests/fixtures/python/shipping.py")),
+        ("fulfillment", guests::python_module("examples/python/order_workflow_steps.py")),
+        ("steps", guests::python_module("tests/fixtures/python/step_counter.py")),
+    ];
+    let dir = data_dir("durable-steps-crash-loop");
+    let node = wasm::start(&dir);
+    for (name, module) in &modules {
+        wasm::deploy(&node, name, module);
+    }
+    let address = Arc::new(Mutex::new(Some(node.invoke)));
+    let kills = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    // The pings acknowledged, per counter workflow.
+    let pings: Arc<Mutex<BTreeMap<usize, Vec<u64>>>> = Arc::default();
+    let driver = {
+        let (address, kills, stop, pings) =
+            (Arc::clone(&address), Arc::clone(&kills), Arc::clone(&stop), Arc::clone(&pings));
+        std::thread::spawn(move || {
+            for order in 0..ORDERS {
+                let body =
+                    format!(r#"{{"action":"run","order_id":"o-{order}","amount":{}}}"#, 10 + order);
+                tell_until_acked(
+                    &address,
+                    &format!("fulfillment/o-{order}"),
+                    &body,
+                    &format!("run-o-{order}"),
+                );
+            }
+            for counter in 0..COUNTERS {
+                let body = format!(
+                    r#"{{"action":"run","id":"c-{counter}","steps":{STEPS},"sleep_ms":150}}"#
+                );
+                tell_until_acked(
+                    &address,
+                    &format!("steps/c-{counter}"),
+                    &body,
+                    &format!("run-c-{counter}"),
+                );
+            }
+            // Pings all through the crashes; the orders' decisions once half the kills are done
+            // (a third of the orders is cancelled first, then approved: it refunds).
+            let mut decided = false;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let counter = (n as usize) % COUNTERS;
+                let body = format!(r#"{{"action":"ping","n":{n}}}"#);
+                tell_until_acked(
+                    &address,
+                    &format!("steps/c-{counter}"),
+                    &body,
+                    &format!("ping-{n}"),
+                );
+                pings.lock().unwrap().entry(counter).or_default().push(n);
+                n += 1;
+                if !decided && kills.load(Ordering::Relaxed) >= cycles / 2 {
+                    for order in 0..ORDERS {
+                        let actor = format!("fulfillment/o-{order}");
+                        if order.is_multiple_of(3) {
+                            let cancel = r#"{"action":"cancel"}"#;
+                            tell_until_acked(
+                                &address,
+                                &actor,
+                                cancel,
+                                &format!("cancel-o-{order}"),
+                            );
+                        }
+                        let approve = r#"{"action":"approve","by":"ops"}"#;
+                        tell_until_acked(&address, &actor, approve, &format!("approve-o-{order}"));
+                    }
+                    decided = true;
+                }
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            assert!(decided, "the loop ended before the decisions were sent");
+        })
+    };
+    let (node, restarts) = kill_loop(node, &dir, settings, &address, &kills);
+    stop.store(true, Ordering::Relaxed);
+    driver.join().unwrap();
+
+    let address = Mutex::new(Some(node.invoke));
+    for counter in 0..COUNTERS {
+        tell_until_acked(
+            &address,
+            &format!("steps/c-{counter}"),
+            r#"{"action":"finish"}"#,
+            &format!("finish-c-{counter}"),
+        );
+    }
+    let mut reruns = 0;
+    for counter in 0..COUNTERS {
+        let actor = format!("steps/c-{counter}");
+        let status = settled(&node, &actor, "done", seed);
+        let query = format!(r#"{{"action":"executions","id":"c-{counter}","steps":{STEPS}}}"#);
+        let counted = ask(&node, &actor, &query);
+        let executions = &counted["executions"];
+        // The result each step wrote when it was first journaled is the count of its
+        // executions: none ran again once its result was journaled (one a crash interrupted
+        // ran again, and its new result is the one written).
+        assert_eq!(&counted["written"], executions, "{actor} (seed {seed}): {counted}");
+        assert_eq!(&status["recorded"], executions, "{actor} (seed {seed}): {status}");
+        for step in 0..STEPS {
+            let count = executions[format!("s{step}")].as_u64().unwrap();
+            assert!(count >= 1, "{actor} s{step} never ran: {executions}");
+            reruns += count - 1;
+        }
+        let mut seen: Vec<u64> =
+            status["pings"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+        seen.sort_unstable();
+        let sent = pings.lock().unwrap().get(&counter).cloned().unwrap_or_default();
+        assert_eq!(seen, sent, "{actor}: every ping acknowledged is seen once (seed {seed})");
+    }
+    let mut approved = Vec::new();
+    for order in 0..ORDERS {
+        let actor = format!("fulfillment/o-{order}");
+        let (status, steps) = if order.is_multiple_of(3) {
+            ("cancelled", json!(["payment"]))
+        } else {
+            approved.push(format!("o-{order}"));
+            ("completed", json!(["payment", "shipment"]))
+        };
+        let ended = settled(&node, &actor, status, seed);
+        assert_eq!(ended["steps"], steps, "{actor} (seed {seed})");
+    }
+    // Each order charged once, each cancelled one refunded once: the payments service handled
+    // exactly that many calls. Each approved order shipped once.
+    let payments = ask(&node, "payments", r#"{"action":"summary"}"#);
+    for order in 0..ORDERS {
+        let charges = payments["charges"][format!("o-{order}")].as_array().map(Vec::len);
+        assert_eq!(charges, Some(1), "o-{order} (seed {seed}): {payments}");
+    }
+    let cancelled = ORDERS.div_ceil(3);
+    assert_eq!(payments["calls"], json!(ORDERS + cancelled), "(seed {seed}): {payments}");
+    wasm::eventually("every shipment", || {
+        let shipped = ask(&node, "shipping", r#"{"action":"summary"}"#)["shipped"].clone();
+        let mut shipped: Vec<String> = serde_json::from_value(shipped).unwrap_or_default();
+        shipped.sort();
+        shipped == approved
+    });
+    let pinged: usize = pings.lock().unwrap().values().map(Vec::len).sum();
+    eprintln!(
+        "{cycles} kills: {ORDERS} orders and {COUNTERS} step counters ended, {pinged} pings each \
+         seen once, {reruns} step re-runs of interrupted steps; restart p50 {:?}, max {:?}",
         restarts[restarts.len() / 2],
         restarts.last().unwrap()
     );

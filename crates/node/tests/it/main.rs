@@ -6,6 +6,7 @@
 mod http;
 
 mod coordination;
+mod durable;
 mod errors;
 mod fuzz;
 mod grpc;
@@ -30,17 +31,25 @@ impl TestNode {
     }
 
     pub fn start_with(options: Options, extra: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Self {
+        // A data directory per node: nodes of one test binary run at once, and a data
+        // directory belongs to one node at a time.
+        static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self::start_in(&data_dir(&format!("node-{n}")), options, extra)
+    }
+
+    /// A node on the data directory `dir`, which a node started before may have left.
+    pub fn start_in(
+        dir: &std::path::Path,
+        options: Options,
+        extra: impl FnOnce(NodeBuilder) -> NodeBuilder,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        // A data directory per node: nodes of one test binary run at once, and a data
-        // directory belongs to one node at a time.
-        static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let data_dir =
-            std::env::temp_dir().join(format!("plexspaces-node-it-{}-{n}", std::process::id()));
+        let data_dir = dir.to_path_buf();
         let options = Options { invoke_port: 0, admin_port: 0, grpc_port: 0, data_dir, ..options };
         let builder = Node::builder()
             .options(options)
@@ -62,6 +71,11 @@ impl TestNode {
     pub fn admin(&self) -> SocketAddr {
         self.node().admin_addr()
     }
+}
+
+/// A data directory of this test process named `name` (not created).
+pub fn data_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("plexspaces-node-it-{}-{name}", std::process::id()))
 }
 
 impl Drop for TestNode {

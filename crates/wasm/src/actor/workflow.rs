@@ -13,9 +13,9 @@ use plexspaces_storage::journal::Outcome as JournalOutcome;
 use plexspaces_types::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Admission, Admit, Admitted, Durability, Invocation, Journaled, Memory, WasmActor, now_ms,
-};
+use plexspaces_durable::{Admission, Admit, Admitted, Durability, Journaled, now_ms};
+
+use super::{Invocation, Memory, WasmActor};
 use crate::{
     Error, Result,
     durable::{CallJournal, CallKind},
@@ -67,6 +67,16 @@ impl WorkflowMemory {
     }
 
     /// Whether a wake-up finds the run ready to go on.
+    /// When a run in progress is due to go on: its sleep's end or its wait's deadline, or at
+    /// once when a crash interrupted it; `None` without a run.
+    pub(super) fn resume_due(&self, now: u64) -> Option<u64> {
+        self.run.as_ref().map(|run| match &run.wake {
+            None => now,
+            Some(Wake::At(due)) => *due,
+            Some(Wake::Signal { deadline, .. }) => *deadline,
+        })
+    }
+
     fn ready(&self, now: u64) -> bool {
         match self.run.as_ref().map(|run| &run.wake) {
             None => false,
@@ -116,9 +126,9 @@ impl WasmActor {
     ) -> (Result<Vec<u8>>, Memory) {
         let mut admission = admission;
         // Told once: the first answer stands.
-        let mut admit = |answer: Result<Admitted>| {
+        let mut admit = |admitted: Result<Admitted>| {
             if let Some(admission) = admission.take() {
-                let _sender_gone = admission.send(answer);
+                let _sender_gone = admission.send(admitted.map_err(|error| (&error).into()));
             }
         };
         let action = msg.action.clone();
@@ -151,7 +161,10 @@ impl WasmActor {
         let actor = ctx.id().to_string();
         let (seq, record) = match memory.admit(&msg, &actor, durability) {
             Ok(Admit::New(seq, record)) => {
-                admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: None }));
+                // A run is acknowledged once its wake-up is stored too (below).
+                if action != "run" {
+                    admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: None }));
+                }
                 (seq, record)
             }
             Ok(Admit::Duplicate { first, reply }) => {
@@ -177,20 +190,19 @@ impl WasmActor {
             if let Err(error) = timers.set_wake(ctx.id(), now_ms() + RESUME_AFTER_MS).await {
                 tracing::warn!(actor, error = %error, "the run's wake-up was not stored");
             }
+            admit(Ok(Admitted { ticket: memory.ticket, duplicate_of: None }));
         } else if action != WAKE {
             memory.workflow.pending.push(Signal {
                 seq,
                 action: action.clone(),
                 payload: record.payload.clone(),
             });
-            let waits_for_it = matches!(
-                memory.workflow.run.as_ref().and_then(|run| run.wake.as_ref()),
-                Some(Wake::Signal { name, .. }) if *name == action
-            );
-            if !waits_for_it {
+            // The run goes on in this message when this is the signal it waits for, when its
+            // time came, or when a crash interrupted it; otherwise the signal waits.
+            if !memory.workflow.ready(now_ms()) {
                 let outcome =
                     memory.end(&durability.journal, &actor, seq, 1, JournalOutcome::Buffered);
-                return (outcome.map(|()| b"null".to_vec()), memory);
+                return (outcome.map(|()| b"null".to_vec()).map_err(Error::from), memory);
             }
         }
         let outcome = self.segment(seq, ctx, durability, &mut memory).await;
@@ -251,15 +263,14 @@ impl WasmActor {
         }
         if let Some(error) = calls.failed.take() {
             self.state = saved;
-            let error = Error::new(error.code, error.message);
             memory.damage = Some(error.clone());
-            return Err(error);
+            return Err(error.into());
         }
         if let Err(error) = &outcome
             && error.code == ErrorCode::ReplayDiverged
         {
             self.state = saved;
-            memory.damage = Some(error.clone());
+            memory.refuse_all(error);
             return outcome;
         }
         let captured = calls.captured.take().unwrap_or_default();
@@ -383,7 +394,7 @@ impl WasmActor {
         if let Err(error) = outcome
             && error.code == ErrorCode::ReplayDiverged
         {
-            memory.damage = Some(error);
+            memory.refuse_all(&error);
         }
     }
 }
