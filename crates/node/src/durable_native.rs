@@ -11,6 +11,7 @@ use std::sync::Arc;
 use plexspaces_core::{Actor, Context, ExitReason};
 use plexspaces_durable::{
     ActorLog, Admission, Admit, Admitted, Durability, Ended, answer, arrival, group,
+    implied_replied,
 };
 use plexspaces_sdk::{ActorContext, ActorState, BehaviorError, GenServer, Handlers, Message};
 use plexspaces_storage::journal::{Origin, Outcome};
@@ -150,12 +151,15 @@ impl<S: Handlers + ActorState> DurableNative<S> {
         };
         log.since_checkpoint = recovered.entries.len() as u64;
         let mut context = self.context(ctx);
-        for message in group(recovered.entries) {
+        let messages = group(recovered.entries);
+        let count = messages.len();
+        for (n, message) in messages.into_iter().enumerate() {
             log.seq = message.seq;
             log.note(&message.record, &durability);
             let record = &message.record;
             let msg = Message::new(record.action.clone(), record.payload.clone());
-            let replied = matches!(message.done, Some(Outcome::Replied { .. }));
+            let replied = matches!(message.done, Some(Outcome::Replied { .. }))
+                || implied_replied(&message, n + 1 == count);
             if replied {
                 if let Some(Outcome::Replied { reply: Some(reply) }) = &message.done
                     && let Some(origin) = &record.origin

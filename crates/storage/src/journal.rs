@@ -4,7 +4,8 @@
 //!
 //! An actor's entries are keyed by (sequence, index): index 0 of sequence `n` is the `n`-th
 //! message, the indexes after it are that message's host calls in call order, and the last is
-//! its `Done`. A checkpoint at sequence `c` holds the state after message `c`; the journal is
+//! its `Done` (a message that replied after no host call and keeps no reply has none: the next
+//! message implies its end). A checkpoint at sequence `c` holds the state after message `c`; the journal is
 //! truncated behind it but keeps message `c` itself, so a journal that no longer reaches `c`
 //! is recognisably damaged, not mistaken for an empty tail.
 //!
@@ -100,7 +101,8 @@ pub enum Entry {
         /// Its encoded result.
         result: Vec<u8>,
     },
-    /// How the message ended (its last index).
+    /// How the message ended (its last index); left out for a message that replied after no
+    /// host call and keeps no reply.
     Done(Outcome),
 }
 

@@ -314,8 +314,9 @@ async fn run() {
         );
     }
 
-    // 50,000 additions: 100,000 journal entries.
-    let messages = 50_000;
+    // 100,000 additions: 100,000 journal entries (a message that replied after no host call
+    // has no `Done`).
+    let messages = 100_000;
     fill(&host, &module, &journal, "long-plain", messages, u64::MAX).await;
     fill(&host, &module, &journal, "long-checkpointed", messages, 1000).await;
     let (plain, reply) = recover(&host, &module, &journal, "long-plain", u64::MAX, 3).await;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use plexspaces_core::{Actor, Context, facet::FacetChain, facet::MethodOutcome};
-use plexspaces_durable::{ActorLog, Admit, Ended, answer, group};
+use plexspaces_durable::{ActorLog, Admit, Ended, answer, group, implied_replied};
 pub use plexspaces_durable::{Admission, Admitted, Durability};
 use plexspaces_storage::journal::{Checkpoint, MessageRecord, Origin, Outcome as JournalOutcome};
 use plexspaces_types::ErrorCode;
@@ -390,7 +390,9 @@ impl WasmActor {
         self.holder = None;
         memory.since_checkpoint = recovered.entries.len() as u64;
         let workflow = self.is_workflow();
-        for message in group(recovered.entries) {
+        let messages = group(recovered.entries);
+        let count = messages.len();
+        for (n, message) in messages.into_iter().enumerate() {
             memory.seq = message.seq;
             memory.note(&message.record, durability);
             if workflow {
@@ -414,7 +416,7 @@ impl WasmActor {
                     }
                     true
                 }
-                None => false,
+                None => implied_replied(&message, n + 1 == count),
             };
             let calls = CallJournal::replay(
                 Arc::clone(&durability.journal),
