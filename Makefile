@@ -20,10 +20,11 @@ test: tools
 	$(VENV)/bin/python -m pytest -q sdks/python/tests
 	cargo test --locked
 
-# What the tests need beyond cargo: promtool (Debian package prometheus), the Python tools, and
+# What the tests need beyond cargo: promtool (Debian package prometheus), strace, the Python tools, and
 # the wasm32-wasip2 target (the Rust guest component the tests build).
 tools: $(VENV)/.requirements.txt
 	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v strace >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends strace; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 $(VENV)/.requirements.txt: tests/requirements.txt sdks/python/pyproject.toml

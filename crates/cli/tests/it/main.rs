@@ -11,6 +11,7 @@ mod guests;
 
 mod cli;
 mod durable;
+mod fsync;
 mod node;
 mod services;
 mod wasm;
@@ -51,7 +52,25 @@ impl NodeProcess {
     }
 
     pub(crate) fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary());
+        Self::start_under(&[], data_dir, extra, env)
+    }
+
+    /// [`NodeProcess::start_with_env`] with the binary run by `wrapper` (`strace ...`); the
+    /// child is then the wrapper.
+    pub(crate) fn start_under(
+        wrapper: &[&str],
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = match wrapper.split_first() {
+            None => Command::new(binary()),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary());
+                command
+            }
+        };
         command
             .args(start_args(data_dir, extra))
             .envs(env.iter().copied())
@@ -78,11 +97,16 @@ impl NodeProcess {
     }
 
     /// Sends SIGTERM and waits for the process to exit.
-    pub(crate) fn terminate(mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let status =
-            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    pub(crate) fn terminate(self) -> ExitStatus {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
+        self.wait()
+    }
+
+    /// Waits up to 60 s for the process (or its wrapper) to exit.
+    pub(crate) fn wait(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
