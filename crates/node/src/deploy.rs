@@ -10,11 +10,12 @@ use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use parking_lot::{Mutex, RwLock};
 use plexspaces_core::{ExitReason, FacetRegistry, System};
+use plexspaces_durable::now_ms;
 use plexspaces_proto::v1 as pb;
 use plexspaces_storage::journal::JournalBackend;
 use plexspaces_types::{ActorId, ActorType, ErrorCode, Namespace, TenantId};
@@ -164,12 +165,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes).map_err(|error| io("write", &partial, error))?;
     file.sync_all().map_err(|error| io("sync", &partial, error))?;
     std::fs::rename(&partial, path).map_err(|error| io("rename", &partial, error))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Deployments {

@@ -1,10 +1,12 @@
 //! A native SDK actor with the `durability` facet: the GenServer (or GenFSM, GenEvent) hosted
 //! inside an actor that journals each message before its handler runs, acknowledges a tell
-//! once that entry is durable, journals how the handler ended, checkpoints the state (as the
-//! JSON its serde gives) every N entries and when it deactivates, and recovers on activation
+//! once that entry is durable, journals how the handler ended (a reply needs no entry unless it
+//! is kept for a durable asker: the next message implies it, see
+//! `plexspaces_durable::ActorLog::finish`), checkpoints the state (as the JSON its serde gives)
+//! every N entries and when it deactivates, and recovers on activation
 //! from its checkpoint and the journal after it. A native handler makes no host calls the
 //! journal must answer, so replay is the journaled messages handled again, facets left out and
-//! no timer set; a message the crash interrupted runs to its end and that end is journaled.
+//! no timer set; the last message, which the crash may have interrupted, runs to its end again.
 
 use std::sync::Arc;
 

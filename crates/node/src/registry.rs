@@ -126,26 +126,12 @@ impl<S: Handlers + ActorState> Native<S> {
         id: &ActorId,
         durability: &Arc<Durability>,
     ) -> Result<ActorRef<DurableNative<S>>> {
-        running_or_spawned(system, id, || {
-            let registry = self.facet_registry.clone();
-            let facets = self.facets.clone();
-            let durability = Arc::clone(durability);
-            let timers = facets.iter().any(|(name, _)| name == plexspaces_core::facet::TIMER);
-            let spawned = system.spawn_virtual_with(id.clone(), self.idle_timeout, move || {
-                // Each activation gets fresh facet instances.
-                let named: Vec<(&str, Value)> =
-                    facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
-                let chain = registry.build(&named).map_err(|error| {
-                    plexspaces_core::ExitReason::error(format!("facets: {error}"))
-                })?;
-                let server = GenServer::with_facets(S::default(), chain);
-                Ok(DurableNative::new(server, Arc::clone(&durability), timers))
-            });
-            match spawned {
-                Ok(actor) => Ok(Some(actor)),
-                Err(plexspaces_core::Error::AlreadyExists(_)) => Ok(None),
-                Err(error) => Err(error.into()),
-            }
+        let durability = Arc::clone(durability);
+        let timers = self.facets.iter().any(|(name, _)| name == plexspaces_core::facet::TIMER);
+        let registry = (&self.facet_registry, self.facets.as_slice());
+        virtual_actor(system, id, self.idle_timeout, registry, move |chain| {
+            let server = GenServer::with_facets(S::default(), chain);
+            DurableNative::new(server, Arc::clone(&durability), timers)
         })
     }
 
@@ -182,6 +168,31 @@ pub(crate) fn running_or_spawned<A: Actor>(
             return Ok(actor);
         }
     }
+}
+
+/// The actor `id`: the running one, or a virtual one that `build` makes around fresh instances
+/// of `facets` at each activation.
+pub(crate) fn virtual_actor<A: Actor>(
+    system: &System,
+    id: &ActorId,
+    idle_timeout: Duration,
+    (registry, facets): (&FacetRegistry, &[(String, Value)]),
+    build: impl Fn(plexspaces_core::facet::FacetChain) -> A + Clone + Send + Sync + 'static,
+) -> Result<ActorRef<A>> {
+    running_or_spawned(system, id, || {
+        let (registry, facets, build) = (registry.clone(), facets.to_vec(), build.clone());
+        let spawned = system.spawn_virtual_with(id.clone(), idle_timeout, move || {
+            let chain = registry
+                .build(&facets)
+                .map_err(|error| plexspaces_core::ExitReason::error(format!("facets: {error}")))?;
+            Ok(build(chain))
+        });
+        match spawned {
+            Ok(actor) => Ok(Some(actor)),
+            Err(plexspaces_core::Error::AlreadyExists(_)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    })
 }
 
 /// Tells the actor `find` returns. An actor that stopped since the lookup (deleted, say)

@@ -11,10 +11,11 @@ use std::{
         Arc, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use parking_lot::Mutex;
+use plexspaces_durable::now_ms;
 use plexspaces_sdk::Message;
 use plexspaces_storage::journal::{JournalBackend, Timer};
 use plexspaces_types::{ActorId, ErrorCode, Refusal};
@@ -29,12 +30,6 @@ const WAKE_ID: &str = "__wake";
 
 /// The longest delay a timer takes: ten years.
 const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// The node's timers: cheap to clone.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::{
     Error, Result,
     payload::is_json,
-    registry::{ActorKind, BoxFuture, Envelope, ask_retrying, running_or_spawned, tell_retrying},
+    registry::{ActorKind, BoxFuture, Envelope, ask_retrying, tell_retrying, virtual_actor},
 };
 
 /// One deployed type.
@@ -31,28 +31,14 @@ pub(crate) struct WasmKind {
 
 impl WasmKind {
     fn actor(&self, system: &System, id: &ActorId) -> Result<ActorRef<WasmActor>> {
-        running_or_spawned(system, id, || {
-            let served = Arc::clone(&self.served);
-            let registry = self.facet_registry.clone();
-            let facets = self.facets.clone();
-            let durability = self.durability.clone();
-            let spawned = system.spawn_virtual_with(id.clone(), self.idle_timeout, move || {
-                // Each activation gets fresh facet instances, as native virtual actors do.
-                let chain = registry.build(&facets).map_err(|error| {
-                    plexspaces_core::ExitReason::error(format!("facets: {error}"))
-                })?;
-                Ok(match &durability {
-                    Some(durability) => {
-                        WasmActor::durable(Arc::clone(&served), chain, Arc::clone(durability))
-                    }
-                    None => WasmActor::new(Arc::clone(&served), chain),
-                })
-            });
-            match spawned {
-                Ok(actor) => Ok(Some(actor)),
-                Err(plexspaces_core::Error::AlreadyExists(_)) => Ok(None),
-                Err(error) => Err(error.into()),
+        let served = Arc::clone(&self.served);
+        let durability = self.durability.clone();
+        let facets = (&self.facet_registry, self.facets.as_slice());
+        virtual_actor(system, id, self.idle_timeout, facets, move |chain| match &durability {
+            Some(durability) => {
+                WasmActor::durable(Arc::clone(&served), chain, Arc::clone(durability))
             }
+            None => WasmActor::new(Arc::clone(&served), chain),
         })
     }
 

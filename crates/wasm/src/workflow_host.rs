@@ -6,8 +6,9 @@
 //! host resumes the run later by calling it again from the start, every host call answered
 //! from the journal until the run reaches the point it waited at.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use plexspaces_durable::now_ms;
 use plexspaces_types::ErrorCode;
 use serde::{Deserialize, Serialize};
 
@@ -58,12 +59,6 @@ pub(crate) struct RunCalls {
     pub(crate) steps: Vec<String>,
     /// The run's sequence: the key of what it does outside steps.
     pub(crate) run_seq: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn no_run() -> HostError {
