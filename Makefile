@@ -15,17 +15,24 @@ run:
 	cargo run --release -p plexspaces-cli -- start
 
 # Every test of the workspace's default members (the peer benchmarks are not among them), and
-# the Python SDK's own tests.
+# the Python and TypeScript SDKs' own tests (the TypeScript one type-checked first).
 test: tools
 	$(VENV)/bin/python -m pytest -q sdks/python/tests
+	cd sdks/typescript && node_modules/.bin/tsc --noEmit -p . && node bin/plexspaces-ts.mjs test test/*.test.ts
 	cargo test --locked
 
-# What the tests need beyond cargo: promtool (Debian package prometheus), strace, the Python tools, and
-# the wasm32-wasip2 target (the Rust guest component the tests build).
-tools: $(VENV)/.requirements.txt
+# What the tests need beyond cargo: promtool (Debian package prometheus), strace, the Python tools,
+# the TypeScript SDK's pinned tools (npm ci: esbuild, componentize-js, jco, typescript), and the
+# wasm32-wasip2 target (the Rust guest component the tests build).
+tools: $(VENV)/.requirements.txt sdks/typescript/node_modules/.package-lock.json
 	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 	@command -v strace >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends strace; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+sdks/typescript/node_modules/.package-lock.json: sdks/typescript/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
+	cd sdks/typescript && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.requirements.txt: tests/requirements.txt sdks/python/pyproject.toml
 	python3 -m venv $(VENV)

@@ -76,6 +76,87 @@ pub(crate) fn python_module(source: &str) -> PathBuf {
     out
 }
 
+/// The files of a directory tree whose extension is one of `exts`, for a cache key.
+fn hash_tree(hasher: &mut impl std::hash::Hasher, dir: &Path, exts: &[&str]) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("the SDK directory can be read")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.file_name().is_some_and(|name| name != "node_modules"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            hash_tree(hasher, &path, exts);
+        } else if path
+            .extension()
+            .and_then(|ext| ext.to_str())
+            .is_some_and(|ext| exts.contains(&ext))
+        {
+            path.file_name().hash(hasher);
+            std::fs::read(&path).expect("an SDK file can be read").hash(hasher);
+        }
+    }
+}
+
+/// The JavaScript engines `plexspaces-ts build --engine` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)]
+pub(crate) enum Engine {
+    QuickJs,
+    SpiderMonkey,
+}
+
+impl Engine {
+    #[allow(dead_code)]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Engine::QuickJs => "quickjs",
+            Engine::SpiderMonkey => "spidermonkey",
+        }
+    }
+}
+
+/// The component built from the TypeScript actor module `source` (a path under the workspace)
+/// by `plexspaces-ts build --engine`, with the SDK's pinned tools (`npm ci` in
+/// sdks/typescript, which `make tools` runs).
+#[allow(dead_code)]
+pub(crate) fn typescript_module(source: &str, engine: Engine) -> PathBuf {
+    let root = workspace();
+    let source = root.join(source);
+    let sdk = root.join("sdks/typescript");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(&source).expect("the module exists").hash(&mut hasher);
+    engine.name().hash(&mut hasher);
+    for dir in ["src", "bin", "wit"] {
+        hash_tree(&mut hasher, &sdk.join(dir), &["ts", "mjs", "wit"]);
+    }
+    std::fs::read(sdk.join("package-lock.json")).expect("the SDK pins its tools").hash(&mut hasher);
+    let stem = source.file_stem().and_then(|stem| stem.to_str()).unwrap_or("module");
+    let out = cache_dir().join(format!("{stem}-{}-{:016x}.wasm", engine.name(), hasher.finish()));
+    let _one_build = BUILDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if out.exists() {
+        return out;
+    }
+    std::fs::create_dir_all(cache_dir()).expect("the guest cache directory can be made");
+    let partial = out.with_extension("partial");
+    let output = Command::new("node")
+        .arg(sdk.join("bin/plexspaces-ts.mjs"))
+        .args(["build", "-q", "--engine", engine.name()])
+        .arg(&source)
+        .arg("-o")
+        .arg(&partial)
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "plexspaces-ts build {} failed (run `make tools` for the SDK's tools):\n{}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::rename(&partial, &out).expect("the built module can be moved into the cache");
+    out
+}
+
 /// The component built from the Rust guest crate at `crate_dir` (a path under the workspace),
 /// with `cargo build --release --target wasm32-wasip2`. Cargo decides what to rebuild; its
 /// target directory sits in the guest cache, apart from the workspace's.

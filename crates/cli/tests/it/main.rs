@@ -14,6 +14,7 @@ mod durable;
 mod fsync;
 mod node;
 mod services;
+mod typescript;
 mod wasm;
 
 use std::{

@@ -1,0 +1,174 @@
+//! TypeScript actors end to end: modules built by `plexspaces-ts build` with each engine
+//! (QuickJS, the default, and SpiderMonkey), deployed over HTTP, invoked, broken with bad input,
+//! and calling every host service.
+
+use serde_json::{Value, json};
+
+use crate::{
+    data_dir,
+    guests::{self, Engine},
+    http,
+    wasm::{call, deploy, eventually, start},
+};
+
+const ENGINES: [Engine; 2] = [Engine::QuickJs, Engine::SpiderMonkey];
+
+#[test]
+fn the_typescript_counter_runs_as_written_on_both_engines() {
+    let modules: Vec<_> = ENGINES
+        .iter()
+        .map(|&engine| {
+            (engine, guests::typescript_module("examples/typescript/counter.ts", engine))
+        })
+        .collect();
+    let dir = data_dir("ts-counter");
+    let node = start(&dir);
+    for (engine, module) in &modules {
+        let name = format!("ts-counter-{}", engine.name());
+        let deployed = deploy(&node, &name, module);
+        assert_eq!(deployed["sdk"], "typescript 0.1.0", "{deployed}");
+        assert_eq!(deployed["types"][0]["name"], name.as_str());
+        let told = http::post_json(
+            node.invoke,
+            &format!("/api/v1/actors/default/default/{name}"),
+            r#"{"action":"increment","amount":5}"#,
+        );
+        assert_eq!(told.status, 202, "{told:?}");
+        let counted = call(&node, &name, r#"{"action":"get"}"#);
+        assert_eq!((counted.status, counted.json()), (200, json!({"count": 5})), "{engine:?}");
+        let got = http::get(
+            node.invoke,
+            &format!("/api/v1/actors/default/default/{name}/c2?action=increment&amount=3"),
+        );
+        assert_eq!(got.json(), json!({"count": 3}), "{engine:?}: GET values arrive as JSON");
+        let state =
+            http::get(node.admin, &format!("/api/v1/actors/default/default/{name}/default/state"));
+        assert_eq!(state.json(), json!({"count": 5}), "{engine:?}");
+    }
+    // After a restart the deployments serve again (from the cached artifact).
+    assert!(node.terminate().success());
+    let node = start(&dir);
+    for (engine, _) in &modules {
+        let name = format!("ts-counter-{}", engine.name());
+        let counted = call(&node, &name, r#"{"action":"increment"}"#);
+        assert_eq!(counted.json(), json!({"count": 1}), "{engine:?}: plain state starts over");
+    }
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn typescript_handlers_that_fail_loop_hog_or_recurse_lose_nothing() {
+    let modules: Vec<_> = ENGINES
+        .iter()
+        .map(|&engine| {
+            (engine, guests::typescript_module("examples/typescript/misbehaving.ts", engine))
+        })
+        .collect();
+    let dir = data_dir("ts-bad");
+    let node = start(&dir);
+    for (engine, module) in &modules {
+        let name = format!("ts-bad-{}", engine.name());
+        deploy(&node, &name, module);
+        assert_eq!(
+            call(&node, &name, r#"{"action":"increment","amount":2}"#).json(),
+            json!({"count": 2})
+        );
+        for (body, status, codes) in [
+            (r#"{"action":"fail_after_change"}"#, 500, &["actor_error"][..]),
+            (r#"{"action":"bad_state"}"#, 400, &["state_not_serializable"][..]),
+            (r#"{"action":"cyclic_state"}"#, 400, &["state_not_serializable"][..]),
+            (r#"{"action":"bad_reply"}"#, 500, &["actor_error"][..]),
+            (r#"{"action":"nope"}"#, 400, &["unknown_action"][..]),
+            (r#"{"action":"increment","amount":"lots"}"#, 500, &["actor_error"][..]),
+            (r#"{"action":"spin"}"#, 500, &["guest_trapped"][..]),
+            // An engine may stop these itself (an exception) or be stopped by the node's
+            // limits (a trap); either way the call fails and the state is kept.
+            (r#"{"action":"hog"}"#, 500, &["guest_trapped", "actor_error"][..]),
+            (r#"{"action":"recurse"}"#, 500, &["guest_trapped", "actor_error"][..]),
+        ] {
+            let failed = call(&node, &name, body);
+            assert_eq!(failed.status, status, "{engine:?} {body}: {failed:?}");
+            assert!(
+                codes.contains(&failed.code().as_str()),
+                "{engine:?} {body}: {failed:?} (expected one of {codes:?})"
+            );
+            // The actor keeps its last committed state, and the node keeps serving.
+            assert_eq!(
+                call(&node, &name, r#"{"action":"increment","amount":0}"#).json(),
+                json!({"count": 2}),
+                "{engine:?} after {body}"
+            );
+        }
+        let raised = call(&node, &name, r#"{"action":"fail_after_change"}"#).json();
+        assert_eq!(raised["error_type"], "RangeError", "{engine:?}: {raised}");
+        assert!(raised["detail"].as_str().unwrap().contains("the order is not valid"), "{raised}");
+        let invalid = call(&node, &name, "{not json");
+        assert_eq!(invalid.status, 400, "{engine:?}: {invalid:?}");
+
+        // console output lands in the type's log; clocks and randomness come from the host.
+        let noisy = call(&node, &name, r#"{"action":"noisy"}"#);
+        assert_eq!(noisy.json(), json!({"now": true, "random": true}), "{engine:?}: {noisy:?}");
+        eventually("console output is logged", || {
+            let logs = http::get(node.admin, &format!("/api/v1/deployments/{name}/logs"));
+            logs.body_text().contains("to stdout 2") && logs.body_text().contains("to stderr")
+        });
+    }
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn typescript_actors_call_every_host_service() {
+    let services =
+        guests::typescript_module("tests/fixtures/typescript/services.ts", Engine::QuickJs);
+    let counter = guests::typescript_module("examples/typescript/counter.ts", Engine::SpiderMonkey);
+    let dir = data_dir("ts-services");
+    let node = start(&dir);
+    deploy(&node, "services", &services);
+    deploy(&node, "ts-count", &counter);
+
+    let who = call(&node, "services/s1", r#"{"action":"whoami"}"#).json();
+    assert_eq!(who, json!({"id": "default/services/s1", "now": true, "random": true}));
+    // A tell, then an ask, to the stock binary's native Rust counter and to a TypeScript one
+    // built with the other engine.
+    for target in ["counter/from-ts", "ts-count/from-ts"] {
+        let body = json!({"action": "counter", "target": target}).to_string();
+        let counted = call(&node, "services/s1", &body);
+        assert_eq!((counted.status, counted.json()), (200, json!({"count": 3})), "{target}");
+    }
+    let missing = call(&node, "services/s1", r#"{"action":"missing"}"#).json();
+    assert_eq!(missing, json!({"code": "not_found", "isHostError": true}));
+
+    let kv = call(&node, "services/s1", r#"{"action":"kv"}"#).json();
+    assert_eq!(
+        kv,
+        json!({"list": [["ts:a", "uno"]], "get": "uno", "missing": null, "swapped": true,
+               "refused": false, "deleted": true})
+    );
+    let tuples = call(&node, "services/s1", r#"{"action":"tuples"}"#).json();
+    assert_eq!(
+        tuples,
+        json!({"count": 2, "read": "[\"job\",1,\"new\"]", "taken": "[\"job\",1,\"new\"]",
+               "none": null, "scan": ["[\"job\",2,\"new\"]"]})
+    );
+    let locks = call(&node, "services/s1", r#"{"action":"locks"}"#).json();
+    let version = locks["version"].as_str().unwrap().to_owned();
+    assert!(version.parse::<u64>().is_ok(), "{locks}");
+    assert_eq!(locks["grant"], version.as_str(), "acquiring again renews: {locks}");
+    assert_eq!(locks["holder"], "default/services/s1");
+    assert!(locks["other"].as_str().unwrap().starts_with("ERROR:timeout:"), "{locks}");
+    assert_eq!(
+        (locks["renewed"].clone(), locks["released"].clone()),
+        (json!(version), json!(true))
+    );
+    assert_eq!(locks["again"], false);
+
+    let groups = call(&node, "services/s1", r#"{"action":"groups"}"#).json();
+    assert_eq!(groups, json!({"joined": true, "members": ["default/services/s1"], "sent": 1}));
+    let timer = call(&node, "services/s1", r#"{"action":"timer"}"#).json();
+    assert!(timer["id"].is_string(), "{timer}");
+    eventually("the publish and the timer arrive", || {
+        let seen: Value = call(&node, "services/s1", r#"{"action":"seen"}"#).json();
+        seen == json!({"messages": [{"hello": "from ts"}], "ticks": 1})
+    });
+    assert!(node.terminate().success());
+}

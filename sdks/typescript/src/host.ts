@@ -1,0 +1,495 @@
+/**
+ * What an actor may ask of the node while it handles a message: `import { host } from
+ * "@plexspaces/sdk"`, then `host.tell(...)`, `host.ask(...)`, `host.getActorId()`, `host.log(...)`,
+ * `host.now()`, `host.random()`, the tuple space (`tsWrite`, `tsRead`, `tsTake`, `tsCount`,
+ * `tsScan`, `tsTakeLater`), locks (`lockAcquire`, `lockRenew`, `lockRelease`), KV (`kvGet`,
+ * `kvPut`, `kvDelete`, `kvList`, `kvCas`), process groups (`host.processGroups.join`, `leave`,
+ * `getMembers`, `publish`), timers (`schedule`, `cancelTimer`) and, in a workflow's `run`, the
+ * durable calls `step`, `sleep`, `waitSignal` and `idempotencyKey`.
+ *
+ * The same surface and conventions as the Python SDK's `plexspaces.host`, in camelCase. Every
+ * call returns its result directly (the node runs the actor on a fiber while it waits), so
+ * handlers are plain synchronous methods. Inside a node the calls cross into the node through
+ * the WIT world; under `@plexspaces/sdk/testing` they go to an in-memory host.
+ */
+
+/** A host call that failed: `code` is stable (`not_found`, `timeout`, `actor_error`, ...);
+ * `errorType` names the exception the remote actor raised, when it raised one. */
+export class HostError extends Error {
+  readonly code: string;
+  readonly errorType: string | undefined;
+  constructor(code: string, message: string, errorType?: string | null) {
+    super(`${code}: ${message}`);
+    this.name = "HostError";
+    this.code = code;
+    this.errorType = errorType ?? undefined;
+    Object.defineProperty(this, "hostMessage", { value: message, enumerable: false });
+  }
+  /** The message without the code. */
+  get detail(): string {
+    return (this as unknown as { hostMessage: string }).hostMessage;
+  }
+}
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";
+export const LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error"];
+
+/** A lock grant as the host hands it out. */
+export interface Grant {
+  version: bigint;
+  holder: string;
+  metadata: string;
+  expiresAtMs: number;
+}
+
+/** What `host` calls: the WIT imports inside a node, an in-memory node under testing. */
+export interface Backend {
+  actorId(): string;
+  tell(target: string, action: string, payload: string): void;
+  ask(target: string, action: string, payload: string, timeoutMs: number): string;
+  log(level: LogLevel, message: string): void;
+  nowMs(): number;
+  randomU64(): bigint;
+  tsWrite(tuple: string, leaseMs: number): void;
+  tsRead(pattern: string, timeoutMs: number): string | null;
+  tsTake(pattern: string, timeoutMs: number): string | null;
+  tsCount(pattern: string): number;
+  tsScan(pattern: string, limit: number): string[];
+  tsTakeLater(pattern: string, action: string): void;
+  lockAcquire(namespace: string, name: string, holder: string, metadata: string, leaseMs: number, timeoutMs: number): Grant | null;
+  lockRenew(namespace: string, name: string, holder: string, version: bigint, leaseMs: number): Grant;
+  lockRelease(namespace: string, name: string, version: bigint): boolean;
+  kvGet(key: string): string | null;
+  kvPut(key: string, value: string, ttlMs: number): void;
+  kvDelete(key: string): boolean;
+  kvList(prefix: string, after: string, limit: number): Array<[string, string]>;
+  kvCas(key: string, expected: string | null, value: string | null, ttlMs: number): boolean;
+  pgJoin(group: string, member: string, topic: string | null): boolean;
+  pgLeave(group: string, member: string, topic: string | null): boolean;
+  pgMembers(group: string): string[];
+  pgPublish(group: string, topic: string | null, data: string): number;
+  wfStepBegin(name: string): string | null;
+  wfStepEnd(name: string, value: string): void;
+  wfSleep(ms: number): void;
+  wfWaitSignal(name: string, timeoutMs: number): boolean;
+  wfTakeSignals(): string[];
+  wfCommit(state: Uint8Array): void;
+  wfIdempotencyKey(): string;
+  timerSchedule(action: string, payload: string, delayMs: number, durable: boolean): string;
+  timerCancel(id: string): boolean;
+}
+
+const noHost: Backend = new Proxy({} as Backend, {
+  get() {
+    throw new HostError("unavailable", "no host here: actors run inside a node, or under @plexspaces/sdk/testing");
+  },
+});
+
+let backend: Backend = noHost;
+
+/** Installs the backend `host` calls (the guest entry point and the testing host do). */
+export function setBackend(next: Backend | null): Backend {
+  const previous = backend;
+  backend = next ?? noHost;
+  return previous;
+}
+
+/** The backend, unless the run in progress has been suspended: after a wait unwinds a run, no
+ * host call may add to its journal, even if user code caught the unwinding. */
+function live(): Backend {
+  if (currentRun !== null && currentRun.suspended !== null) throw currentRun.suspended;
+  return backend;
+}
+
+/** The backend installed now (the dispatch's workflow bookkeeping calls it directly). */
+export function installedBackend(): Backend {
+  return backend;
+}
+
+export const DEFAULT_ASK_TIMEOUT_MS = 30_000;
+export const DEFAULT_LEASE_SECS = 30;
+
+function payloadText(payload: unknown): string {
+  if (payload === undefined || payload === null) return "{}";
+  if (typeof payload === "string") return payload;
+  if (typeof payload !== "object" || Array.isArray(payload)) {
+    throw new HostError("invalid_arguments", "a payload is an object (or JSON text of an object)");
+  }
+  return jsonText(payload, "payload");
+}
+
+function jsonText(value: unknown, what: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new HostError("invalid_arguments", `the ${what} is not JSON-serializable: ${(error as Error).message}`);
+  }
+  if (text === undefined) throw new HostError("invalid_arguments", `the ${what} is not JSON-serializable`);
+  return text;
+}
+
+function milliseconds(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new HostError("invalid_arguments", `${name} must be a non-negative integer`);
+  }
+  return value;
+}
+
+function nonEmpty(value: unknown, what: string): string {
+  if (typeof value !== "string" || value === "") {
+    throw new HostError("invalid_arguments", `a ${what} is a non-empty string`);
+  }
+  return value;
+}
+
+function arrayText(value: unknown, what: string): string {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) return jsonText(value, what);
+  throw new HostError("invalid_arguments", `a ${what} is an array, or JSON text of an array`);
+}
+
+function valueText(value: unknown): string {
+  return typeof value === "string" ? value : jsonText(value, "value");
+}
+
+function grantJson(grant: Grant): string {
+  return JSON.stringify({
+    version: String(grant.version),
+    holder_id: grant.holder,
+    metadata: grant.metadata,
+    expires_at: grant.expiresAtMs,
+  });
+}
+
+function leaseMs(leaseSecs: unknown): number {
+  if (typeof leaseSecs !== "number" || !(leaseSecs > 0) || !Number.isFinite(leaseSecs)) {
+    throw new HostError("invalid_arguments", "leaseSecs must be a positive number");
+  }
+  return Math.floor(leaseSecs * 1000);
+}
+
+function lockVersion(version: unknown): bigint {
+  if (typeof version === "bigint" && version >= 0n) return version;
+  if (typeof version === "number" && Number.isInteger(version) && version >= 0) return BigInt(version);
+  if (typeof version === "string") {
+    let text = version.trim();
+    if (text.startsWith("{")) {
+      try {
+        text = String(JSON.parse(text).version);
+      } catch {
+        throw new HostError("invalid_arguments", "not a grant lockAcquire returned");
+      }
+    }
+    if (/^[0-9]+$/.test(text)) return BigInt(text);
+  }
+  throw new HostError("invalid_arguments", `not a lock version: ${JSON.stringify(String(version))}`);
+}
+
+// Durable workflows: the run in progress in this instance ---------------------------------------
+
+/** Unwinds a run that waits (`host.sleep`, `host.waitSignal`) so that it gives up its instance;
+ * the node resumes it by replay. Do not catch it: a run that catches it and goes on is still
+ * reported as suspended, and every host call after it throws it again. */
+export class Suspended extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "Suspended";
+  }
+}
+
+/** What the dispatch keeps for the run handler in progress. */
+export interface RunContext {
+  commit(): void;
+  /** Hands signals sent since the last host call to their handlers; keeps them for waitSignal. */
+  deliver(): void;
+  pop(name: string): Record<string, unknown> | null;
+  suspended: Suspended | null;
+}
+
+let currentRun: RunContext | null = null;
+
+export function setRun(run: RunContext | null): RunContext | null {
+  const previous = currentRun;
+  currentRun = run;
+  return previous;
+}
+
+function runOf(what: string): RunContext {
+  if (currentRun === null) {
+    throw new HostError("invalid_state", `host.${what} works in the run handler of a WorkflowActor`);
+  }
+  if (currentRun.suspended !== null) throw currentRun.suspended;
+  return currentRun;
+}
+
+function waiting<T>(run: RunContext, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    if (error instanceof HostError && error.code === "suspended") {
+      run.suspended = new Suspended(error.detail);
+      throw run.suspended;
+    }
+    throw error;
+  }
+}
+
+/** The process groups of this actor's namespace (Erlang pg style). Every member, the publisher
+ * included, receives each publish once, in order per publisher, as the message
+ * `{"action": "pg_message", group, topic, data, publisher}` (handler `onPgMessage`). */
+export const processGroups = {
+  /** Adds `actorId` (`type`, `type/key` or `namespace/type/key`; default: this actor) to
+   * `group`, or only to its `topic`; false when it was in already. */
+  join(group: string, actorId?: string | null, topic?: string | null): boolean {
+    return live().pgJoin(nonEmpty(group, "group"), actorId ?? "", topic ?? null);
+  },
+  /** Takes `actorId` (default: this actor) out of `group` (of `topic` only, when given). */
+  leave(group: string, actorId?: string | null, topic?: string | null): boolean {
+    return live().pgLeave(nonEmpty(group, "group"), actorId ?? "", topic ?? null);
+  },
+  /** The members of `group` as `namespace/type/key`, in order. */
+  getMembers(group: string): string[] {
+    return live().pgMembers(nonEmpty(group, "group"));
+  },
+  members(group: string): string[] {
+    return live().pgMembers(nonEmpty(group, "group"));
+  },
+  /** Sends `data` (JSON-serializable) to every member of `group` (with a `topic`: of the group
+   * and of that topic); returns how many members it was sent to. */
+  publish(group: string, data: unknown, topic?: string | null): number {
+    if (topic != null) nonEmpty(topic, "topic");
+    return live().pgPublish(nonEmpty(group, "group"), topic ?? null, valueText(data));
+  },
+};
+
+export const host = {
+  /** Delivers `{"action": action, ...payload}` to `target` (`type`, `type/key` or
+   * `namespace/type/key`) without waiting. Throws HostError (`not_found` for a type that is not
+   * deployed). */
+  tell(target: string, action: string, payload?: Record<string, unknown> | string | null): void {
+    live().tell(target, action, payloadText(payload));
+  },
+
+  /** Sends like `tell` and returns the reply's JSON value (or null). Throws HostError on a
+   * timeout, an error of the target or an unknown target. */
+  ask(target: string, action: string, payload?: Record<string, unknown> | string | null, timeoutMs: number = DEFAULT_ASK_TIMEOUT_MS): any {
+    const reply = live().ask(target, action, payloadText(payload), milliseconds(timeoutMs, "timeoutMs"));
+    return reply === "" || reply == null ? null : JSON.parse(reply);
+  },
+
+  /** The calling actor, as `namespace/type/key`. */
+  getActorId(): string {
+    return live().actorId();
+  },
+
+  /** A line in the node log and the type's log buffer, tagged with this actor. */
+  log(message: unknown, level: LogLevel = "info"): void {
+    if (!LEVELS.includes(level)) {
+      throw new HostError("invalid_arguments", `level must be one of ${LEVELS.join(", ")}`);
+    }
+    live().log(level, typeof message === "string" ? message : String(message));
+  },
+
+  /** Wall-clock time in milliseconds since the Unix epoch (as `Date.now()`; journaled for a
+   * durable actor, so a replay reads the same time). */
+  now(): number {
+    return live().nowMs();
+  },
+
+  /** A random number in [0, 1) from the host (journaled for a durable actor). */
+  random(): number {
+    return Number(live().randomU64() >> 11n) / 2 ** 53;
+  },
+
+  // The tuple space: tuples and patterns are arrays (or JSON text of one); in a pattern null
+  // matches any value, {"$type": "string"} (int, number, bool, array, object) any value of that
+  // kind, and any other value only itself.
+
+  /** Writes a tuple (`out`); with `leaseMs` > 0 it is gone after that long. */
+  tsWrite(tuple: unknown[] | string, leaseMs = 0): void {
+    live().tsWrite(arrayText(tuple, "tuple"), milliseconds(leaseMs, "leaseMs"));
+  },
+  /** The oldest matching tuple as JSON text, left in the space (`rd`), or null. With
+   * `timeoutMs` > 0 it waits up to that long for one to be written. */
+  tsRead(pattern: unknown[] | string, timeoutMs = 0): string | null {
+    return live().tsRead(arrayText(pattern, "pattern"), milliseconds(timeoutMs, "timeoutMs")) ?? null;
+  },
+  /** As `tsRead`, but removes the tuple (`in`): each tuple is taken once. */
+  tsTake(pattern: unknown[] | string, timeoutMs = 0): string | null {
+    return live().tsTake(arrayText(pattern, "pattern"), milliseconds(timeoutMs, "timeoutMs")) ?? null;
+  },
+  /** How many tuples match. */
+  tsCount(pattern: unknown[] | string): number {
+    return live().tsCount(arrayText(pattern, "pattern"));
+  },
+  /** Up to `limit` matching tuples (JSON text), oldest first, left in the space. */
+  tsScan(pattern: unknown[] | string, limit = 100): string[] {
+    return live().tsScan(arrayText(pattern, "pattern"), milliseconds(limit, "limit"));
+  },
+  /** An asynchronous take: the matching tuple, now or whenever one is written, comes to this
+   * actor as the message `{"action": action, "tuple": [...]}`. Nothing waits. */
+  tsTakeLater(pattern: unknown[] | string, action = "ts_tuple"): void {
+    live().tsTakeLater(arrayText(pattern, "pattern"), nonEmpty(action, "action"));
+  },
+
+  // Locks: a grant's version is its fencing token, handed out as a decimal string.
+
+  /**
+   * Takes a lock. Two forms, by argument count:
+   *
+   * `lockAcquire(name, timeoutMs)`: a 30 s lease for this actor; returns the version as a
+   * decimal string, or null when another holder kept it for `timeoutMs`.
+   *
+   * `lockAcquire(namespace, name, holderId, metadata, leaseSecs, timeoutMs)`: returns JSON text
+   * `{"version", "holder_id", "metadata", "expires_at"}`, or `"ERROR:<code>:<message>"`; an
+   * empty namespace or holderId means this actor's own. Acquiring a lock one holds renews it.
+   */
+  lockAcquire(...args: unknown[]): string | null {
+    if (args.length === 2) {
+      const [name, timeoutMs] = args;
+      const grant = live().lockAcquire("", nonEmpty(name, "lock name"), "", "", DEFAULT_LEASE_SECS * 1000, milliseconds(timeoutMs, "timeoutMs"));
+      return grant == null ? null : String(grant.version);
+    }
+    if (args.length === 6) {
+      const [namespace, name, holderId, metadata, leaseSecs, timeoutMs] = args;
+      let grant: Grant | null;
+      try {
+        grant = live().lockAcquire(
+          (namespace as string) || "",
+          name as string,
+          (holderId as string) || "",
+          (metadata as string) || "",
+          leaseMs(leaseSecs),
+          milliseconds(timeoutMs, "timeoutMs"),
+        );
+      } catch (error) {
+        if (error instanceof HostError) return `ERROR:${error.code}:${error.detail}`;
+        throw error;
+      }
+      if (grant == null) return `ERROR:timeout:lock ${JSON.stringify(name)} is held by another holder`;
+      return grantJson(grant);
+    }
+    throw new HostError(
+      "invalid_arguments",
+      "lockAcquire takes (name, timeoutMs) or (namespace, name, holderId, metadata, leaseSecs, timeoutMs)",
+    );
+  },
+  /** Extends the lease of a grant; returns the grant as JSON text. Throws HostError
+   * (`invalid_state`) when that grant no longer holds the lock. */
+  lockRenew(name: string, version: unknown, leaseSecs: number = DEFAULT_LEASE_SECS, namespace = "", holderId = ""): string {
+    return grantJson(live().lockRenew(namespace, name, holderId, lockVersion(version), leaseMs(leaseSecs)));
+  },
+  /** Releases a grant (either form lockAcquire returns). Safe to repeat: false, and nothing
+   * changes, when the grant no longer holds the lock. */
+  lockRelease(name: string, version: unknown, namespace = ""): boolean {
+    return live().lockRelease(namespace, name, lockVersion(version));
+  },
+
+  // KV: the key-value store of this actor's namespace. Values are text: a value that is not a
+  // string is stored as its JSON, and reads return the text.
+
+  /** The value under `key`, or null. */
+  kvGet(key: string): string | null {
+    return live().kvGet(nonEmpty(key, "key")) ?? null;
+  },
+  /** Stores `value` under `key`; with `ttlMs` > 0 it is gone after that long. */
+  kvPut(key: string, value: unknown, ttlMs = 0): void {
+    live().kvPut(nonEmpty(key, "key"), valueText(value), milliseconds(ttlMs, "ttlMs"));
+  },
+  /** Removes `key`; false when it was not there. */
+  kvDelete(key: string): boolean {
+    return live().kvDelete(nonEmpty(key, "key"));
+  },
+  /** Up to `limit` [key, value] pairs whose keys start with `prefix`, in key order, with keys
+   * after `after` (for the next page, pass the last key of this one). */
+  kvList(prefix = "", limit = 100, after = ""): Array<[string, string]> {
+    if (typeof prefix !== "string" || typeof after !== "string") {
+      throw new HostError("invalid_arguments", "prefix and after are strings");
+    }
+    return live().kvList(prefix, after, milliseconds(limit, "limit"));
+  },
+  /** Compare-and-swap: stores `value` (removes the key when null) only if the value there is
+   * `expected` (null: no value); true when it did. */
+  kvCas(key: string, expected: unknown, value: unknown, ttlMs = 0): boolean {
+    return live().kvCas(
+      nonEmpty(key, "key"),
+      expected == null ? null : valueText(expected),
+      value == null ? null : valueText(value),
+      milliseconds(ttlMs, "ttlMs"),
+    );
+  },
+
+  processGroups,
+
+  // Timers
+
+  /** Sends `{"action": action, ...payload}` to this actor after `delayMs`. A durable timer (a
+   * reminder) survives restarts of the node and fires once. Returns the timer's id. */
+  schedule(action: string, payload: Record<string, unknown> | string | null = null, delayMs = 0, durable = false): string {
+    return live().timerSchedule(nonEmpty(action, "timer action"), payloadText(payload), milliseconds(delayMs, "delayMs"), Boolean(durable));
+  },
+  /** Cancels a timer; false when it had fired or never existed. */
+  cancelTimer(timerId: string): boolean {
+    return live().timerCancel(timerId);
+  },
+
+  // Durable workflows: in the run handler of a WorkflowActor with the durability facet. A run
+  // that waits gives up its instance; the node calls run again later, from the start, and every
+  // host call made before the wait returns what it returned the first time.
+
+  /** Runs `fn()` once: its result (JSON-serializable) is journaled, and when the run is replayed
+   * the recorded result is returned instead of running `fn` again. */
+  step<T>(name: string, fn: () => T): T {
+    const run = runOf("step");
+    nonEmpty(name, "step name");
+    run.deliver();
+    const recorded = live().wfStepBegin(name);
+    let result: T;
+    if (recorded != null) {
+      result = JSON.parse(recorded) as T;
+    } else {
+      result = fn();
+      if (result !== null && typeof result === "object" && typeof (result as { then?: unknown }).then === "function") {
+        throw new HostError("invalid_arguments", `step ${JSON.stringify(name)} returned a Promise: steps are synchronous`);
+      }
+      const text = result === undefined ? "null" : jsonText(result, `result of step ${JSON.stringify(name)}`);
+      live().wfStepEnd(name, text);
+    }
+    run.commit();
+    return result;
+  },
+
+  /** A durable sleep: the run gives up its instance and resumes when `ms` have passed, also
+   * across restarts of the node. */
+  sleep(ms: number): void {
+    const run = runOf("sleep");
+    milliseconds(ms, "ms");
+    run.deliver();
+    run.commit();
+    waiting(run, () => live().wfSleep(ms));
+    run.deliver();
+  },
+
+  /** The first signal with action `name` sent to this workflow (its whole payload, the action
+   * included), also one that arrived before the call; null when none came within `timeoutMs`. */
+  waitSignal(name: string, timeoutMs: number = DEFAULT_ASK_TIMEOUT_MS): Record<string, any> | null {
+    const run = runOf("waitSignal");
+    milliseconds(timeoutMs, "timeoutMs");
+    for (;;) {
+      run.deliver();
+      const found = run.pop(name);
+      run.commit();
+      if (found !== null) return found;
+      if (!waiting(run, () => live().wfWaitSignal(name, timeoutMs))) return null;
+    }
+  },
+
+  /** A key for an effect outside the node (a payment, an e-mail): the same when the step (or
+   * the message) that makes it runs again after a crash, different for every other one. */
+  idempotencyKey(): string {
+    return live().wfIdempotencyKey();
+  },
+};
+
+export type Host = typeof host;
