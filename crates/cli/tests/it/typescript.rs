@@ -172,3 +172,100 @@ fn typescript_actors_call_every_host_service() {
     });
     assert!(node.terminate().success());
 }
+
+fn status_of(node: &crate::NodeProcess, actor: &str) -> Value {
+    call(node, actor, r#"{"action":"status"}"#).json()
+}
+
+fn post(node: &crate::NodeProcess, actor: &str, body: &str) -> http::Response {
+    http::post_json(node.invoke, &format!("/api/v1/actors/default/default/{actor}"), body)
+}
+
+#[test]
+fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
+    let python = [
+        ("payments", guests::python_module("tests/fixtures/python/payments.py")),
+        ("shipping", guests::python_module("tests/fixtures/python/shipping.py")),
+    ];
+    let workflows: Vec<_> = ENGINES
+        .iter()
+        .map(|&engine| {
+            let module = guests::typescript_module("examples/typescript/order_workflow.ts", engine);
+            (format!("ts-fulfillment-{}", engine.name()), module)
+        })
+        .collect();
+    let dir = data_dir("ts-workflow");
+    let node = start(&dir);
+    for (name, module) in &python {
+        deploy(&node, name, module);
+    }
+    for (name, module) in &workflows {
+        deploy(&node, name, module);
+    }
+    // Each engine's workflow: charged (a step asking the Python payments actor), then a durable
+    // sleep of 2 s, then a wait for approval; killed -9 in the sleep.
+    for (at, (name, _)) in workflows.iter().enumerate() {
+        let order = format!("t-{at}");
+        let started = post(
+            &node,
+            &format!("{name}/{order}"),
+            &json!({"action": "run", "order_id": order, "amount": 30}).to_string(),
+        );
+        assert_eq!(started.status, 202, "{name}: {started:?}");
+        eventually("the charge step", || {
+            status_of(&node, &format!("{name}/{order}"))["status"] == "charged"
+        });
+        let again = call(&node, &format!("{name}/{order}"), r#"{"action":"run","order_id":"x"}"#);
+        assert_eq!((again.status, again.code().as_str()), (409, "workflow_running"), "{again:?}");
+    }
+    drop(node); // SIGKILL, in the middle of the sleeps.
+
+    let node = start(&dir);
+    for (at, (name, _)) in workflows.iter().enumerate() {
+        let actor = format!("{name}/t-{at}");
+        // Recovered from the journal: the committed state answers queries at once.
+        let status = status_of(&node, &actor);
+        assert_eq!(
+            (status["status"].as_str(), status["steps"].clone()),
+            (Some("charged"), json!(["payment"])),
+            "{actor}"
+        );
+        let approved = post(&node, &actor, r#"{"action":"approve","by":"ops"}"#);
+        assert_eq!(approved.status, 202, "{approved:?}");
+    }
+    for (at, (name, _)) in workflows.iter().enumerate() {
+        let actor = format!("{name}/t-{at}");
+        eventually("the run to complete", || status_of(&node, &actor)["status"] == "completed");
+        assert_eq!(status_of(&node, &actor)["steps"], json!(["payment", "shipment"]));
+    }
+    // Each charge step ran once: replayed after the kill, its recorded result stood for it.
+    let payments = call(&node, "payments", r#"{"action":"summary"}"#).json();
+    for at in 0..workflows.len() {
+        assert_eq!(
+            payments["charges"][format!("t-{at}")].as_array().map(Vec::len),
+            Some(1),
+            "{payments}"
+        );
+    }
+    eventually("the shipments", || {
+        let summary = call(&node, "shipping", r#"{"action":"summary"}"#).json();
+        let mut shipped: Vec<String> = summary["shipped"]
+            .as_array()
+            .map(|all| all.iter().filter_map(|one| one.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        shipped.sort();
+        shipped == ["t-0", "t-1"]
+    });
+
+    // A cancel before the approval: the workflow refunds (a second step asking Python).
+    let (name, _) = &workflows[0];
+    let actor = format!("{name}/t-9");
+    assert_eq!(post(&node, &actor, r#"{"action":"run","order_id":"t-9","amount":5}"#).status, 202);
+    post(&node, &actor, r#"{"action":"cancel"}"#);
+    post(&node, &actor, r#"{"action":"approve"}"#);
+    eventually("the cancelled run to end", || {
+        let status = status_of(&node, &actor);
+        status["status"] == "cancelled" && status["steps"] == json!(["payment"])
+    });
+    assert!(node.terminate().success());
+}
