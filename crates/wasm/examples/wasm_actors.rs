@@ -1,10 +1,11 @@
-//! Figures for BENCHMARKS.md: one counter as a Python component, as a Rust component
-//! (wasm32-wasip2, wit-bindgen) and as a native Rust actor, in one run.
+//! Figures for BENCHMARKS.md: one counter as a Python component, as TypeScript components on
+//! QuickJS and on SpiderMonkey, as a Rust component (wasm32-wasip2, wit-bindgen) and as a native
+//! Rust actor, in one run.
 //!
-//! `cargo run --release -p plexspaces-wasm --example wasm_actors -- [ACTORS]`
-//! (default 100,000 actors of each component). Needs `PLEXSPACES_PYTHON` to name a Python
-//! with the SDK's build dependencies (`make tools` makes one) and the wasm32-wasip2 target, to
-//! build the two components once.
+//! `cargo run -p plexspaces-wasm --example wasm_actors -- [ACTORS]` (default 100,000 actors of
+//! each component). Needs `PLEXSPACES_PYTHON` to name a Python with the SDK's build
+//! dependencies and the TypeScript SDK's tools (`make tools` makes both), and the wasm32-wasip2
+//! target, to build the components once.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -105,6 +106,59 @@ fn spawner(system: &System, served: &Arc<Served>, key: &str) -> ActorRef<WasmAct
         .unwrap()
 }
 
+/// Times one uncached build of a component from its source, with the SDK's own command.
+fn timed_build(label: &str, mut command: std::process::Command) {
+    let started = Instant::now();
+    let output = command.output().expect("the build command runs");
+    assert!(output.status.success(), "{label}: {}", String::from_utf8_lossy(&output.stderr));
+    println!("{label}: build from source: {:.2?}", started.elapsed());
+}
+
+fn builds() {
+    let root = guests::workspace();
+    let out = std::env::temp_dir().join(format!("plexspaces-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    for engine in [guests::Engine::QuickJs, guests::Engine::SpiderMonkey] {
+        let mut command = std::process::Command::new("node");
+        command
+            .arg(root.join("sdks/typescript/bin/plexspaces-ts.mjs"))
+            .args(["build", "-q", "--engine", engine.name()])
+            .arg(root.join("examples/typescript/counter.ts"))
+            .arg("-o")
+            .arg(out.join(format!("counter-{}.wasm", engine.name())));
+        timed_build(&format!("typescript {}", engine.name()), command);
+    }
+    let mut command = std::process::Command::new(guests::python());
+    command
+        .args(["-m", "plexspaces.build", "build", "-q"])
+        .arg(root.join("examples/python/counter_actor.py"))
+        .arg("-o")
+        .arg(out.join("counter.wasm"))
+        .env("PYTHONPATH", root.join("sdks/python/src"));
+    timed_build("python", command);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Resident memory per live instance: `n` more instances of one component, kept alive.
+async fn instance_memory(host: &Host, label: &str, wasm: &[u8], n: usize) {
+    let artifact = {
+        let compiling = host.clone();
+        let wasm = wasm.to_vec();
+        tokio::task::spawn_blocking(move || compiling.compile(&wasm)).await.unwrap().unwrap()
+    };
+    let component = host.load_artifact(&artifact).unwrap();
+    let before = rss_kib();
+    let mut live = Vec::with_capacity(n);
+    for _ in 0..n {
+        live.push(host.instantiate(&component, label).await.unwrap());
+    }
+    let after = rss_kib();
+    println!(
+        "{label}: {:.2} MiB resident per live instance ({n} instances)",
+        (after.saturating_sub(before)) as f64 / 1024.0 / n as f64
+    );
+}
+
 /// Compiles (timed, cold, then loaded from the artifact) and instantiates a component.
 async fn compiled(host: &Host, label: &str, wasm: Vec<u8>) -> Module {
     println!("{label} component: {:.1} KB", wasm.len() as f64 / 1e3);
@@ -189,6 +243,20 @@ async fn run(actors: usize) {
     let rust_wasm = std::fs::read(guests::rust_module("crates/wasm/guests/rust-counter")).unwrap();
     let state_wasm =
         std::fs::read(guests::python_module("examples/python/misbehaving.py")).unwrap();
+    let typescript: Vec<(String, Vec<u8>, Vec<u8>)> =
+        [guests::Engine::QuickJs, guests::Engine::SpiderMonkey]
+            .into_iter()
+            .map(|engine| {
+                let counter = guests::typescript_module("examples/typescript/counter.ts", engine);
+                let state = guests::typescript_module("examples/typescript/misbehaving.ts", engine);
+                (
+                    format!("typescript {}", engine.name()),
+                    std::fs::read(counter).unwrap(),
+                    std::fs::read(state).unwrap(),
+                )
+            })
+            .collect();
+    builds();
     let rss_start = rss_kib();
     let host = support::host(Options { max_instances: 8, ..Options::default() });
     let system = System::new().unwrap();
@@ -209,23 +277,39 @@ async fn run(actors: usize) {
     }
     report("native rust counter (GenServer), warm call", samples.split_off(1_000));
 
+    for (label, wasm) in [("rust", &rust_wasm), ("python", &python_wasm)]
+        .into_iter()
+        .chain(typescript.iter().map(|(label, wasm, _)| (label.as_str(), wasm)))
+    {
+        instance_memory(&host, label, wasm, 16).await;
+    }
     let rust = compiled(&host, "rust", rust_wasm).await;
     let python = compiled(&host, "python", python_wasm).await;
+    let mut typescript_counters = Vec::new();
+    let mut states = vec![("python".to_owned(), compiled(&host, "python state", state_wasm).await)];
+    for (label, counter, state) in typescript {
+        typescript_counters.push((label.clone(), compiled(&host, &label, counter).await));
+        states.push((label.clone(), compiled(&host, &format!("{label} state"), state).await));
+    }
 
-    // State round trips: the Python guest returns the state after every call.
-    let state_module = compiled(&host, "python state", state_wasm).await;
-    let state_served = Served::new(Binding { module: state_module, class: 0 }, host.logs().clone());
-    for kib in [1, 100] {
-        let actor = spawner(&system, &state_served, &format!("s{kib}"));
-        let payload = format!(r#"{{"kib":{kib}}}"#);
-        timed_asks(&actor, "grow", &payload, 100).await;
-        report(
-            &format!("python call returning a {kib} KiB state"),
-            timed_asks(&actor, "grow", &payload, 2_000).await,
-        );
+    // State round trips: the guest returns the state after every call.
+    for (label, module) in states {
+        let served = Served::new(Binding { module, class: 0 }, host.logs().clone());
+        for kib in [1, 100] {
+            let actor = spawner(&system, &served, &format!("{label}-s{kib}"));
+            let payload = format!(r#"{{"kib":{kib}}}"#);
+            timed_asks(&actor, "grow", &payload, 100).await;
+            report(
+                &format!("{label} call returning a {kib} KiB state"),
+                timed_asks(&actor, "grow", &payload, 2_000).await,
+            );
+        }
     }
 
     println!("resident at start: {:.0} MiB", rss_start as f64 / 1024.0);
     counters(&host, &system, "rust", &rust, actors).await;
     counters(&host, &system, "python", &python, actors).await;
+    for (label, module) in &typescript_counters {
+        counters(&host, &system, label, module, actors).await;
+    }
 }

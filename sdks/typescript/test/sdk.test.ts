@@ -9,7 +9,7 @@ import { TestHost } from "@plexspaces/sdk/testing";
 
 import { CounterActor } from "../../../examples/typescript/counter.ts";
 import * as actors from "./fixtures/actors.ts";
-import { decodeUtf8, encodeUtf8, ownDecodeUtf8, ownEncodeUtf8 } from "../src/utf8.ts";
+import { binaryToBytes, bytesToBinary, decodeUtf8, encodeUtf8, ownDecodeUtf8, ownEncodeUtf8 } from "../src/utf8.ts";
 import { Runtime, FRESH, BYTES, CACHED, Failure } from "../src/dispatch.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -200,6 +200,25 @@ test("the UTF-8 codec agrees with TextEncoder and refuses bad bytes", () => {
   }
   const long = "x".repeat(10_000) + "é";
   assert.equal(own.decodeUtf8(own.encodeUtf8(long)), long);
+  // QuickJS's base64 builtins (Uint8Array.fromBase64, toBase64), as Node 20 lacks them.
+  const array = Uint8Array as unknown as { fromBase64?: unknown };
+  const proto = Uint8Array.prototype as unknown as { toBase64?: unknown };
+  array.fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
+  proto.toBase64 = function (this: Uint8Array) {
+    return Buffer.from(this).toString("base64");
+  };
+  try {
+    for (const text of [...samples, long]) {
+      const bytes = new TextEncoder().encode(text);
+      assert.deepEqual(own.encodeUtf8(text), bytes, text);
+      assert.equal(own.decodeUtf8(bytes), text);
+    }
+    assert.equal(bytesToBinary(new Uint8Array([0, 200, 255])), "\u0000\u00c8\u00ff");
+    assert.deepEqual(binaryToBytes("\u0000\u00c8\u00ff"), new Uint8Array([0, 200, 255]));
+  } finally {
+    delete array.fromBase64;
+    delete proto.toBase64;
+  }
 });
 
 test("the SDK's WIT is the repository's", () => {
