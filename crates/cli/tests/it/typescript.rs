@@ -269,3 +269,45 @@ fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
     });
     assert!(node.terminate().success());
 }
+
+#[test]
+fn python_typescript_and_native_rust_actors_share_one_node() {
+    let python = guests::python_module("tests/fixtures/python/polyglot.py");
+    let typescript =
+        guests::typescript_module("tests/fixtures/typescript/polyglot.ts", Engine::QuickJs);
+    let dir = data_dir("polyglot");
+    let node = start(&dir);
+    deploy(&node, "py-bridge", &python);
+    deploy(&node, "ts-bridge", &typescript);
+
+    // KV and the tuple space are the namespace's, whatever the language.
+    for (writer, reader, key) in
+        [("py-bridge", "ts-bridge", "from-python"), ("ts-bridge", "py-bridge", "from-ts")]
+    {
+        let body = json!({"action": "share", "key": key, "value": format!("{writer} was here")});
+        assert_eq!(call(&node, writer, &body.to_string()).json(), json!({"shared": key}));
+        let collected = call(&node, reader, &json!({"action": "collect", "key": key}).to_string());
+        assert_eq!(
+            collected.json(),
+            json!({"kv": format!("{writer} was here"),
+                   "tuple": json!(["handoff", key, format!("{writer} was here")]).to_string()}),
+            "{reader} reads what {writer} wrote"
+        );
+    }
+    // Each asks the other and tells the stock binary's native Rust counter.
+    let relayed = call(&node, "py-bridge", r#"{"action":"relay","text":"hi"}"#).json();
+    assert_eq!(
+        relayed,
+        json!({"by": "python", "reply": {"echo": "hi", "via": "python", "by": "typescript"}})
+    );
+    let relayed = call(&node, "ts-bridge", r#"{"action":"relay","text":"hey"}"#).json();
+    assert_eq!(
+        relayed,
+        json!({"by": "typescript", "reply": {"echo": "hey", "via": "typescript", "by": "python"}})
+    );
+    eventually("both tells reach the native counter", || {
+        call(&node, "counter/polyglot", r#"{"action":"increment","amount":0}"#).json()
+            == json!({"count": 2})
+    });
+    assert!(node.terminate().success());
+}
