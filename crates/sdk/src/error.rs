@@ -64,6 +64,7 @@ impl BehaviorError {
 }
 
 /// Why an SDK actor could not be spawned.
+#[cfg(not(target_family = "wasm"))]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
@@ -83,6 +84,7 @@ pub enum SpawnError {
     Runtime(#[from] plexspaces_core::Error),
 }
 
+#[cfg(not(target_family = "wasm"))]
 impl SpawnError {
     /// The stable catalogue code.
     pub fn code(&self) -> ErrorCode {

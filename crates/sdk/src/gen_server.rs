@@ -1,6 +1,6 @@
 //! GenServer: request-reply actors built from a state struct and its handlers.
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
 
 use plexspaces_core::{
     Actor, ActorRef, Context, ExitReason, FacetRegistry, System,
@@ -8,64 +8,10 @@ use plexspaces_core::{
 };
 use plexspaces_types::ActorId;
 
-use crate::{ActorContext, BehaviorError, Message, SpawnError, context::Timers};
-
-/// Implemented by `#[gen_server_actor]` and `#[gen_fsm_actor]`: the type is an actor's state,
-/// and the behavior it was built as.
-pub trait ActorState: Default + Send + 'static {
-    /// `Some(initial state)` for a GenFSM actor; `None` otherwise.
-    const INITIAL_STATE: Option<&'static str> = None;
-    /// Whether this is a GenEvent actor (one action may have several handlers).
-    const EVENTS: bool = false;
-
-    /// Whether the state can be checkpointed: it implements `Serialize` and
-    /// `DeserializeOwned`. The attribute macros fill this in.
-    fn checkpointable() -> bool {
-        false
-    }
-
-    /// The state as JSON when it can be checkpointed (`None` otherwise): what operators see
-    /// of the actor. The attribute macros fill this in.
-    fn state_json(&self) -> Option<serde_json::Value> {
-        None
-    }
-
-    /// The state [`ActorState::state_json`] gave, read back (an error when it cannot be
-    /// checkpointed or the JSON does not fit). The attribute macros fill this in.
-    fn from_state_json(json: serde_json::Value) -> Result<Self, String> {
-        let _ = json;
-        Err(format!("{} cannot be checkpointed", std::any::type_name::<Self>()))
-    }
-}
-
-/// One handler's place in a GenFSM: the states it is valid in (empty: all) and the state it
-/// leads to when it succeeds (`None`: it stays).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
-    /// The action.
-    pub action: &'static str,
-    /// The states the action is valid in; empty means every state.
-    pub from: &'static [&'static str],
-    /// The state after a successful handler.
-    pub to: Option<&'static str>,
-}
-
-/// Implemented by `#[plexspaces_handlers]`: routes a message to its handler by action.
-pub trait Handlers: Send + 'static {
-    /// The actions with a handler of their own.
-    const ACTIONS: &'static [&'static str];
-    /// Whether a `#[handler("*")]` takes every other action.
-    const WILDCARD: bool;
-    /// The handlers that declared `from` or `to` states (GenFSM actors).
-    const TRANSITIONS: &'static [Transition] = &[];
-
-    /// Runs the handler for `msg.action()`.
-    fn dispatch<'a>(
-        &'a mut self,
-        ctx: &'a ActorContext,
-        msg: &'a Message,
-    ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;
-}
+use crate::{
+    ActorContext, ActorState, BehaviorError, Handlers, Message, SpawnError, Transition,
+    context::Timers,
+};
 
 /// The runtime actor that hosts an SDK actor's state `S` (a GenServer, or a GenFSM when `S`
 /// was built with `#[gen_fsm_actor]`): spawn it with

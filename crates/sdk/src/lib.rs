@@ -32,21 +32,35 @@
 //! handler of its own; any other action is [`BehaviorError::UnknownAction`]. A handler's error
 //! goes back to the caller and the actor keeps running with its state as the handler left it.
 
+#[cfg(not(target_family = "wasm"))]
 mod context;
 mod error;
+#[cfg(not(target_family = "wasm"))]
 mod gen_server;
+#[cfg(target_family = "wasm")]
+pub mod guest;
 mod message;
+mod state;
+#[cfg(not(target_family = "wasm"))]
 mod workflow;
 
+#[cfg(not(target_family = "wasm"))]
 pub use context::ActorContext;
-pub use error::{BehaviorError, SpawnError};
-pub use gen_server::{ActorState, GenEvent, GenFsm, GenServer, Handlers, Transition, spawn_actor};
+pub use error::BehaviorError;
+#[cfg(not(target_family = "wasm"))]
+pub use error::SpawnError;
+#[cfg(not(target_family = "wasm"))]
+pub use gen_server::{GenEvent, GenFsm, GenServer, spawn_actor};
+#[cfg(target_family = "wasm")]
+pub use guest::{ActorContext, HostError, host};
 pub use message::Message;
 pub use plexspaces_sdk_macros::{
     gen_event_actor, gen_fsm_actor, gen_server_actor, handler, plexspaces_handlers, query_handler,
     run_handler, signal_handler, workflow_actor,
 };
 pub use serde_json::{Value, json};
+pub use state::{ActorState, Handlers, Transition};
+#[cfg(not(target_family = "wasm"))]
 pub use workflow::{WorkflowActor, WorkflowContext, WorkflowHandlers};
 
 /// Support code for the macros; not part of the API.
@@ -98,6 +112,19 @@ pub mod __private {
 }
 
 /// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.
+#[cfg(target_family = "wasm")]
+pub mod prelude {
+    pub use crate::{
+        ActorContext, BehaviorError, HostError, Message, Value, gen_event_actor, gen_fsm_actor,
+        gen_server_actor, handler, host, json, plexspaces_handlers,
+    };
+    pub use serde::{Deserialize, Serialize};
+    pub use std::collections::HashMap;
+    pub use std::sync::Arc;
+}
+
+/// What actor code usually needs, in one import: `use plexspaces_sdk::prelude::*;`.
+#[cfg(not(target_family = "wasm"))]
 pub mod prelude {
     pub use crate::{
         ActorContext, BehaviorError, GenEvent, GenFsm, GenServer, Message, Value, WorkflowActor,

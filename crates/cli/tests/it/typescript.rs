@@ -271,19 +271,24 @@ fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
 }
 
 #[test]
-fn python_typescript_and_native_rust_actors_share_one_node() {
+fn python_typescript_and_rust_actors_share_one_node_and_ask_each_other() {
     let python = guests::python_module("tests/fixtures/python/polyglot.py");
     let typescript =
         guests::typescript_module("tests/fixtures/typescript/polyglot.ts", Engine::QuickJs);
+    let rust = guests::rust_module("crates/wasm/guests/rust-sdk-actors");
     let dir = data_dir("polyglot");
     let node = start(&dir);
     deploy(&node, "py-bridge", &python);
     deploy(&node, "ts-bridge", &typescript);
+    // The Rust SDK's actors as a guest: a module of two classes, `rs.counter` and `rs.door`.
+    deploy(&node, "rs", &rust);
 
     // KV and the tuple space are the namespace's, whatever the language.
-    for (writer, reader, key) in
-        [("py-bridge", "ts-bridge", "from-python"), ("ts-bridge", "py-bridge", "from-ts")]
-    {
+    for (writer, reader, key) in [
+        ("py-bridge", "ts-bridge", "from-python"),
+        ("ts-bridge", "rs.counter", "from-ts"),
+        ("rs.counter", "py-bridge", "from-rust"),
+    ] {
         let body = json!({"action": "share", "key": key, "value": format!("{writer} was here")});
         assert_eq!(call(&node, writer, &body.to_string()).json(), json!({"shared": key}));
         let collected = call(&node, reader, &json!({"action": "collect", "key": key}).to_string());
@@ -294,7 +299,7 @@ fn python_typescript_and_native_rust_actors_share_one_node() {
             "{reader} reads what {writer} wrote"
         );
     }
-    // Each asks the other and tells the stock binary's native Rust counter.
+    // Each asks another and tells the stock binary's native Rust counter.
     let relayed = call(&node, "py-bridge", r#"{"action":"relay","text":"hi"}"#).json();
     assert_eq!(
         relayed,
@@ -305,9 +310,15 @@ fn python_typescript_and_native_rust_actors_share_one_node() {
         relayed,
         json!({"by": "typescript", "reply": {"echo": "hey", "via": "typescript", "by": "python"}})
     );
-    eventually("both tells reach the native counter", || {
+    let relayed =
+        call(&node, "rs.counter", r#"{"action":"relay","text":"yo","target":"ts-bridge"}"#).json();
+    assert_eq!(
+        relayed,
+        json!({"by": "rust", "reply": {"echo": "yo", "via": "rust", "by": "typescript"}})
+    );
+    eventually("every tell reaches the native counter", || {
         call(&node, "counter/polyglot", r#"{"action":"increment","amount":0}"#).json()
-            == json!({"count": 2})
+            == json!({"count": 3})
     });
     assert!(node.terminate().success());
 }
