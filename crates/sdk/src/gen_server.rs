@@ -9,8 +9,9 @@ use plexspaces_core::{
 use plexspaces_types::ActorId;
 
 use crate::{
-    ActorContext, ActorState, BehaviorError, Handlers, Message, SpawnError, Transition,
+    ActorContext, ActorState, BehaviorError, Handlers, Message, SpawnError,
     context::Timers,
+    state::{fsm_state_named, transition},
 };
 
 /// The runtime actor that hosts an SDK actor's state `S` (a GenServer, or a GenFSM when `S`
@@ -61,21 +62,6 @@ impl<S> GenServer<S> {
     /// The state.
     pub fn state(&self) -> &S {
         &self.state
-    }
-}
-
-impl<S: Handlers> GenServer<S> {
-    /// The transition `action` takes, after checking it is valid in the current state.
-    fn transition(&self, action: &str) -> Result<Option<&'static Transition>, BehaviorError> {
-        let Some(current) = self.fsm_state else { return Ok(None) };
-        let Some(transition) = S::TRANSITIONS.iter().find(|t| t.action == action) else {
-            return Ok(None);
-        };
-        if transition.from.is_empty() || transition.from.contains(&current) {
-            Ok(Some(transition))
-        } else {
-            Err(BehaviorError::InvalidState { action: action.to_owned(), state: current })
-        }
     }
 }
 
@@ -131,7 +117,7 @@ impl<S: Handlers + ActorState> GenServer<S> {
         context: &mut ActorContext,
         facets: bool,
     ) -> Result<serde_json::Value, BehaviorError> {
-        let transition = self.transition(msg.action())?;
+        let transition = transition::<S>(self.fsm_state, msg.action())?;
         context.fsm_state = self.fsm_state;
         let reply = if facets {
             dispatch_with_facets(&mut self.state, &mut self.facets, context, msg).await
@@ -182,15 +168,6 @@ impl<S: Handlers + ActorState> GenServer<S> {
         self.state = state;
         self.fsm_state = fsm_state;
     }
-}
-
-/// The GenFSM state of `S` named `name`, as the `'static` name the behavior uses.
-fn fsm_state_named<S: Handlers + ActorState>(name: &str) -> Option<&'static str> {
-    let initial = S::INITIAL_STATE.into_iter();
-    let named = S::TRANSITIONS
-        .iter()
-        .flat_map(|transition| transition.from.iter().copied().chain(transition.to));
-    initial.chain(named).find(|state| *state == name)
 }
 
 /// The handlers' context: the actor's id, and timers when the `timer` facet is attached.

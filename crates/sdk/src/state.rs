@@ -60,3 +60,29 @@ pub trait Handlers: Send + 'static {
         msg: &'a Message,
     ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;
 }
+
+/// The transition `action` takes in a GenFSM now in `current` (`None`: not a GenFSM), after
+/// checking the action is valid there.
+pub(crate) fn transition<S: Handlers>(
+    current: Option<&'static str>,
+    action: &str,
+) -> Result<Option<&'static Transition>, BehaviorError> {
+    let Some(current) = current else { return Ok(None) };
+    let Some(transition) = S::TRANSITIONS.iter().find(|t| t.action == action) else {
+        return Ok(None);
+    };
+    if transition.from.is_empty() || transition.from.contains(&current) {
+        Ok(Some(transition))
+    } else {
+        Err(BehaviorError::InvalidState { action: action.to_owned(), state: current })
+    }
+}
+
+/// The GenFSM state of `S` named `name`, as the `'static` name the behavior uses.
+pub(crate) fn fsm_state_named<S: Handlers + ActorState>(name: &str) -> Option<&'static str> {
+    let initial = S::INITIAL_STATE.into_iter();
+    let named = S::TRANSITIONS
+        .iter()
+        .flat_map(|transition| transition.from.iter().copied().chain(transition.to));
+    initial.chain(named).find(|state| *state == name)
+}

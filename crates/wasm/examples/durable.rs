@@ -18,6 +18,11 @@ mod guests;
 #[path = "../tests/it/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "common/timing.rs"]
+#[allow(dead_code)]
+mod timing;
+
+use timing::percentile;
 
 use std::{
     io::Write as _,
@@ -36,10 +41,6 @@ use plexspaces_wasm::{Binding, Durability, Invocation, Module, Options, Served, 
 use tokio::sync::{mpsc, oneshot};
 
 const RUN: Duration = Duration::from_secs(3);
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
-}
 
 struct Figures {
     per_second: f64,

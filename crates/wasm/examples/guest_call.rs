@@ -13,32 +13,13 @@ mod guests;
 #[path = "../tests/it/support.rs"]
 #[allow(dead_code)]
 mod support;
-
-use std::time::{Duration, Instant};
+#[path = "common/timing.rs"]
+#[allow(dead_code)]
+mod timing;
 
 use plexspaces_core::System;
 use plexspaces_wasm::Options;
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort_unstable();
-    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
-    println!("{what:60} p50 {:>9.1?}  p99 {:>9.1?}  (n={})", at(0.5), at(0.99), samples.len());
-}
-
-async fn timed(
-    actor: &plexspaces_core::ActorRef<plexspaces_wasm::WasmActor>,
-    action: &str,
-    payload: &str,
-    n: usize,
-) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        support::ask(actor, action, payload).await.unwrap();
-        samples.push(started.elapsed());
-    }
-    samples
-}
+use timing::{report, timed_asks};
 
 async fn run(files: Vec<String>) {
     let host = support::host(Options::default());
@@ -47,19 +28,19 @@ async fn run(files: Vec<String>) {
         let wasm = std::fs::read(&file).unwrap();
         let module = support::load(&host, &wasm).await.unwrap();
         let actor = support::spawn(&host, &system, &module, 0, &format!("warm-{at}"));
-        timed(&actor, "increment", r#"{"amount":1}"#, 1_000).await;
+        timed_asks(&actor, "increment", r#"{"amount":1}"#, 1_000).await;
         report(
             &format!("{file}: warm call"),
-            timed(&actor, "increment", r#"{"amount":1}"#, 20_000).await,
+            timed_asks(&actor, "increment", r#"{"amount":1}"#, 20_000).await,
         );
         if module.handles(0, "grow") {
             for kib in [1, 100] {
                 let actor = support::spawn(&host, &system, &module, 0, &format!("s{kib}-{at}"));
                 let payload = format!(r#"{{"kib":{kib}}}"#);
-                timed(&actor, "grow", &payload, 50).await;
+                timed_asks(&actor, "grow", &payload, 50).await;
                 report(
                     &format!("{file}: call returning a {kib} KiB state"),
-                    timed(&actor, "grow", &payload, 1_000).await,
+                    timed_asks(&actor, "grow", &payload, 1_000).await,
                 );
             }
         }

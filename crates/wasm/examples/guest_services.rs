@@ -14,6 +14,11 @@ mod guests;
 #[path = "../tests/it/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "common/timing.rs"]
+#[allow(dead_code)]
+mod timing;
+
+use timing::percentile;
 
 use std::time::{Duration, Instant};
 
@@ -39,10 +44,6 @@ async fn per_call(actor: &ActorRef<WasmActor>, action: &str, n: usize, calls: us
         best = best.min(full.saturating_sub(empty));
     }
     best / u32::try_from(calls).unwrap()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
 fn main() {

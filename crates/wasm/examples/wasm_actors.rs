@@ -15,6 +15,9 @@ mod guests;
 #[path = "../tests/it/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "common/timing.rs"]
+#[allow(dead_code)]
+mod timing;
 
 use std::{
     sync::Arc,
@@ -24,9 +27,10 @@ use std::{
 use plexspaces_core::{ActorRef, System};
 use plexspaces_sdk::prelude::*;
 use plexspaces_types::ActorId;
-use plexspaces_wasm::{Binding, Host, Module, Options, Served, WasmActor};
+use plexspaces_wasm::{Binding, Component, Host, Module, Options, Served, WasmActor};
 
 use support::message as invocation;
+use timing::{report, timed_asks};
 
 #[gen_server_actor]
 struct Counter {
@@ -54,37 +58,6 @@ fn rss_kib() -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort_unstable();
-    println!(
-        "{what:44} p50 {:>9.1?}  p99 {:>9.1?}  max {:>9.1?}  (n={})",
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99),
-        samples[samples.len() - 1],
-        samples.len()
-    );
-}
-
-async fn timed_asks(
-    actor: &ActorRef<WasmActor>,
-    action: &str,
-    payload: &str,
-    n: usize,
-) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        actor.ask(invocation(action, payload)).await.unwrap().unwrap();
-        samples.push(started.elapsed());
-    }
-    samples
 }
 
 fn main() {
@@ -140,17 +113,11 @@ fn builds() {
 }
 
 /// Resident memory per live instance: `n` more instances of one component, kept alive.
-async fn instance_memory(host: &Host, label: &str, wasm: &[u8], n: usize) {
-    let artifact = {
-        let compiling = host.clone();
-        let wasm = wasm.to_vec();
-        tokio::task::spawn_blocking(move || compiling.compile(&wasm)).await.unwrap().unwrap()
-    };
-    let component = host.load_artifact(&artifact).unwrap();
+async fn instance_memory(host: &Host, label: &str, component: &Component, n: usize) {
     let before = rss_kib();
     let mut live = Vec::with_capacity(n);
     for _ in 0..n {
-        live.push(host.instantiate(&component, label).await.unwrap());
+        live.push(host.instantiate(component, label).await.unwrap());
     }
     let after = rss_kib();
     println!(
@@ -159,7 +126,8 @@ async fn instance_memory(host: &Host, label: &str, wasm: &[u8], n: usize) {
     );
 }
 
-/// Compiles (timed, cold, then loaded from the artifact) and instantiates a component.
+/// Compiles (timed, cold, then loaded from the artifact) and instantiates a component; then
+/// measures the memory of 16 more instances of it.
 async fn compiled(host: &Host, label: &str, wasm: Vec<u8>) -> Module {
     println!("{label} component: {:.1} KB", wasm.len() as f64 / 1e3);
     let compiling = host.clone();
@@ -173,6 +141,7 @@ async fn compiled(host: &Host, label: &str, wasm: Vec<u8>) -> Module {
     let started = Instant::now();
     let module = host.instantiate(&component, label).await.unwrap();
     println!("{label}: first instance + describe: {:.2?}", started.elapsed());
+    instance_memory(host, label, &component, 16).await;
     module
 }
 
@@ -277,12 +246,6 @@ async fn run(actors: usize) {
     }
     report("native rust counter (GenServer), warm call", samples.split_off(1_000));
 
-    for (label, wasm) in [("rust", &rust_wasm), ("python", &python_wasm)]
-        .into_iter()
-        .chain(typescript.iter().map(|(label, wasm, _)| (label.as_str(), wasm)))
-    {
-        instance_memory(&host, label, wasm, 16).await;
-    }
     let rust = compiled(&host, "rust", rust_wasm).await;
     let python = compiled(&host, "python", python_wasm).await;
     let mut typescript_counters = Vec::new();

@@ -42,6 +42,8 @@ function sdkPlugin() {
 
 /** For Node bundles: each file's `import.meta.url` (and dirname, filename) stays its own, not the
  * bundle's, so tests find files beside them. */
+const LOADERS = { ".ts": "ts", ".mts": "ts", ".cts": "ts", ".tsx": "tsx", ".jsx": "jsx" };
+
 function ownImportMetaPlugin() {
   return {
     name: "plexspaces-import-meta",
@@ -54,9 +56,7 @@ function ownImportMetaPlugin() {
           .replace(/\bimport\.meta\.url\b/g, JSON.stringify(pathToFileURL(args.path).href))
           .replace(/\bimport\.meta\.dirname\b/g, JSON.stringify(path.dirname(args.path)))
           .replace(/\bimport\.meta\.filename\b/g, JSON.stringify(args.path));
-        const ext = path.extname(args.path).slice(1);
-        const loader = ext.startsWith("t") || ext === "mts" || ext === "cts" ? (ext === "tsx" ? "tsx" : "ts") : ext === "jsx" ? "jsx" : "js";
-        return { contents, loader };
+        return { contents, loader: LOADERS[path.extname(args.path)] ?? "js" };
       });
     },
   };

@@ -12,7 +12,13 @@ import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 
 export const WORLD_VERSION = "0.1.0";
 export const SDK_VERSION = "0.1.0";
-const FSM_KEY = "__fsm_state__";
+/** A GenFSM's state is stored as `{"state": .., "fsm_state": ..}`, as the Rust SDK stores it. */
+export const FSM_KEY = "fsm_state";
+
+/** The actor's own state out of what the host stores (a GenFSM's is wrapped). */
+export function unwrapFsm(stored: unknown, fsm: boolean): unknown {
+  return fsm && stored !== null && typeof stored === "object" && FSM_KEY in stored ? (stored as Obj).state : stored;
+}
 
 /** A handler that did not succeed, with its catalogue code. */
 export class Failure {
@@ -126,10 +132,8 @@ export class ClassRuntime {
     }
     const obj = this.blank();
     let fsmState: unknown = this.spec.initial;
-    if (this.fsm && isPlainObject(saved) && FSM_KEY in saved) {
-      fsmState = saved[FSM_KEY];
-      saved = saved.state;
-    }
+    if (this.fsm && isPlainObject(saved) && FSM_KEY in saved) fsmState = saved[FSM_KEY];
+    saved = unwrapFsm(saved, this.fsm);
     const defaults = this.defaults(obj);
     obj.state = isPlainObject(saved) && isPlainObject(defaults) ? { ...defaults, ...saved } : saved;
     if (this.fsm) obj.fsmState = fsmState;
@@ -137,7 +141,7 @@ export class ClassRuntime {
   }
 
   snapshot(obj: Obj): Uint8Array {
-    const value = this.fsm ? { [FSM_KEY]: obj.fsmState, state: obj.state } : obj.state;
+    const value = this.fsm ? { state: obj.state, [FSM_KEY]: obj.fsmState } : obj.state;
     const text = toJson(
       value,
       () => new Failure("state_not_serializable", `the state of ${this.spec.name} cannot be stored as JSON (a BigInt, a cycle, or a function?)`),
@@ -155,6 +159,23 @@ export class ClassRuntime {
       );
     }
     return reply;
+  }
+
+  /** Runs the handler(s) of `action` with every exception caught; returns the reply as JSON text
+   * and whether the state may have changed: what the guest and the test host both run. */
+  serve(obj: Obj, action: string, message: Obj): [string, boolean] {
+    let reply: unknown;
+    let changed: boolean;
+    try {
+      [reply, changed] = this.dispatch(obj, action, message);
+    } catch (error) {
+      throw failureOf(error);
+    }
+    const text = toJson(
+      reply,
+      () => new Failure("actor_error", `the reply of ${JSON.stringify(action)} cannot be sent as JSON`, "TypeError"),
+    );
+    return [text, changed];
   }
 
   /** Runs the handler(s) of `action`; returns the reply and whether the state may have changed. */
@@ -300,11 +321,7 @@ export class Runtime {
     for (const [evictedClass, evictedKey] of evict) this.cache.delete(`${evictedClass}\u0000${evictedKey}`);
     const runtime = this.classes[classIndex];
     if (runtime === undefined) throw new Failure("internal", `this module has no class number ${classIndex}`);
-    try {
-      this.reseed(runtime.spec.durable);
-    } catch {
-      // No host (a bare load): Math.random stays as it is.
-    }
+    this.reseed(runtime.spec.durable);
     const cacheKey = `${classIndex}\u0000${key}`;
     let obj: Obj;
     if (stateKind === CACHED) {
@@ -326,17 +343,7 @@ export class Runtime {
       throw new Failure("invalid_json", `the payload is not JSON: ${errorMessage(error)}`);
     }
     if (!isPlainObject(message)) throw new Failure("invalid_arguments", "the payload must be a JSON object");
-    let reply: unknown;
-    let changed: boolean;
-    try {
-      [reply, changed] = runtime.dispatch(obj, action, message);
-    } catch (error) {
-      throw failureOf(error);
-    }
-    const replyText = toJson(
-      reply,
-      () => new Failure("actor_error", `the reply of ${JSON.stringify(action)} cannot be sent as JSON`, "TypeError"),
-    );
+    const [replyText, changed] = runtime.serve(obj, action, message);
     const newState = changed ? runtime.snapshot(obj) : null;
     this.cache.set(cacheKey, obj);
     return [encodeUtf8(replyText), newState];

@@ -18,16 +18,14 @@
 export class HostError extends Error {
   readonly code: string;
   readonly errorType: string | undefined;
+  /** The message without the code. */
+  readonly detail: string;
   constructor(code: string, message: string, errorType?: string | null) {
     super(`${code}: ${message}`);
     this.name = "HostError";
     this.code = code;
+    this.detail = message;
     this.errorType = errorType ?? undefined;
-    Object.defineProperty(this, "hostMessage", { value: message, enumerable: false });
-  }
-  /** The message without the code. */
-  get detail(): string {
-    return (this as unknown as { hostMessage: string }).hostMessage;
   }
 }
 

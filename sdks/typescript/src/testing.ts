@@ -31,7 +31,7 @@
  */
 
 import { actorClasses, inspectClass, snakeCase } from "./actor.js";
-import { ClassRuntime, Failure, failureOf } from "./dispatch.js";
+import { ClassRuntime, Failure, FSM_KEY, unwrapFsm } from "./dispatch.js";
 import { type Backend, type Grant, HostError, type LogLevel, setBackend } from "./host.js";
 import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 
@@ -257,21 +257,11 @@ export class TestHost {
     this.serving.push(address);
     try {
       const obj = actor.state === null ? runtime.fresh() : runtime.restore(actor.state);
-      let reply: unknown;
-      let changed: boolean;
-      try {
-        [reply, changed] = runtime.dispatch(obj, action, JSON.parse(body));
-      } catch (error) {
-        throw failureOf(error);
-      }
-      const encoded = JSON.stringify(reply === undefined ? null : reply);
+      const [reply, changed] = runtime.serve(obj, action, JSON.parse(body));
       if (changed) actor.state = runtime.snapshot(obj);
-      return JSON.parse(encoded);
+      return JSON.parse(reply);
     } catch (error) {
       if (error instanceof Failure) throw new HostError(error.code, error.message, error.errorType);
-      if (error instanceof TypeError && /BigInt|circular|cyclic/i.test(error.message)) {
-        throw new HostError("actor_error", `the reply of ${JSON.stringify(action)} cannot be sent as JSON`, "TypeError");
-      }
       throw error;
     } finally {
       this.serving.pop();
@@ -335,6 +325,11 @@ export class TestHost {
   stateOf(address: Address): unknown {
     const actor = this.actors.get(address.join("/"));
     return actor?.state == null ? null : JSON.parse(decodeUtf8(actor.state));
+  }
+
+  /** @internal */
+  isFsm(address: Address): boolean {
+    return this.runtime(address).fsm;
   }
 
   /** @internal */
@@ -611,7 +606,7 @@ export class TestHost {
       },
       wfCommit(state) {
         const value = JSON.parse(decodeUtf8(state));
-        node.committed[id()] = value && typeof value === "object" && "__fsm_state__" in value ? value.state : value;
+        node.committed[id()] = unwrapFsm(value, true);
       },
       wfIdempotencyKey: () => `${id()}:${node.steps.length}`,
       timerSchedule(action, payload, delayMs, durable) {
@@ -657,13 +652,12 @@ export class ActorHandle {
 
   /** The committed state, as the node stores it (null before the first change). */
   get state(): any {
-    const raw = this.node.stateOf(this.address) as Record<string, unknown> | null;
-    return raw !== null && typeof raw === "object" && "__fsm_state__" in raw ? raw.state : raw;
+    return unwrapFsm(this.node.stateOf(this.address), this.node.isFsm(this.address));
   }
 
   /** The name of an FsmActor's state (null before the first change). */
   get fsmState(): string | null {
     const actor = this.node.stateOf(this.address) as Record<string, unknown> | null;
-    return actor?.__fsm_state__ == null ? null : String(actor.__fsm_state__);
+    return actor?.[FSM_KEY] == null ? null : String(actor[FSM_KEY]);
   }
 }

@@ -13,14 +13,14 @@ use crate::{
 
 const ENGINES: [Engine; 2] = [Engine::QuickJs, Engine::SpiderMonkey];
 
+/// The module built from `source` with each engine.
+fn on_both_engines(source: &str) -> Vec<(Engine, std::path::PathBuf)> {
+    ENGINES.iter().map(|&engine| (engine, guests::typescript_module(source, engine))).collect()
+}
+
 #[test]
 fn the_typescript_counter_runs_as_written_on_both_engines() {
-    let modules: Vec<_> = ENGINES
-        .iter()
-        .map(|&engine| {
-            (engine, guests::typescript_module("examples/typescript/counter.ts", engine))
-        })
-        .collect();
+    let modules = on_both_engines("examples/typescript/counter.ts");
     let dir = data_dir("ts-counter");
     let node = start(&dir);
     for (engine, module) in &modules {
@@ -58,12 +58,7 @@ fn the_typescript_counter_runs_as_written_on_both_engines() {
 
 #[test]
 fn typescript_handlers_that_fail_loop_hog_or_recurse_lose_nothing() {
-    let modules: Vec<_> = ENGINES
-        .iter()
-        .map(|&engine| {
-            (engine, guests::typescript_module("examples/typescript/misbehaving.ts", engine))
-        })
-        .collect();
+    let modules = on_both_engines("examples/typescript/misbehaving.ts");
     let dir = data_dir("ts-bad");
     let node = start(&dir);
     for (engine, module) in &modules {
@@ -187,12 +182,9 @@ fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
         ("payments", guests::python_module("tests/fixtures/python/payments.py")),
         ("shipping", guests::python_module("tests/fixtures/python/shipping.py")),
     ];
-    let workflows: Vec<_> = ENGINES
-        .iter()
-        .map(|&engine| {
-            let module = guests::typescript_module("examples/typescript/order_workflow.ts", engine);
-            (format!("ts-fulfillment-{}", engine.name()), module)
-        })
+    let workflows: Vec<_> = on_both_engines("examples/typescript/order_workflow.ts")
+        .into_iter()
+        .map(|(engine, module)| (format!("ts-fulfillment-{}", engine.name()), module))
         .collect();
     let dir = data_dir("ts-workflow");
     let node = start(&dir);
