@@ -112,7 +112,7 @@ fn typescript_handlers_that_fail_loop_hog_or_recurse_lose_nothing() {
 }
 
 #[test]
-fn typescript_actors_call_every_host_service() {
+fn typescript_actors_call_the_host_services() {
     let services =
         guests::typescript_module("tests/fixtures/typescript/services.ts", Engine::QuickJs);
     let counter = guests::typescript_module("examples/typescript/counter.ts", Engine::SpiderMonkey);
