@@ -365,6 +365,16 @@ impl Deployments {
             self.facet_registry.build(&facets).map_err(|error| {
                 Error::new(ErrorCode::InvalidModule, format!("class {}: {error}", class.name))
             })?;
+            if class.guest_state() && facets.iter().any(|(name, _)| name == DURABILITY) {
+                return Err(Error::new(
+                    ErrorCode::StateNotSerializable,
+                    format!(
+                        "class {}: the durability facet checkpoints the state, and this one has no \
+                         serde (it lives in the guest): derive Serialize and Deserialize for it",
+                        class.name
+                    ),
+                ));
+            }
             let class_index = u32::try_from(index).map_err(|_| {
                 Error::new(ErrorCode::InvalidModule, "the module has too many classes")
             })?;

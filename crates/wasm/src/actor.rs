@@ -12,11 +12,11 @@ use plexspaces_types::ErrorCode;
 
 use crate::{
     Error, Module, Result,
-    bindings::StateIn,
+    bindings::{Failure, StateIn},
     durable::CallJournal,
     groups_host::PG_MESSAGE,
     logs::{Logs, Stream},
-    module::Outcome,
+    module::{Outcome, Pinned},
 };
 
 mod workflow;
@@ -153,6 +153,9 @@ pub struct WasmActor {
     state: Option<Vec<u8>>,
     /// The instance that keeps a copy of `state`: (module serial, instance id).
     holder: Option<(u64, u64)>,
+    /// For a class whose state lives in the guest: the instance that keeps it, this actor's
+    /// alone while it is active.
+    pinned: Option<Pinned>,
     /// Set for a durable type: the journal, and where this actor stands in it.
     durable: Option<(Arc<Durability>, Memory)>,
 }
@@ -160,7 +163,7 @@ pub struct WasmActor {
 impl WasmActor {
     /// A new actor of the type `served`, with `facets` around each of its messages.
     pub fn new(served: Arc<Served>, facets: FacetChain) -> Self {
-        Self { served, facets, state: None, holder: None, durable: None }
+        Self { served, facets, state: None, holder: None, pinned: None, durable: None }
     }
 
     /// A durable actor: each message is journaled before it is handled, with the results of
@@ -210,6 +213,11 @@ impl WasmActor {
             module.services().groups.count_dropped();
             return (Ok(b"null".to_vec()), journal);
         }
+        let class = module.description().classes.get(binding.class as usize);
+        if class.is_some_and(crate::Class::guest_state) {
+            // Never durable: a deploy refuses the durability facet for such a class.
+            return (self.serve_pinned(&binding, action, payload, ctx).await, journal);
+        }
         let mut instance = match module.acquire().await {
             Ok(instance) => instance,
             Err(error) => return (Err(error), journal),
@@ -257,16 +265,55 @@ impl WasmActor {
                 }
                 Outcome::Failed(failure) => {
                     self.holder = None;
-                    let code = ErrorCode::parse(&failure.code).unwrap_or(ErrorCode::ActorError);
-                    let mut error = Error::new(code, failure.message);
-                    error.error_type = failure.error_type;
-                    return (Err(error), journal);
+                    return (Err(failed(failure)), journal);
                 }
                 Outcome::Trapped(error) => {
                     self.holder = None;
                     return (Err(error), journal);
                 }
             }
+        }
+    }
+
+    /// A message for a class whose state lives in the guest: its actor's own instance serves
+    /// it, with the state that instance keeps (a new instance and the default state for the
+    /// actor's first message, after a trap, and after a redeploy).
+    async fn serve_pinned(
+        &mut self,
+        binding: &Binding,
+        action: &str,
+        payload: &[u8],
+        ctx: &Context<Self>,
+    ) -> Result<Vec<u8>> {
+        let module = &binding.module;
+        if self.pinned.as_ref().is_some_and(|pinned| pinned.module().serial() != module.serial()) {
+            self.pinned = None;
+            self.served.logs.push(
+                ctx.id(),
+                "warn",
+                Stream::Host,
+                "a new version serves this actor: its state lived in the previous version's \
+                 instance (it has no serde) and starts again from its default"
+                    .to_owned(),
+            );
+        }
+        let (mut pinned, state) = match self.pinned.take() {
+            Some(pinned) => (pinned, StateIn::Cached),
+            None => (module.pin().await?, StateIn::Fresh),
+        };
+        let outcome =
+            module.call_pinned(&mut pinned, ctx.id(), binding.class, &state, action, payload);
+        match outcome.await {
+            Outcome::Replied(reply) => {
+                self.pinned = Some(pinned);
+                Ok(reply.payload)
+            }
+            // The state stays as the handler left it, as for a native actor.
+            Outcome::Failed(failure) => {
+                self.pinned = Some(pinned);
+                Err(failed(failure))
+            }
+            Outcome::Trapped(error) => Err(error),
         }
     }
 
@@ -511,6 +558,8 @@ impl Actor for WasmActor {
     }
 
     async fn deactivate(&mut self, ctx: &mut Context<Self>) -> Option<Kept> {
+        // A state that lives in the guest goes with its instance.
+        self.pinned = None;
         let binding = self.served.current();
         if let Some((serial, holder)) = self.holder.take()
             && serial == binding.module.serial()
@@ -536,6 +585,14 @@ impl Actor for WasmActor {
             Some(bytes) => serde_json::from_slice(bytes).ok(),
         }
     }
+}
+
+/// The error a guest's failure is to the caller.
+fn failed(failure: Failure) -> Error {
+    let code = ErrorCode::parse(&failure.code).unwrap_or(ErrorCode::ActorError);
+    let mut error = Error::new(code, failure.message);
+    error.error_type = failure.error_type;
+    error
 }
 
 impl WasmActor {

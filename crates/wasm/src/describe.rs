@@ -30,6 +30,31 @@ pub struct Class {
     /// The handlers.
     #[serde(default)]
     pub handlers: Vec<Handler>,
+    /// Who keeps the state between messages: `host` (the guest returns it after each handler,
+    /// the host commits it) or `guest` (it lives in an instance pinned to the actor: a Rust
+    /// state without serde).
+    #[serde(default = "host_state", skip_serializing_if = "is_host_state")]
+    pub state: String,
+}
+
+/// Who keeps a class's state unless it says otherwise.
+pub(crate) const HOST_STATE: &str = "host";
+/// A state that lives in the guest, in an instance pinned to its actor.
+pub(crate) const GUEST_STATE: &str = "guest";
+
+fn host_state() -> String {
+    HOST_STATE.to_owned()
+}
+
+fn is_host_state(state: &str) -> bool {
+    state == HOST_STATE
+}
+
+impl Class {
+    /// Whether the state lives in the guest (an instance pinned to each actor).
+    pub fn guest_state(&self) -> bool {
+        self.state == GUEST_STATE
+    }
 }
 
 /// A facet a class asks for.
@@ -76,6 +101,19 @@ impl Description {
                     class.name,
                     class.behavior,
                     BEHAVIORS.join(", ")
+                )));
+            }
+            if ![HOST_STATE, GUEST_STATE].contains(&class.state.as_str()) {
+                return Err(Error::invalid_module(format!(
+                    "class {} keeps its state in {:?}; the host knows {HOST_STATE:?} and {GUEST_STATE:?}",
+                    class.name, class.state
+                )));
+            }
+            if class.guest_state() && class.behavior == "workflow" {
+                return Err(Error::invalid_module(format!(
+                    "class {} is a workflow, whose state the host must keep: derive Serialize and \
+                     Deserialize for it",
+                    class.name
                 )));
             }
             if let Some(handler) =
@@ -153,6 +191,10 @@ mod tests {
             (r#"{"world":"0.1.0","classes":[]}"#, "no actor class"),
             (r#"{"world":"0.1.0","classes":[{"name":"A","behavior":"odd"}]}"#, "unknown behavior"),
             (r#"not json"#, "not valid"),
+            (
+                r#"{"world":"0.1.0","classes":[{"name":"A","behavior":"gen_server","state":"disk"}]}"#,
+                "keeps its state in \"disk\"",
+            ),
         ] {
             let error = Description::parse(bad).unwrap_err();
             assert!(error.message.contains(says), "{bad}: {}", error.message);

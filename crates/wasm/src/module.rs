@@ -47,6 +47,8 @@ struct PoolState {
     evictions: HashMap<u64, Vec<(u32, String)>>,
     /// Instances discarded after a trap, for metrics and tests.
     discarded: u64,
+    /// Instances pinned to one actor each (its state lives in the guest).
+    pinned: usize,
 }
 
 impl std::fmt::Debug for Module {
@@ -55,6 +57,32 @@ impl std::fmt::Debug for Module {
             .field("label", &self.inner.label)
             .field("serial", &self.inner.serial)
             .finish_non_exhaustive()
+    }
+}
+
+/// An instance that serves one actor only, which keeps its state in the guest (a Rust state
+/// without serde): the state lives as long as the instance. Dropping it frees its place.
+pub(crate) struct Pinned {
+    pub(crate) instance: Instance,
+    module: Module,
+}
+
+impl std::fmt::Debug for Pinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pinned").field("instance", &self.instance.id).finish()
+    }
+}
+
+impl Pinned {
+    /// The module it belongs to.
+    pub(crate) fn module(&self) -> &Module {
+        &self.module
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        self.module.inner.pool.lock().pinned -= 1;
     }
 }
 
@@ -80,6 +108,9 @@ pub(crate) enum Outcome {
     Trapped(Error),
 }
 
+/// What the guest answered, or why its instance trapped.
+type Called = std::result::Result<std::result::Result<Reply, Failure>, String>;
+
 /// Pool figures of a module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -89,6 +120,8 @@ pub struct PoolStats {
     pub idle: usize,
     /// Instances discarded after a trap.
     pub discarded: u64,
+    /// Instances pinned to one actor each.
+    pub pinned: usize,
 }
 
 impl Module {
@@ -150,7 +183,12 @@ impl Module {
     /// The pool's figures.
     pub fn pool_stats(&self) -> PoolStats {
         let pool = self.inner.pool.lock();
-        PoolStats { live: pool.live.len(), idle: pool.idle.len(), discarded: pool.discarded }
+        PoolStats {
+            live: pool.live.len(),
+            idle: pool.idle.len(),
+            discarded: pool.discarded,
+            pinned: pool.pinned,
+        }
     }
 
     /// Borrows an instance: an idle one, a new one while under the cap, or the next one handed
@@ -198,6 +236,38 @@ impl Module {
         }
     }
 
+    /// A new instance for one actor alone, while fewer than `max_pinned_instances` are
+    /// pinned; then `pool_exhausted`.
+    pub(crate) async fn pin(&self) -> Result<Pinned> {
+        let options = self.inner.host.options();
+        let id = {
+            let mut pool = self.inner.pool.lock();
+            if pool.pinned >= options.max_pinned_instances {
+                return Err(Error::new(
+                    ErrorCode::PoolExhausted,
+                    format!(
+                        "{} active actors of {} keep their state in an instance of their own (the \
+                         state has no serde), the most wasm.max_pinned_instances allows: derive \
+                         Serialize and Deserialize for the state, or raise the limit",
+                        options.max_pinned_instances, self.inner.label
+                    ),
+                ));
+            }
+            pool.pinned += 1;
+            let id = pool.next_id;
+            pool.next_id += 1;
+            id
+        };
+        let module = self.clone();
+        match instantiate(&self.inner.host, &self.inner.pre, id, &self.inner.label).await {
+            Ok(instance) => Ok(Pinned { instance, module }),
+            Err(error) => {
+                self.inner.pool.lock().pinned -= 1;
+                Err(error)
+            }
+        }
+    }
+
     /// Hands an instance back, or retires it when its memory has grown past the recycle mark.
     pub(crate) fn release(&self, instance: Instance) {
         let recycle = self.inner.host.options().recycle_memory_mib * 1024 * 1024;
@@ -235,7 +305,8 @@ impl Module {
     }
 
     /// Calls `handle` on `instance` for `actor`, with the journal of a durable actor's message
-    /// (handed back after the call). A trap discards the instance.
+    /// (handed back after the call). A trap discards the instance; otherwise it goes back to
+    /// the pool.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn call(
         &self,
@@ -247,6 +318,71 @@ impl Module {
         payload: &[u8],
         journal: Option<CallJournal>,
     ) -> (Outcome, Option<CallJournal>) {
+        let called = self.call_on(&mut instance, actor, class, state, action, payload, journal);
+        let (called, journal) = called.await;
+        let outcome = match called {
+            Ok(Ok(reply)) => {
+                self.release(instance);
+                Outcome::Replied(reply)
+            }
+            Ok(Err(failure)) => {
+                self.release(instance);
+                Outcome::Failed(failure)
+            }
+            Err(message) => {
+                self.discard(instance);
+                Outcome::Trapped(Error::new(
+                    ErrorCode::GuestTrapped,
+                    format!(
+                        "{message}; the instance was discarded and the actor keeps its last committed state"
+                    ),
+                ))
+            }
+        };
+        (outcome, journal)
+    }
+
+    /// Calls `handle` on the instance pinned to `actor`. After a trap the caller drops it, and
+    /// the state that lived in it.
+    pub(crate) async fn call_pinned(
+        &self,
+        pinned: &mut Pinned,
+        actor: &ActorId,
+        class: u32,
+        state: &StateIn,
+        action: &str,
+        payload: &[u8],
+    ) -> Outcome {
+        let instance = &mut pinned.instance;
+        match self.call_on(instance, actor, class, state, action, payload, None).await.0 {
+            Ok(Ok(reply)) => Outcome::Replied(reply),
+            Ok(Err(failure)) => Outcome::Failed(failure),
+            Err(message) => {
+                self.inner.pool.lock().discarded += 1;
+                Outcome::Trapped(Error::new(
+                    ErrorCode::GuestTrapped,
+                    format!(
+                        "{message}; the instance was discarded, and with it the actor's state, which \
+                         lived in it (the state has no serde): the next message starts from the \
+                         default state"
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// One call of `handle`: the guest's answer, or why the instance trapped.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_on(
+        &self,
+        instance: &mut Instance,
+        actor: &ActorId,
+        class: u32,
+        state: &StateIn,
+        action: &str,
+        payload: &[u8],
+        journal: Option<CallJournal>,
+    ) -> (Called, Option<CallJournal>) {
         let evict = self.inner.pool.lock().evictions.remove(&instance.id).unwrap_or_default();
         let key = actor.key.as_str();
         let store = &mut instance.store;
@@ -274,27 +410,7 @@ impl Module {
         } else {
             data.flush_output(actor);
         }
-        let outcome = match called {
-            Ok(Ok(reply)) => {
-                self.release(instance);
-                Outcome::Replied(reply)
-            }
-            Ok(Err(failure)) => {
-                self.release(instance);
-                Outcome::Failed(failure)
-            }
-            Err(error) => {
-                let message = trap_message(&error);
-                self.discard(instance);
-                Outcome::Trapped(Error::new(
-                    ErrorCode::GuestTrapped,
-                    format!(
-                        "{message}; the instance was discarded and the actor keeps its last committed state"
-                    ),
-                ))
-            }
-        };
-        (outcome, journal)
+        (called.map_err(|error| trap_message(&error)), journal)
     }
 }
 

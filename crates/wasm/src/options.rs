@@ -17,6 +17,9 @@ pub struct Options {
     /// Instances per deployed module: a waiting actor keeps its instance and others get
     /// another one, up to this many.
     pub max_instances: usize,
+    /// Instances per deployed module pinned to one actor each: an actor whose state lives in
+    /// the guest (a Rust state without serde) keeps an instance of its own while it is active.
+    pub max_pinned_instances: usize,
     /// How long a message waits for an instance when all are lent, before `pool_exhausted`.
     pub pool_wait_ms: u64,
     /// An instance whose memory has grown past this (MiB) is retired when it is handed back,
@@ -39,6 +42,7 @@ impl Default for Options {
             table_elements: 1_000_000,
             max_wasm_stack_kib: 512,
             max_instances: 32,
+            max_pinned_instances: 1_024,
             pool_wait_ms: 200,
             recycle_memory_mib: 192,
             log_lines: 1_000,
