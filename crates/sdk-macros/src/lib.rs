@@ -171,22 +171,28 @@ pub fn query_handler(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Marks a struct as the state of a Workflow actor: derives `Default` and `Clone` (a run
-/// works on its own copy; queries read the last committed one).
+/// works on its own copy; queries read the last committed one). In a wasm guest the state must
+/// also derive `Serialize` and `Deserialize`: the host keeps it, and a durable run's start.
 #[proc_macro_attribute]
 pub fn workflow_actor(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Some(error) = refuse_arguments("workflow_actor", args) {
         return error;
     }
-    let item = parse_macro_input!(item as ItemStruct);
-    let name = &item.ident;
-    let (impl_generics, type_generics, where_clause) = item.generics.split_for_impl();
-    quote! {
-        #[derive(::core::default::Default, ::core::clone::Clone)]
-        #item
+    let mut item = parse_macro_input!(item as ItemStruct);
+    item.attrs.insert(0, syn::parse_quote!(#[derive(::core::clone::Clone)]));
+    actor_state(&item, quote! {})
+}
 
-        impl #impl_generics ::plexspaces_sdk::ActorState for #name #type_generics #where_clause {}
+/// In a wasm guest, which server `export_actors!` serves the type with.
+fn exported(block: &ItemImpl, server: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let self_ty = &block.self_ty;
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    quote! {
+        #[cfg(target_family = "wasm")]
+        impl #impl_generics ::plexspaces_sdk::guest::Exported for #self_ty #where_clause {
+            type Server = ::plexspaces_sdk::guest::#server<Self>;
+        }
     }
-    .into()
 }
 
 /// The error for arguments given to an attribute that takes none.
@@ -403,10 +409,13 @@ fn expand_handlers(block: &mut ItemImpl) -> syn::Result<proc_macro2::TokenStream
     let names = groups.iter().map(|(action, _)| action);
     let has_wildcard = wildcard.is_some();
     let value_future = handler_future(quote! { ::plexspaces_sdk::Value });
+    let exported = exported(block, quote! { ClassServer });
     Ok(quote! {
         #block
 
         #(#shared_action_checks)*
+
+        #exported
 
         impl #impl_generics ::plexspaces_sdk::Handlers for #self_ty #where_clause {
             const ACTIONS: &'static [&'static str] = &[#(#names),*];

@@ -142,8 +142,11 @@ pub(crate) fn expand_workflow(block: &mut ItemImpl) -> syn::Result<proc_macro2::
     let signal_names = signals.iter().map(|(action, _)| action);
     let value_future = crate::handler_future(quote! { ::plexspaces_sdk::Value });
     let unit_future = crate::handler_future(quote! { () });
+    let exported = crate::exported(block, quote! { WorkflowServer });
     Ok(quote! {
         #block
+
+        #exported
 
         impl #impl_generics ::plexspaces_sdk::WorkflowHandlers for #self_ty #where_clause {
             const QUERIES: &'static [&'static str] = &[#(#query_names),*];

@@ -9,26 +9,33 @@
 //! plexspaces_sdk::export_actors!(Counter);
 //! ```
 //!
-//! `cargo build --release --target wasm32-wasip2` then gives a component to deploy. The state
-//! belongs to the host, as for every guest: after each successful handler it is returned as the
-//! state's serde JSON, so a state must derive `Serialize` and `Deserialize` (or the handler
-//! fails with `state_not_serializable`). Handlers are `async fn`s as natively; host calls
+//! `cargo build --release --target wasm32-wasip2` then gives a component to deploy. A state
+//! that derives `Serialize` and `Deserialize` belongs to the host, as for every guest: after
+//! each successful handler it is returned as its serde JSON, committed, and any instance of the
+//! module can serve the actor's next message. A state without serde lives in the guest: the
+//! host pins an instance to each such actor while it is active, and the state lives as long as
+//! that instance (until the actor deactivates, its instance traps, or a new version is
+//! deployed; then it starts again from `Default`); such a type cannot be durable. Handlers are `async fn`s as natively; host calls
 //! complete at once, so a handler that awaits anything else fails with `actor_error`.
 
 use std::{
     borrow::Cow,
     cell::RefCell,
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
+    fmt,
     future::Future,
+    marker::PhantomData,
     pin::pin,
+    sync::Mutex,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use plexspaces_types::{ActorId, ErrorCode};
 use serde_json::{Value, json};
 
 use crate::{
-    ActorState, BehaviorError, Handlers, Message,
+    ActorState, BehaviorError, Handlers, Message, WorkflowHandlers,
     state::{fsm_state_named, transition},
 };
 
@@ -46,7 +53,10 @@ pub mod bindings {
 
 use bindings::{
     exports::plexspaces::actor::guest::{Failure, Reply, StateIn},
-    plexspaces::actor::{host as wit_host, kv as wit_kv, tuplespace as wit_tuplespace, types},
+    plexspaces::actor::{
+        host as wit_host, kv as wit_kv, tuplespace as wit_tuplespace, types,
+        workflow as wit_workflow,
+    },
 };
 
 /// The handler's view of its actor, in a guest.
@@ -97,13 +107,40 @@ impl From<HostError> for BehaviorError {
     }
 }
 
+/// The failure code with which the host unwinds a durable run that waits.
+const SUSPENDED: &str = "suspended";
+
+thread_local! {
+    /// Set when the host told the run in progress to wait: from then on every host call fails
+    /// the same way, so a run that swallowed the error still unwinds.
+    static SUSPENSION: RefCell<Option<HostError>> = const { RefCell::new(None) };
+}
+
+/// The suspension of the run in progress, if the host has told it to wait.
+fn suspension() -> Result<(), HostError> {
+    SUSPENSION.with_borrow(|suspension| suspension.clone().map_or(Ok(()), Err))
+}
+
+/// A workflow host call's result; a `suspended` failure is remembered for the run.
+fn noted<T>(result: Result<T, types::HostError>) -> Result<T, HostError> {
+    result.map_err(|error| {
+        let error = HostError::from(error);
+        if error.code == SUSPENDED {
+            SUSPENSION.set(Some(error.clone()));
+        }
+        error
+    })
+}
+
 /// What a guest actor may ask of the node: the same calls as the Python and TypeScript SDKs'
-/// `host`, for the services the Rust guest API has so far.
+/// `host`, for the services the Rust guest API has so far. In a durable run that was told to
+/// wait, each fails with that (`suspended`) until the run has unwound.
 pub mod host {
-    use super::{HostError, Value, wit_host, wit_kv, wit_tuplespace};
+    use super::{HostError, Value, suspension, wit_host, wit_kv, wit_tuplespace};
 
     /// Sends `{"action": action, ...payload}` to `target` without waiting.
     pub fn tell(target: &str, action: &str, payload: &Value) -> Result<(), HostError> {
+        suspension()?;
         Ok(wit_host::tell(target, action, &payload.to_string())?)
     }
 
@@ -114,6 +151,7 @@ pub mod host {
         payload: &Value,
         timeout_ms: u32,
     ) -> Result<Value, HostError> {
+        suspension()?;
         let reply = wit_host::ask(target, action, &payload.to_string(), timeout_ms)?;
         serde_json::from_str(&reply).map_err(|error| HostError {
             code: "invalid_json".to_owned(),
@@ -139,22 +177,33 @@ pub mod host {
 
     /// The value under `key` in the namespace's KV store.
     pub fn kv_get(key: &str) -> Result<Option<String>, HostError> {
+        suspension()?;
         Ok(wit_kv::get(key)?)
     }
 
     /// Stores `value` under `key`; with `ttl_ms` > 0 it is gone after that long.
     pub fn kv_put(key: &str, value: &str, ttl_ms: u64) -> Result<(), HostError> {
+        suspension()?;
         Ok(wit_kv::put(key, value, ttl_ms)?)
+    }
+
+    /// A key for an effect outside the node (a payment, an e-mail) in a durable run: the same
+    /// when the step (or the message) that makes it runs again after a crash, different for
+    /// every other one.
+    pub fn idempotency_key() -> String {
+        super::wit_workflow::idempotency_key()
     }
 
     /// Writes a tuple (a JSON array) to the namespace's tuple space.
     pub fn ts_write(tuple: &Value, lease_ms: u64) -> Result<(), HostError> {
+        suspension()?;
         Ok(wit_tuplespace::write(&tuple.to_string(), lease_ms)?)
     }
 
     /// Takes the oldest tuple matching `pattern` (`null` matches anything), waiting up to
     /// `timeout_ms`; the tuple as JSON text.
     pub fn ts_take(pattern: &Value, timeout_ms: u32) -> Result<Option<String>, HostError> {
+        suspension()?;
         Ok(wit_tuplespace::take(&pattern.to_string(), timeout_ms)?)
     }
 }
@@ -199,9 +248,43 @@ impl<S> Default for ClassServer<S> {
     }
 }
 
-impl<S: ActorState + Handlers> ClassServer<S> {
-    /// The class as `describe` lists it.
-    pub fn describe(&self, name: &str) -> Value {
+/// What `export_actors!` serves each class with: its description and its messages.
+#[doc(hidden)]
+pub trait GuestServer: Default {
+    /// The class as `describe` lists it, with the facets the export gives it.
+    fn describe(&self, name: &str, facets: &[&str]) -> Value;
+    /// Handles one message for the actor `key`.
+    fn handle(
+        &self,
+        key: String,
+        state: StateIn,
+        action: String,
+        payload: Vec<u8>,
+    ) -> Result<Reply, Failure>;
+    /// Drops the copy of an actor another instance serves now.
+    fn evict(&self, key: &str);
+}
+
+/// Names the server of a type: `#[plexspaces_handlers]` implements it in a guest.
+#[doc(hidden)]
+pub trait Exported {
+    /// [`ClassServer`] or [`WorkflowServer`].
+    type Server: GuestServer;
+}
+
+/// The facets an export gives a class, as `describe` lists them.
+fn facet_specs(facets: &[&str]) -> Vec<Value> {
+    facets.iter().map(|name| json!({"name": name, "config": {}})).collect()
+}
+
+/// Who keeps a state of type `S`: one without serde cannot travel, so it lives here, in an
+/// instance the host pins to its actor.
+fn state_keeper<S: ActorState>() -> &'static str {
+    if S::checkpointable() { "host" } else { "guest" }
+}
+
+impl<S: ActorState + Handlers> GuestServer for ClassServer<S> {
+    fn describe(&self, name: &str, facets: &[&str]) -> Value {
         let behavior = if S::INITIAL_STATE.is_some() {
             "gen_fsm"
         } else if S::EVENTS {
@@ -211,9 +294,31 @@ impl<S: ActorState + Handlers> ClassServer<S> {
         };
         let handlers: Vec<Value> =
             S::ACTIONS.iter().map(|action| json!({"name": action, "kind": "handler"})).collect();
-        json!({"name": name, "behavior": behavior, "facets": [], "handlers": handlers})
+        json!({
+            "name": name,
+            "behavior": behavior,
+            "facets": facet_specs(facets),
+            "handlers": handlers,
+            "state": state_keeper::<S>(),
+        })
     }
 
+    fn handle(
+        &self,
+        key: String,
+        state: StateIn,
+        action: String,
+        payload: Vec<u8>,
+    ) -> Result<Reply, Failure> {
+        self.serve(key, state, action, payload)
+    }
+
+    fn evict(&self, key: &str) {
+        self.cache.borrow_mut().remove(key);
+    }
+}
+
+impl<S: ActorState + Handlers> ClassServer<S> {
     /// A GenFSM's state is stored as its native checkpoint is, `{"state": .., "fsm_state": ..}`;
     /// any other state as its serde JSON.
     fn restore(&self, bytes: &[u8]) -> Result<(S, Option<&'static str>), Failure> {
@@ -239,15 +344,7 @@ impl<S: ActorState + Handlers> ClassServer<S> {
     }
 
     fn snapshot(&self, kept: &Kept<S>) -> Result<Vec<u8>, Failure> {
-        let Some(state) = kept.state.state_json() else {
-            return Err(failure(
-                "state_not_serializable",
-                format!(
-                    "the state of {} has no serde: derive Serialize and Deserialize for it",
-                    std::any::type_name::<S>()
-                ),
-            ));
-        };
+        let state = state_value(&kept.state)?;
         let value = match kept.fsm_state {
             Some(name) if S::INITIAL_STATE.is_some() => json!({"state": state, "fsm_state": name}),
             _ => state,
@@ -256,7 +353,267 @@ impl<S: ActorState + Handlers> ClassServer<S> {
     }
 
     /// Handles one message for the actor `key`.
-    pub fn handle(
+    fn serve(
+        &self,
+        key: String,
+        state: StateIn,
+        action: String,
+        payload: Vec<u8>,
+    ) -> Result<Reply, Failure> {
+        let mut kept = self.kept(&key, state)?;
+        let reply = self.run(&mut kept, action, payload);
+        if !S::checkpointable() {
+            // The state lives here: kept as the handler left it, also after a failure, as for
+            // a native actor.
+            self.cache.borrow_mut().insert(key, kept);
+            return reply.map(|payload| Reply { payload, state: None });
+        }
+        // A state that failed is dropped: the next message starts again from the committed one.
+        let payload = reply?;
+        let state = self.snapshot(&kept)?;
+        self.cache.borrow_mut().insert(key, kept);
+        Ok(Reply { payload, state: Some(state) })
+    }
+
+    /// The actor `key` as the host says to take it: kept here, fresh, or from its bytes.
+    fn kept(&self, key: &str, state: StateIn) -> Result<Kept<S>, Failure> {
+        Ok(match state {
+            StateIn::Cached => self.cache.borrow_mut().remove(key).ok_or_else(|| {
+                failure("need_state", "this instance no longer keeps the actor's state")
+            })?,
+            fresh_or_bytes => {
+                let (state, fsm_state) = match fresh_or_bytes {
+                    StateIn::Bytes(bytes) => self.restore(&bytes)?,
+                    _ => (S::default(), S::INITIAL_STATE),
+                };
+                Kept { id: own_id()?, state, fsm_state }
+            }
+        })
+    }
+
+    /// Runs the handler for `action` on `kept`; the reply as JSON.
+    fn run(
+        &self,
+        kept: &mut Kept<S>,
+        action: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, Failure> {
+        let transition = transition::<S>(kept.fsm_state, &action)
+            .map_err(|error| failure(error.code().as_str(), error.to_string()))?;
+        let context = ActorContext { id: kept.id.clone(), fsm_state: kept.fsm_state };
+        let message = json_message(action, payload);
+        let reply = completed(kept.state.dispatch(&context, &message))?;
+        if let Some(to) = transition.and_then(|transition| transition.to) {
+            kept.fsm_state = Some(to);
+        }
+        Ok(reply.to_string().into_bytes())
+    }
+}
+
+/// The actor this call serves, as the host names it.
+fn own_id() -> Result<ActorId, Failure> {
+    ActorId::parse(&format!("guest/{}", host::actor_id()))
+        .map_err(|error| failure("internal", format!("the host gave a bad actor id: {error}")))
+}
+
+fn json_message(action: String, payload: Vec<u8>) -> Message {
+    Message { action: Cow::Owned(action), payload, content_type: Cow::Borrowed("application/json") }
+}
+
+/// A handler's future run to its end, its error as the failure the host is given.
+fn completed<T>(future: impl Future<Output = Result<T, BehaviorError>>) -> Result<T, Failure> {
+    let outcome = complete(future).ok_or_else(|| {
+        failure(
+            ErrorCode::ActorError.as_str(),
+            "the handler awaited something that is not a host call; a guest has no runtime to wait on",
+        )
+    })?;
+    outcome.map_err(|error| {
+        let mut out = failure(error.code().as_str(), error.to_string());
+        if matches!(error, BehaviorError::ProcessingError(_)) {
+            out.error_type = Some("BehaviorError".to_owned());
+        }
+        out
+    })
+}
+
+/// A state as the serde JSON the host keeps.
+fn state_value<S: ActorState>(state: &S) -> Result<Value, Failure> {
+    state.state_json().ok_or_else(|| {
+        failure(
+            "state_not_serializable",
+            format!(
+                "the state of {} does not serialize to JSON (no serde, or a map with keys that \
+                 are not strings)",
+                std::any::type_name::<S>()
+            ),
+        )
+    })
+}
+
+/// What a workflow's run handler calls, in a guest: durable steps, sleeps and signal waits
+/// when the type has the durability facet. A run that waits gives up its instance: the host
+/// calls it again later, from its start, and answers every call made before the wait as it was
+/// answered the first time (a step's recorded result, without running it again).
+pub struct WorkflowContext<S> {
+    actor: ActorContext,
+    /// Signals handed to their handlers and not yet returned by `wait_signal`.
+    delivered: Mutex<VecDeque<Value>>,
+    state: PhantomData<fn() -> S>,
+}
+
+impl<S> fmt::Debug for WorkflowContext<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowContext").field("actor", &self.actor.actor_id()).finish()
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl<S: WorkflowHandlers> WorkflowContext<S> {
+    /// The actor's context (its id).
+    pub fn actor(&self) -> &ActorContext {
+        &self.actor
+    }
+
+    /// Makes `state` the committed state that queries read (outside a durable run there is
+    /// nothing to commit to, and nothing happens).
+    pub fn commit(&self, state: &S) {
+        let _outside_a_durable_run = self.try_commit(state);
+    }
+
+    fn try_commit(&self, state: &S) -> Result<(), BehaviorError> {
+        suspension()?;
+        let bytes = state_value(state)
+            .map_err(|failure| BehaviorError::ProcessingError(failure.message))?
+            .to_string()
+            .into_bytes();
+        Ok(noted(wit_workflow::commit(&bytes))?)
+    }
+
+    /// Hands the signals sent since the last call to their handlers on `state`; keeps them
+    /// for `wait_signal`.
+    async fn deliver(&self, state: &mut S) -> Result<(), BehaviorError> {
+        suspension()?;
+        for text in noted(wit_workflow::take_signals())? {
+            let signal: Value = serde_json::from_str(&text)?;
+            let action = signal["action"].as_str().unwrap_or_default().to_owned();
+            let message = json_message(action, text.into_bytes());
+            if S::SIGNALS.contains(&message.action()) {
+                state.signal(&self.actor, &message).await?;
+            }
+            self.delivered
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push_back(signal);
+        }
+        Ok(())
+    }
+
+    /// Runs the step `name` once: `f`'s result is journaled, and a replay of the run returns
+    /// the recorded result without running `f` again.
+    pub async fn step<T, F, Fut>(&self, name: &str, f: F) -> Result<T, BehaviorError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, BehaviorError>>,
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        if name.is_empty() {
+            return Err(BehaviorError::ProcessingError("a step needs a name".to_owned()));
+        }
+        suspension()?;
+        if let Some(recorded) = noted(wit_workflow::step_begin(name))? {
+            return serde_json::from_str(&recorded).map_err(|error| {
+                BehaviorError::ProcessingError(format!(
+                    "the recorded result of step {name:?} does not fit its type: {error}"
+                ))
+            });
+        }
+        let value = f().await?;
+        let text = serde_json::to_string(&value).map_err(|error| {
+            BehaviorError::ProcessingError(format!(
+                "the result of step {name:?} does not serialize: {error}"
+            ))
+        })?;
+        noted(wit_workflow::step_end(name, &text))?;
+        Ok(value)
+    }
+
+    /// A durable sleep: commits `state`, and the run resumes once `duration` has passed, also
+    /// across restarts of the node; signals that arrived meanwhile go to their handlers.
+    pub async fn sleep(&self, state: &mut S, duration: Duration) -> Result<(), BehaviorError> {
+        self.deliver(state).await?;
+        self.try_commit(state)?;
+        noted(wit_workflow::sleep(millis(duration)))?;
+        self.deliver(state).await
+    }
+
+    /// The first signal `name` sent to the workflow (its whole payload, the action included),
+    /// also one that arrived before the call; `None` when none came within `timeout`. Signals
+    /// that arrive meanwhile go to their handlers on `state`, which is committed.
+    pub async fn wait_signal(
+        &self,
+        state: &mut S,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Option<Value>, BehaviorError> {
+        loop {
+            self.deliver(state).await?;
+            let found = {
+                let mut delivered =
+                    self.delivered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let at = delivered.iter().position(|signal| signal["action"] == name);
+                at.and_then(|at| delivered.remove(at))
+            };
+            self.try_commit(state)?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            if !noted(wit_workflow::wait_signal(name, millis(timeout)))? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// Serves one workflow class `S` of a module: `run`, its signals and its queries. Used by
+/// [`export_actors!`](crate::export_actors).
+#[doc(hidden)]
+pub struct WorkflowServer<S> {
+    cache: RefCell<HashMap<String, Kept<S>>>,
+}
+
+impl<S> fmt::Debug for WorkflowServer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowServer").field("kept", &self.cache.borrow().len()).finish()
+    }
+}
+
+impl<S> Default for WorkflowServer<S> {
+    fn default() -> Self {
+        Self { cache: RefCell::new(HashMap::new()) }
+    }
+}
+
+impl<S: WorkflowHandlers> GuestServer for WorkflowServer<S> {
+    fn describe(&self, name: &str, facets: &[&str]) -> Value {
+        let handler = |name: &str, kind: &str| json!({"name": name, "kind": kind});
+        let handlers: Vec<Value> = std::iter::once(handler("run", "run"))
+            .chain(S::SIGNALS.iter().map(|name| handler(name, "signal")))
+            .chain(S::QUERIES.iter().map(|name| handler(name, "query")))
+            .collect();
+        json!({
+            "name": name,
+            "behavior": "workflow",
+            "facets": facet_specs(facets),
+            "handlers": handlers,
+            "state": state_keeper::<S>(),
+        })
+    }
+
+    fn handle(
         &self,
         key: String,
         state: StateIn,
@@ -267,59 +624,61 @@ impl<S: ActorState + Handlers> ClassServer<S> {
             StateIn::Cached => self.cache.borrow_mut().remove(&key).ok_or_else(|| {
                 failure("need_state", "this instance no longer keeps the actor's state")
             })?,
-            fresh_or_bytes => {
-                let (state, fsm_state) = match fresh_or_bytes {
-                    StateIn::Bytes(bytes) => self.restore(&bytes)?,
-                    _ => (S::default(), S::INITIAL_STATE),
-                };
-                let id =
-                    ActorId::parse(&format!("guest/{}", host::actor_id())).map_err(|error| {
-                        failure("internal", format!("the host gave a bad actor id: {error}"))
-                    })?;
-                Kept { id, state, fsm_state }
+            StateIn::Bytes(bytes) => {
+                let saved = serde_json::from_slice(&bytes).map_err(|error| {
+                    failure("internal", format!("the stored state is not JSON: {error}"))
+                })?;
+                let state = S::from_state_json(saved).map_err(|error| {
+                    failure("internal", format!("the stored state does not fit: {error}"))
+                })?;
+                Kept { id: own_id()?, state, fsm_state: None }
             }
+            StateIn::Fresh => Kept { id: own_id()?, state: S::default(), fsm_state: None },
         };
-        // From here the state may change: on a failure it is dropped, and the next message
-        // starts again from the committed state.
-        let transition = transition::<S>(kept.fsm_state, &action)
-            .map_err(|error| failure(error.code().as_str(), error.to_string()))?;
-        let context = ActorContext { id: kept.id.clone(), fsm_state: kept.fsm_state };
-        let message = Message {
-            action: Cow::Owned(action),
-            payload,
-            content_type: Cow::Borrowed("application/json"),
+        let context = ActorContext { id: kept.id.clone(), fsm_state: None };
+        let message = json_message(action, payload);
+        // A failure drops the copy: the next message starts from the committed state.
+        let reply = if message.action() == "run" {
+            run_workflow(&mut kept.state, context, &message)?
+        } else if S::QUERIES.contains(&message.action()) {
+            completed(kept.state.query(&context, &message))?
+        } else {
+            // A signal outside a durable run: its handler runs on the state at once.
+            completed(kept.state.signal(&context, &message))?;
+            Value::Null
         };
-        let reply = complete(kept.state.dispatch(&context, &message)).ok_or_else(|| {
-            failure(
-                ErrorCode::ActorError.as_str(),
-                "the handler awaited something that is not a host call; a guest has no runtime to wait on",
-            )
-        })?;
-        let reply = reply.map_err(|error| {
-            let mut out = failure(error.code().as_str(), error.to_string());
-            if matches!(error, BehaviorError::ProcessingError(_)) {
-                out.error_type = Some("BehaviorError".to_owned());
-            }
-            out
-        })?;
-        if let Some(to) = transition.and_then(|transition| transition.to) {
-            kept.fsm_state = Some(to);
-        }
-        let state = self.snapshot(&kept)?;
+        let state = state_value(&kept.state)?.to_string().into_bytes();
         self.cache.borrow_mut().insert(key, kept);
         Ok(Reply { payload: reply.to_string().into_bytes(), state: Some(state) })
     }
 
-    /// Drops the copy of an actor another instance serves now.
-    pub fn evict(&self, key: &str) {
+    fn evict(&self, key: &str) {
         self.cache.borrow_mut().remove(key);
     }
+}
+
+/// Runs a workflow's run handler; a run the host told to wait unwinds as `suspended`, whatever
+/// it returned.
+fn run_workflow<S: WorkflowHandlers>(
+    state: &mut S,
+    actor: ActorContext,
+    message: &Message,
+) -> Result<Value, Failure> {
+    SUSPENSION.set(None);
+    let context =
+        WorkflowContext::<S> { actor, delivered: Mutex::new(VecDeque::new()), state: PhantomData };
+    let outcome = completed(state.run(&context, message));
+    if let Some(suspension) = SUSPENSION.take() {
+        return Err(failure(SUSPENDED, suspension.message));
+    }
+    outcome
 }
 
 /// Support for [`export_actors!`](crate::export_actors).
 #[doc(hidden)]
 pub mod export {
     pub use super::bindings::exports::plexspaces::actor::guest::{Failure, Guest, Reply, StateIn};
+    pub use super::{Exported, GuestServer};
 
     /// The module's description, from each class's.
     pub fn describe(classes: Vec<serde_json::Value>) -> String {
@@ -338,11 +697,12 @@ pub mod export {
 }
 
 /// Exports the actor classes of a guest crate as the component's `guest` interface, in the
-/// order given (several deploy as `<actor_type>.<snake_case name>`):
-/// `plexspaces_sdk::export_actors!(Counter);`.
+/// order given (several deploy as `<actor_type>.<snake_case name>`), each with the facets its
+/// actors get: `plexspaces_sdk::export_actors!(Counter, Approval { facets: ["durability"] });`.
+/// Each class is a `#[plexspaces_handlers]` type (handlers or a workflow).
 #[macro_export]
 macro_rules! export_actors {
-    ($($class:ident),+ $(,)?) => {
+    ($($class:ident $({ facets: [$($facet:literal),* $(,)?] $(,)? })?),+ $(,)?) => {
         #[doc(hidden)]
         #[allow(non_snake_case)]
         mod __plexspaces_exported {
@@ -350,7 +710,7 @@ macro_rules! export_actors {
             use $crate::guest::export::*;
 
             thread_local! {
-                static SERVERS: ($($crate::guest::ClassServer<$class>,)+) = Default::default();
+                static SERVERS: ($(<$class as Exported>::Server,)+) = Default::default();
             }
 
             pub struct Module;
@@ -359,7 +719,7 @@ macro_rules! export_actors {
                 fn describe() -> String {
                     SERVERS.with(|servers| {
                         let ($($class,)+) = servers;
-                        describe(vec![$($class.describe(stringify!($class)),)+])
+                        describe(vec![$($class.describe(stringify!($class), &[$($($facet),*)?]),)+])
                     })
                 }
 

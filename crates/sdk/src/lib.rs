@@ -52,6 +52,8 @@ pub use error::SpawnError;
 #[cfg(not(target_family = "wasm"))]
 pub use gen_server::{GenEvent, GenFsm, GenServer, spawn_actor};
 #[cfg(target_family = "wasm")]
+pub use guest::WorkflowContext;
+#[cfg(target_family = "wasm")]
 pub use guest::{ActorContext, HostError, host};
 pub use message::Message;
 pub use plexspaces_sdk_macros::{
@@ -59,9 +61,9 @@ pub use plexspaces_sdk_macros::{
     run_handler, signal_handler, workflow_actor,
 };
 pub use serde_json::{Value, json};
-pub use state::{ActorState, Handlers, Transition};
+pub use state::{ActorState, Handlers, Transition, WorkflowHandlers};
 #[cfg(not(target_family = "wasm"))]
-pub use workflow::{WorkflowActor, WorkflowContext, WorkflowHandlers};
+pub use workflow::{WorkflowActor, WorkflowContext};
 
 /// Support code for the macros; not part of the API.
 #[doc(hidden)]
@@ -115,8 +117,9 @@ pub mod __private {
 #[cfg(target_family = "wasm")]
 pub mod prelude {
     pub use crate::{
-        ActorContext, BehaviorError, HostError, Message, Value, gen_event_actor, gen_fsm_actor,
-        gen_server_actor, handler, host, json, plexspaces_handlers,
+        ActorContext, BehaviorError, HostError, Message, Value, WorkflowContext, gen_event_actor,
+        gen_fsm_actor, gen_server_actor, handler, host, json, plexspaces_handlers, query_handler,
+        run_handler, signal_handler, workflow_actor,
     };
     pub use serde::{Deserialize, Serialize};
     pub use std::collections::HashMap;

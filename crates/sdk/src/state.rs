@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::{ActorContext, BehaviorError, Message};
+use crate::{ActorContext, BehaviorError, Message, WorkflowContext};
 
 /// Implemented by `#[gen_server_actor]` and `#[gen_fsm_actor]`: the type is an actor's state,
 /// and the behavior it was built as.
@@ -56,6 +56,35 @@ pub trait Handlers: Send + 'static {
     /// Runs the handler for `msg.action()`.
     fn dispatch<'a>(
         &'a mut self,
+        ctx: &'a ActorContext,
+        msg: &'a Message,
+    ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;
+}
+
+/// Implemented by `#[plexspaces_handlers]` on a `#[workflow_actor]`'s handlers.
+pub trait WorkflowHandlers: ActorState + Clone + Sync {
+    /// The query names.
+    const QUERIES: &'static [&'static str];
+    /// The signal names that have a handler.
+    const SIGNALS: &'static [&'static str];
+
+    /// The run handler.
+    fn run<'a>(
+        &'a mut self,
+        ctx: &'a WorkflowContext<Self>,
+        msg: &'a Message,
+    ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;
+
+    /// The signal handler for `msg.action()`, if any.
+    fn signal<'a>(
+        &'a mut self,
+        ctx: &'a ActorContext,
+        msg: &'a Message,
+    ) -> impl Future<Output = Result<(), BehaviorError>> + Send + 'a;
+
+    /// The query handler for `msg.action()`.
+    fn query<'a>(
+        &'a self,
         ctx: &'a ActorContext,
         msg: &'a Message,
     ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;

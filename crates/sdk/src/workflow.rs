@@ -28,36 +28,7 @@ use parking_lot::Mutex;
 use plexspaces_core::{Actor, Context, ExitReason};
 use tokio::sync::mpsc;
 
-use crate::{ActorContext, ActorState, BehaviorError, Message};
-
-/// Implemented by `#[plexspaces_handlers]` on a `#[workflow_actor]`'s handlers.
-pub trait WorkflowHandlers: ActorState + Clone + Sync {
-    /// The query names.
-    const QUERIES: &'static [&'static str];
-    /// The signal names that have a handler.
-    const SIGNALS: &'static [&'static str];
-
-    /// The run handler.
-    fn run<'a>(
-        &'a mut self,
-        ctx: &'a WorkflowContext<Self>,
-        msg: &'a Message,
-    ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;
-
-    /// The signal handler for `msg.action()`, if any.
-    fn signal<'a>(
-        &'a mut self,
-        ctx: &'a ActorContext,
-        msg: &'a Message,
-    ) -> impl Future<Output = Result<(), BehaviorError>> + Send + 'a;
-
-    /// The query handler for `msg.action()`.
-    fn query<'a>(
-        &'a self,
-        ctx: &'a ActorContext,
-        msg: &'a Message,
-    ) -> impl Future<Output = Result<serde_json::Value, BehaviorError>> + Send + 'a;
-}
+use crate::{ActorContext, BehaviorError, Message, WorkflowHandlers};
 
 /// What a run handler calls to wait for signals, sleep and commit its state.
 pub struct WorkflowContext<S> {
@@ -129,6 +100,21 @@ impl<S: WorkflowHandlers> WorkflowContext<S> {
                 }
             }
         }
+    }
+
+    /// Runs the step `name`: `f` and its result. The same call as in a guest, where a durable
+    /// run journals the result and a replay returns it without running `f` again; natively the
+    /// run is not journaled (a native workflow is not durable yet), so `f` runs each time.
+    pub async fn step<T, F, Fut>(&self, name: &str, f: F) -> Result<T, BehaviorError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, BehaviorError>>,
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        if name.is_empty() {
+            return Err(BehaviorError::ProcessingError("a step needs a name".to_owned()));
+        }
+        f().await
     }
 
     /// Commits `state`, sleeps, and hands the signals that arrived meanwhile to their

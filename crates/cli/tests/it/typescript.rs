@@ -176,27 +176,33 @@ fn post(node: &crate::NodeProcess, actor: &str, body: &str) -> http::Response {
     http::post_json(node.invoke, &format!("/api/v1/actors/default/default/{actor}"), body)
 }
 
+/// `examples/typescript/order_workflow.ts` on both engines, and its Rust twin
+/// (`OrderFulfillment` of `crates/wasm/guests/rust-sdk-actors`), under kill -9.
 #[test]
-fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
+fn durable_typescript_and_rust_workflows_call_python_actors_and_survive_a_kill() {
     let python = [
         ("payments", guests::python_module("tests/fixtures/python/payments.py")),
         ("shipping", guests::python_module("tests/fixtures/python/shipping.py")),
     ];
-    let workflows: Vec<_> = on_both_engines("examples/typescript/order_workflow.ts")
+    let mut modules: Vec<_> = on_both_engines("examples/typescript/order_workflow.ts")
         .into_iter()
         .map(|(engine, module)| (format!("ts-fulfillment-{}", engine.name()), module))
         .collect();
+    let mut workflows: Vec<String> = modules.iter().map(|(name, _)| name.clone()).collect();
+    // The Rust SDK's module deploys as `rs`: its workflow class is `rs.order_fulfillment`.
+    modules.push(("rs".to_owned(), guests::rust_module("crates/wasm/guests/rust-sdk-actors")));
+    workflows.push("rs.order_fulfillment".to_owned());
     let dir = data_dir("ts-workflow");
     let node = start(&dir);
-    for (name, module) in &python {
+    for (name, module) in python.iter().map(|(name, module)| (*name, module)) {
         deploy(&node, name, module);
     }
-    for (name, module) in &workflows {
+    for (name, module) in &modules {
         deploy(&node, name, module);
     }
     // Each engine's workflow: charged (a step asking the Python payments actor), then a durable
     // sleep of 2 s, then a wait for approval; killed -9 in the sleep.
-    for (at, (name, _)) in workflows.iter().enumerate() {
+    for (at, name) in workflows.iter().enumerate() {
         let order = format!("t-{at}");
         let started = post(
             &node,
@@ -213,7 +219,7 @@ fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
     drop(node); // SIGKILL, in the middle of the sleeps.
 
     let node = start(&dir);
-    for (at, (name, _)) in workflows.iter().enumerate() {
+    for (at, name) in workflows.iter().enumerate() {
         let actor = format!("{name}/t-{at}");
         // Recovered from the journal: the committed state answers queries at once.
         let status = status_of(&node, &actor);
@@ -225,7 +231,7 @@ fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
         let approved = post(&node, &actor, r#"{"action":"approve","by":"ops"}"#);
         assert_eq!(approved.status, 202, "{approved:?}");
     }
-    for (at, (name, _)) in workflows.iter().enumerate() {
+    for (at, name) in workflows.iter().enumerate() {
         let actor = format!("{name}/t-{at}");
         eventually("the run to complete", || status_of(&node, &actor)["status"] == "completed");
         assert_eq!(status_of(&node, &actor)["steps"], json!(["payment", "shipment"]));
@@ -246,19 +252,21 @@ fn a_durable_typescript_workflow_calls_python_actors_and_survives_a_kill() {
             .map(|all| all.iter().filter_map(|one| one.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
         shipped.sort();
-        shipped == ["t-0", "t-1"]
+        shipped == ["t-0", "t-1", "t-2"]
     });
 
     // A cancel before the approval: the workflow refunds (a second step asking Python).
-    let (name, _) = &workflows[0];
-    let actor = format!("{name}/t-9");
-    assert_eq!(post(&node, &actor, r#"{"action":"run","order_id":"t-9","amount":5}"#).status, 202);
-    post(&node, &actor, r#"{"action":"cancel"}"#);
-    post(&node, &actor, r#"{"action":"approve"}"#);
-    eventually("the cancelled run to end", || {
-        let status = status_of(&node, &actor);
-        status["status"] == "cancelled" && status["steps"] == json!(["payment"])
-    });
+    for (name, order) in [(&workflows[0], "t-9"), (&workflows[2], "t-8")] {
+        let actor = format!("{name}/{order}");
+        let run = json!({"action": "run", "order_id": order, "amount": 5}).to_string();
+        assert_eq!(post(&node, &actor, &run).status, 202, "{actor}");
+        post(&node, &actor, r#"{"action":"cancel"}"#);
+        post(&node, &actor, r#"{"action":"approve"}"#);
+        eventually("the cancelled run to end", || {
+            let status = status_of(&node, &actor);
+            status["status"] == "cancelled" && status["steps"] == json!(["payment"])
+        });
+    }
     assert!(node.terminate().success());
 }
 

@@ -164,3 +164,75 @@ async fn a_signal_handler_changes_what_the_run_does_and_a_wait_can_time_out() {
     let status = send(&idle, json!({"action": "status"})).await.unwrap();
     assert_eq!(status["notes"], json!(["second try"]));
 }
+
+/// The calls a guest run journals, natively: steps, sleeps and signal waits.
+#[workflow_actor]
+struct Booking {
+    seats: u32,
+    log: Vec<String>,
+}
+
+#[plexspaces_handlers]
+impl Booking {
+    #[run_handler]
+    async fn run(
+        &mut self,
+        ctx: &WorkflowContext<Self>,
+        msg: &Message,
+    ) -> Result<Value, BehaviorError> {
+        let input: Value = serde_json::from_slice(&msg.payload)?;
+        let wanted = input["seats"].as_u64().unwrap_or(1) as u32;
+        let held: u32 = ctx.step("hold", || async move { Ok(wanted.min(4)) }).await?;
+        self.seats = held;
+        self.log.push(format!("held {held}"));
+        ctx.sleep(self, Duration::from_secs(5)).await?;
+        let paid = ctx.wait_signal(self, "paid", Duration::from_secs(60)).await?;
+        let receipt: String = ctx
+            .step("receipt", || async move {
+                Ok(format!("receipt for {held} paid by {}", paid.unwrap_or_default()["by"]))
+            })
+            .await?;
+        if input["empty_step"].as_bool() == Some(true) {
+            ctx.step("", || async { Ok(()) }).await?;
+        }
+        Ok(json!({ "seats": self.seats, "receipt": receipt, "log": self.log }))
+    }
+
+    #[query_handler("status")]
+    async fn status(&self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        Ok(json!({ "seats": self.seats, "status": if self.seats > 0 { "held" } else { "new" } }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_native_run_takes_steps_sleeps_and_waits() {
+    let system = Options::default().build().unwrap();
+    let id = ActorId::parse("acme/default/booking/b-1").unwrap();
+    let booking = system.spawn(id, WorkflowActor::<Booking>::default()).unwrap();
+    let runner = booking.clone();
+    let run = tokio::spawn(async move {
+        let msg = Message::json(&json!({"action": "run", "seats": 9}));
+        runner.ask_timeout(msg, Duration::from_secs(600)).await
+    });
+    // The state committed at the sleep shows the step's result.
+    for _ in 0..1000 {
+        let status = booking.ask(Message::json(&json!({"action": "status"}))).await.unwrap();
+        if status.unwrap()["status"] == "held" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    booking.ask(Message::json(&json!({"action": "paid", "by": "kim"}))).await.unwrap().unwrap();
+    let result = run.await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        result,
+        json!({"seats": 4, "receipt": "receipt for 4 paid by \"kim\"", "log": ["held 4"]})
+    );
+
+    let id = ActorId::parse("acme/default/booking/b-2").unwrap();
+    let booking = system.spawn(id, WorkflowActor::<Booking>::default()).unwrap();
+    booking.ask(Message::json(&json!({"action": "paid", "by": "lee"}))).await.unwrap().unwrap();
+    let msg = Message::json(&json!({"action": "run", "empty_step": true}));
+    let refused = booking.ask_timeout(msg, Duration::from_secs(600)).await.unwrap().unwrap_err();
+    assert!(refused.to_string().contains("a step needs a name"), "{refused}");
+}

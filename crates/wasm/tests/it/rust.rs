@@ -63,7 +63,18 @@ async fn rust_sdk_actors_run_as_a_component() {
         .iter()
         .map(|class| (class.name.as_str(), class.behavior.as_str()))
         .collect();
-    assert_eq!(classes, [("Counter", "gen_server"), ("Door", "gen_fsm")]);
+    assert_eq!(
+        classes,
+        [
+            ("Counter", "gen_server"),
+            ("Door", "gen_fsm"),
+            ("Tally", "gen_server"),
+            ("OrderFulfillment", "workflow")
+        ]
+    );
+    let guest_held: Vec<bool> =
+        description.classes.iter().map(|class| class.guest_state()).collect();
+    assert_eq!(guest_held, [false, false, true, false], "only Tally's state has no serde");
 
     let counters: Vec<_> =
         (0..20).map(|n| spawn(&host, &system, &module, 0, &format!("c{n}"))).collect();
@@ -100,4 +111,98 @@ async fn rust_sdk_actors_run_as_a_component() {
     ask(&door, "unlock", "{}").await.unwrap();
     assert_eq!(ask(&door, "open", "{}").await.unwrap(), r#"{"opened":1}"#);
     assert_eq!(ask(&door, "peek", "{}").await.unwrap(), r#"{"opened":1,"state":"open"}"#);
+}
+
+/// A state without serde lives in the guest: the host pins an instance to each such actor
+/// while it is active, and the state lives as long as that instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_without_serde_lives_in_an_instance_pinned_to_its_actor() {
+    let options = Options {
+        max_instances: 2,
+        max_pinned_instances: 4,
+        deadline_ms: 500,
+        ..Options::default()
+    };
+    let host = host(options);
+    let system = System::new().unwrap();
+    let wasm = std::fs::read(rust_module("crates/wasm/guests/rust-sdk-actors")).unwrap();
+    let module = load(&host, &wasm).await.unwrap();
+    let classes = &module.description().classes;
+    assert!(classes[2].guest_state() && !classes[0].guest_state(), "{classes:?}");
+
+    let tallies: Vec<_> =
+        (0..4).map(|n| spawn(&host, &system, &module, 2, &format!("t{n}"))).collect();
+    for round in 0..3 {
+        for (n, tally) in tallies.iter().enumerate() {
+            ask(tally, "add", &format!(r#"{{"text":"{n}-{round}"}}"#)).await.unwrap();
+        }
+    }
+    for (n, tally) in tallies.iter().enumerate() {
+        let seen: serde_json::Value =
+            serde_json::from_str(&ask(tally, "add", r#"{"text":"end"}"#).await.unwrap()).unwrap();
+        let expected = [format!("{n}-0"), format!("{n}-1"), format!("{n}-2"), "end".to_owned()];
+        assert_eq!(seen, serde_json::json!({ "seen": expected }));
+    }
+    assert_eq!(module.pool_stats().pinned, 4);
+    // The host never sees such a state.
+    let inspected = tallies[0].as_any().inspect(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(inspected, Some(serde_json::Value::Null));
+
+    // Every pinned instance is taken: a fifth active actor is refused, and told what to do.
+    let fifth = spawn(&host, &system, &module, 2, "t4");
+    let refused = ask(&fifth, "add", r#"{"text":"x"}"#).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::PoolExhausted, "{refused:?}");
+    assert!(refused.message.contains("max_pinned_instances"), "{refused:?}");
+
+    // A failed handler leaves the state as it left it, as natively.
+    let failed = ask(&tallies[0], "fail", "{}").await.unwrap_err();
+    assert_eq!(failed.code, ErrorCode::ActorError, "{failed:?}");
+    let seen = ask(&tallies[0], "add", r#"{"text":"after"}"#).await.unwrap();
+    assert!(seen.ends_with(r#""end","failed","after"]}"#), "{seen}");
+
+    // A trap takes the state with its instance: the next message starts from the default.
+    let trapped = ask(&tallies[1], "spin", "{}").await.unwrap_err();
+    assert_eq!(trapped.code, ErrorCode::GuestTrapped, "{trapped:?}");
+    assert!(trapped.message.contains("starts from the default state"), "{trapped:?}");
+    assert_eq!(module.pool_stats().pinned, 3);
+    assert_eq!(
+        ask(&tallies[1], "add", r#"{"text":"anew"}"#).await.unwrap(),
+        r#"{"seen":["anew"]}"#
+    );
+
+    // An actor that stops gives its instance back: the fifth gets one.
+    tallies[3].stop(plexspaces_core::ExitReason::Normal);
+    tallies[3].stopped().await;
+    assert_eq!(module.pool_stats().pinned, 3);
+    assert_eq!(ask(&fifth, "add", r#"{"text":"in"}"#).await.unwrap(), r#"{"seen":["in"]}"#);
+    // The others kept theirs throughout; the shared pool served none of them.
+    let seen = ask(&tallies[2], "add", r#"{"text":"last"}"#).await.unwrap();
+    assert!(seen.starts_with(r#"{"seen":["2-0","2-1","2-2","end","last"]"#), "{seen}");
+}
+
+/// `examples/rust/counter.rs` as written (no serde), built as a component by
+/// `examples/rust/counter-wasm`: the same replies as the native actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_example_runs_as_a_component() {
+    let host = host(Options::default());
+    let system = System::new().unwrap();
+    let wasm = std::fs::read(rust_module("examples/rust/counter-wasm")).unwrap();
+    let module = load(&host, &wasm).await.unwrap();
+    assert!(module.description().classes[0].guest_state());
+    let counters: Vec<_> =
+        (0..10).map(|n| spawn(&host, &system, &module, 0, &format!("c{n}"))).collect();
+    for (n, counter) in counters.iter().enumerate() {
+        assert_eq!(
+            ask(counter, "increment", &format!(r#"{{"amount":{n}}}"#)).await.unwrap(),
+            format!(r#"{{"count":{n}}}"#)
+        );
+    }
+    for (n, counter) in counters.iter().enumerate() {
+        let reply = ask(counter, "increment", r#"{"amount":5}"#).await.unwrap();
+        assert_eq!(reply, format!(r#"{{"count":{}}}"#, n + 5));
+    }
+    // Bad input is the handler's error; the count stays.
+    let bad = ask(&counters[3], "increment", "{not json").await.unwrap_err();
+    assert_eq!(bad.code, ErrorCode::InvalidJson, "{bad:?}");
+    assert_eq!(ask(&counters[3], "increment", "{}").await.unwrap(), r#"{"count":9}"#);
 }

@@ -1,5 +1,7 @@
 //! Actors written with the Rust SDK's macros, exported as one component: the same code runs
-//! natively. A guest's state must have serde: the host keeps it between messages.
+//! natively. A state with serde is the host's between messages; one without lives in the guest.
+
+use std::time::Duration;
 
 use plexspaces_sdk::prelude::*;
 
@@ -109,4 +111,107 @@ impl Door {
     }
 }
 
-plexspaces_sdk::export_actors!(Counter, Door);
+/// A tally whose state has no serde: it lives in the guest, in an instance the host pins to
+/// each tally while it is active.
+#[gen_server_actor]
+pub struct Tally {
+    seen: Vec<String>,
+}
+
+#[plexspaces_handlers]
+impl Tally {
+    #[handler("add")]
+    async fn add(&mut self, _ctx: &ActorContext, msg: &Message) -> Result<Value, BehaviorError> {
+        let payload: Value = serde_json::from_slice(&msg.payload)?;
+        self.seen.push(payload["text"].as_str().unwrap_or_default().to_owned());
+        Ok(json!({ "seen": self.seen }))
+    }
+
+    /// Changes the state, then fails: the state stays as the handler left it, as natively.
+    #[handler("fail")]
+    async fn fail(&mut self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        self.seen.push("failed".to_owned());
+        Err(BehaviorError::ProcessingError("the tally refuses".to_owned()))
+    }
+
+    /// Never returns: the host's deadline stops it.
+    #[handler("spin")]
+    async fn spin(&mut self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        let mut turns: u64 = 0;
+        loop {
+            turns = std::hint::black_box(turns.wrapping_add(1));
+        }
+    }
+}
+
+/// A durable workflow, the Rust twin of `examples/typescript/order_workflow.ts`: a crash in
+/// the middle resumes it, and steps that finished are not run again.
+#[workflow_actor]
+#[derive(Serialize, Deserialize)]
+pub struct OrderFulfillment {
+    order_id: String,
+    status: String,
+    steps_completed: Vec<String>,
+}
+
+#[plexspaces_handlers]
+impl OrderFulfillment {
+    #[run_handler]
+    async fn run(
+        &mut self,
+        ctx: &WorkflowContext<Self>,
+        msg: &Message,
+    ) -> Result<Value, BehaviorError> {
+        let input: Value = serde_json::from_slice(&msg.payload)?;
+        self.order_id = input["order_id"].as_str().unwrap_or_default().to_owned();
+        let order = json!({ "order_id": self.order_id, "amount": input["amount"] });
+
+        // Each step runs once; on replay its recorded result is returned instead.
+        let charge: Value = ctx
+            .step("charge", || async move { Ok(host::ask("payments", "charge", &order, 5000)?) })
+            .await?;
+        self.steps_completed.push("payment".into());
+        self.status = "charged".into();
+
+        // A durable timer: survives a restart of the node.
+        ctx.sleep(self, Duration::from_secs(2)).await?;
+
+        // Wait for a person to approve, or cancel.
+        let decision = ctx.wait_signal(self, "approve", Duration::from_secs(60)).await?;
+        if self.status == "cancelled" || decision.is_none() {
+            let refund = json!({ "order_id": self.order_id, "charge": charge });
+            let _: Value =
+                ctx.step("refund", || async move {
+                    Ok(host::ask("payments", "refund", &refund, 5000)?)
+                })
+                .await?;
+            return Ok(json!({ "status": "cancelled", "order_id": self.order_id }));
+        }
+        let shipment = json!({ "order_id": self.order_id });
+        ctx.step("ship", || async move { Ok(host::tell("shipping", "ship", &shipment)?) }).await?;
+        self.steps_completed.push("shipment".into());
+        self.status = "completed".into();
+        Ok(json!({ "status": "completed", "order_id": self.order_id }))
+    }
+
+    #[signal_handler("cancel")]
+    async fn on_cancel(
+        &mut self,
+        _ctx: &ActorContext,
+        _msg: &Message,
+    ) -> Result<Value, BehaviorError> {
+        self.status = "cancelled".into();
+        Ok(Value::Null)
+    }
+
+    #[query_handler("status")]
+    async fn status(&self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        Ok(json!({
+            "order_id": self.order_id,
+            "status": self.status,
+            "steps": self.steps_completed,
+        }))
+    }
+}
+
+plexspaces_sdk::export_actors!(Counter, Door, Tally, OrderFulfillment { facets: ["durability"] });
