@@ -1,6 +1,7 @@
 //! Figures for BENCHMARKS.md: one counter as a Python component, as TypeScript components on
-//! QuickJS and on SpiderMonkey, as a Rust component (wasm32-wasip2, wit-bindgen) and as a native
-//! Rust actor, in one run.
+//! QuickJS and on SpiderMonkey, as Rust components (written against the world with wit-bindgen;
+//! and with the Rust SDK's macros, with a serde state and without, whose actors each pin an
+//! instance) and as a native Rust actor, in one run.
 //!
 //! `cargo run -p plexspaces-wasm --example wasm_actors -- [ACTORS]` (default 100,000 actors of
 //! each component). Needs `PLEXSPACES_PYTHON` to name a Python with the SDK's build
@@ -109,6 +110,24 @@ fn builds() {
         .arg(out.join("counter.wasm"))
         .env("PYTHONPATH", root.join("sdks/python/src"));
     timed_build("python", command);
+    // The Rust SDK's counter example: from nothing (its dependencies too), then after an edit.
+    let manifest = root.join("examples/rust/counter-wasm/Cargo.toml");
+    for label in ["rust sdk (dependencies included)", "rust sdk (after an edit)"] {
+        let mut command = std::process::Command::new("cargo");
+        command
+            .args(["build", "--release", "--locked", "--quiet", "--target", "wasm32-wasip2"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(out.join("rust-target"))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        // An edit: the crate's own source is newer than its last build.
+        let source = root.join("examples/rust/counter-wasm/src/lib.rs");
+        let text = std::fs::read(&source).unwrap();
+        std::fs::write(&source, text).unwrap();
+        timed_build(label, command);
+    }
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -193,11 +212,12 @@ async fn counters(host: &Host, system: &System, label: &str, module: &Module, ac
     let rss_after = rss_kib();
     println!(
         "{label}: resident {:.0} MiB before activation, {:.0} MiB with {actors} more active actors \
-         ({:.0} B per active idle actor; {} instances)",
+         ({:.0} B per active idle actor; {} pooled and {} pinned instances)",
         rss_before as f64 / 1024.0,
         rss_after as f64 / 1024.0,
         (rss_after.saturating_sub(rss_before) as f64 * 1024.0) / actors as f64,
-        module.pool_stats().live
+        module.pool_stats().live,
+        module.pool_stats().pinned
     );
     println!("{label}: (kept {} references while measuring)", keep.len());
 }
@@ -210,6 +230,9 @@ async fn run(actors: usize) {
     let python_wasm =
         std::fs::read(guests::python_module("examples/python/counter_actor.py")).unwrap();
     let rust_wasm = std::fs::read(guests::rust_module("crates/wasm/guests/rust-counter")).unwrap();
+    let sdk_wasm =
+        std::fs::read(guests::rust_module("crates/wasm/guests/rust-sdk-actors")).unwrap();
+    let pinned_wasm = std::fs::read(guests::rust_module("examples/rust/counter-wasm")).unwrap();
     let state_wasm =
         std::fs::read(guests::python_module("examples/python/misbehaving.py")).unwrap();
     let typescript: Vec<(String, Vec<u8>, Vec<u8>)> =
@@ -247,6 +270,8 @@ async fn run(actors: usize) {
     report("native rust counter (GenServer), warm call", samples.split_off(1_000));
 
     let rust = compiled(&host, "rust", rust_wasm).await;
+    let sdk = compiled(&host, "rust sdk", sdk_wasm).await;
+    let pinned = compiled(&host, "rust sdk, no serde", pinned_wasm).await;
     let python = compiled(&host, "python", python_wasm).await;
     let mut typescript_counters = Vec::new();
     let mut states = vec![("python".to_owned(), compiled(&host, "python state", state_wasm).await)];
@@ -271,6 +296,9 @@ async fn run(actors: usize) {
 
     println!("resident at start: {:.0} MiB", rss_start as f64 / 1024.0);
     counters(&host, &system, "rust", &rust, actors).await;
+    counters(&host, &system, "rust sdk", &sdk, actors).await;
+    // An instance per active actor: as many as the default max_pinned_instances allows.
+    counters(&host, &system, "rust sdk, no serde", &pinned, actors.min(1_000)).await;
     counters(&host, &system, "python", &python, actors).await;
     for (label, module) in &typescript_counters {
         counters(&host, &system, label, module, actors).await;
