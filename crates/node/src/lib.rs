@@ -47,6 +47,7 @@ mod payload;
 mod registry;
 mod timers;
 mod wasm_kind;
+mod workflow_kind;
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -133,6 +134,20 @@ impl NodeBuilder {
             facets.iter().map(|(name, config)| ((*name).to_owned(), config.clone())).collect();
         let registration: Registration = Box::new(move |registry, idle_timeout, durable| {
             let kind = Native::<S>::new(registry.clone(), idle_timeout, &facets, durable)?;
+            Ok(Arc::new(kind) as Arc<dyn ActorKind>)
+        });
+        self.registrations.push((name.to_owned(), registration));
+        self
+    }
+
+    /// Serves the native workflow type `S` (`#[workflow_actor]`) as `name`: `run` starts an
+    /// actor's run (an ask gets its result when it ends), its query names read the committed
+    /// state, other actions are signals. A native run is not durable: it lives in the node's
+    /// memory, through idle deactivations but not a restart (deploy the workflow as a
+    /// component with the `durability` facet for that).
+    pub fn register_workflow<S: plexspaces_sdk::WorkflowHandlers>(mut self, name: &str) -> Self {
+        let registration: Registration = Box::new(move |registry, idle_timeout, _| {
+            let kind = workflow_kind::NativeWorkflow::<S>::new(registry.clone(), idle_timeout);
             Ok(Arc::new(kind) as Arc<dyn ActorKind>)
         });
         self.registrations.push((name.to_owned(), registration));

@@ -71,7 +71,10 @@ impl Envelope {
 
 /// The facets every native actor gets: it is virtual (activated by its first message,
 /// deactivated after `idle_timeout`).
-fn attached_facets(idle_timeout: Duration, extra: &[(String, Value)]) -> Vec<(String, Value)> {
+pub(crate) fn attached_facets(
+    idle_timeout: Duration,
+    extra: &[(String, Value)],
+) -> Vec<(String, Value)> {
     let idle_ms = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX).max(1);
     let mut facets =
         vec![("virtual_actor".to_owned(), serde_json::json!({ "idle_timeout_ms": idle_ms }))];

@@ -11,7 +11,9 @@
 //! progress a signal's handler runs on the committed state at once (the next run starts from
 //! that state and does not handle it again), and the signal waits, up to 1,024 of them, for
 //! the next run's `wait_signal`. The state is committed (made visible to queries) at each of
-//! those calls and when the run ends. Durability (journal, replay) comes with its own issue.
+//! those calls and when the run ends. A run outlives its actor's deactivation: the snapshot
+//! ([`WorkflowKept`]) hands it to the next activation. A native run is not journaled: a durable
+//! workflow is, for now, a guest component with the `durability` facet.
 
 use std::{
     collections::VecDeque,
@@ -211,14 +213,46 @@ impl<S: WorkflowHandlers> WorkflowActor<S> {
     }
 }
 
+/// What a workflow actor hands its next activation: the committed state and the run in
+/// progress, which goes on while the actor is deactivated (a virtual actor idle past its
+/// timeout) and is found again by the next activation.
+pub struct WorkflowKept<S> {
+    committed: Arc<Mutex<S>>,
+    run: Option<Run>,
+    waiting_signals: VecDeque<Message>,
+}
+
+impl<S> fmt::Debug for WorkflowKept<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowKept").field("running", &self.run.is_some()).finish()
+    }
+}
+
 impl<S: WorkflowHandlers> Actor for WorkflowActor<S> {
     type Msg = Message;
     type Reply = Result<serde_json::Value, BehaviorError>;
-    type Snapshot = ();
+    type Snapshot = WorkflowKept<S>;
 
-    async fn activate(&mut self, _: Option<()>, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+    async fn activate(
+        &mut self,
+        kept: Option<WorkflowKept<S>>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ExitReason> {
+        if let Some(kept) = kept {
+            self.committed = kept.committed;
+            self.run = kept.run;
+            self.waiting_signals = kept.waiting_signals;
+        }
         self.context = Some(ActorContext::new(ctx.id().clone(), None));
         Ok(())
+    }
+
+    async fn deactivate(&mut self, _: &mut Context<Self>) -> Option<WorkflowKept<S>> {
+        Some(WorkflowKept {
+            committed: Arc::clone(&self.committed),
+            run: self.run.take(),
+            waiting_signals: std::mem::take(&mut self.waiting_signals),
+        })
     }
 
     async fn handle(&mut self, msg: Message, ctx: &mut Context<Self>) -> Self::Reply {
