@@ -43,6 +43,7 @@ mod metrics;
 mod openapi;
 mod options;
 mod outbound;
+pub mod partition;
 mod payload;
 mod registry;
 mod timers;
