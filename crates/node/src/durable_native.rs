@@ -202,7 +202,9 @@ impl<S: Handlers + ActorState> DurableNative<S> {
 }
 
 /// A handler's reply as the JSON bytes an asker gets.
-fn reply_bytes(reply: std::result::Result<serde_json::Value, BehaviorError>) -> Result<Vec<u8>> {
+pub(crate) fn reply_bytes(
+    reply: std::result::Result<serde_json::Value, BehaviorError>,
+) -> Result<Vec<u8>> {
     let reply = reply?;
     serde_json::to_vec(&reply).map_err(|error| {
         Error::new(ErrorCode::Internal, format!("the reply is not serializable: {error}"))

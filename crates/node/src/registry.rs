@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::{
     Error, Result,
-    durable_native::{Delivery, DurableNative},
+    durable_native::{Delivery, DurableNative, reply_bytes},
 };
 
 /// A boxed future borrowed for `'a`.
@@ -285,11 +285,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
                 let find = || self.durable_actor(system, &id, durability);
                 return ask_retrying(&id, delivery, timeout, find).await?;
             }
-            let reply: Value =
-                ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await??;
-            serde_json::to_vec(&reply).map_err(|error| {
-                Error::new(ErrorCode::Internal, format!("the reply is not serializable: {error}"))
-            })
+            reply_bytes(ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await?)
         })
     }
 }

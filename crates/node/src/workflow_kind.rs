@@ -9,11 +9,12 @@ use std::{marker::PhantomData, time::Duration};
 use plexspaces_core::{ActorRef, FacetRegistry, System};
 use plexspaces_sdk::{Message, WorkflowActor, WorkflowHandlers};
 use plexspaces_storage::journal::Origin;
-use plexspaces_types::{ActorId, ErrorCode};
+use plexspaces_types::ActorId;
 use serde_json::Value;
 
 use crate::{
-    Error, Result,
+    Result,
+    durable_native::reply_bytes,
     registry::{ActorKind, BoxFuture, Envelope, ask_retrying, tell_retrying, virtual_actor},
 };
 
@@ -60,11 +61,7 @@ impl<S: WorkflowHandlers> ActorKind for NativeWorkflow<S> {
         _: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let reply: Value =
-                ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await??;
-            serde_json::to_vec(&reply).map_err(|error| {
-                Error::new(ErrorCode::Internal, format!("the reply is not serializable: {error}"))
-            })
+            reply_bytes(ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await?)
         })
     }
 }

@@ -273,14 +273,24 @@ pub trait Exported {
 }
 
 /// The facets an export gives a class, as `describe` lists them.
-fn facet_specs(facets: &[&str]) -> Vec<Value> {
-    facets.iter().map(|name| json!({"name": name, "config": {}})).collect()
-}
-
-/// Who keeps a state of type `S`: one without serde cannot travel, so it lives here, in an
-/// instance the host pins to its actor.
-fn state_keeper<S: ActorState>() -> &'static str {
-    if S::checkpointable() { "host" } else { "guest" }
+/// A class as `describe` lists it: its handlers, its facets (with empty configs), and who
+/// keeps a state of type `S` (one without serde cannot travel, so it lives here, in an
+/// instance the host pins to its actor).
+fn class_json<S: ActorState>(
+    name: &str,
+    behavior: &str,
+    facets: &[&str],
+    handlers: Vec<Value>,
+) -> Value {
+    let facets: Vec<Value> =
+        facets.iter().map(|name| json!({"name": name, "config": {}})).collect();
+    json!({
+        "name": name,
+        "behavior": behavior,
+        "facets": facets,
+        "handlers": handlers,
+        "state": if S::checkpointable() { "host" } else { "guest" },
+    })
 }
 
 impl<S: ActorState + Handlers> GuestServer for ClassServer<S> {
@@ -294,13 +304,7 @@ impl<S: ActorState + Handlers> GuestServer for ClassServer<S> {
         };
         let handlers: Vec<Value> =
             S::ACTIONS.iter().map(|action| json!({"name": action, "kind": "handler"})).collect();
-        json!({
-            "name": name,
-            "behavior": behavior,
-            "facets": facet_specs(facets),
-            "handlers": handlers,
-            "state": state_keeper::<S>(),
-        })
+        class_json::<S>(name, behavior, facets, handlers)
     }
 
     fn handle(
@@ -604,13 +608,7 @@ impl<S: WorkflowHandlers> GuestServer for WorkflowServer<S> {
             .chain(S::SIGNALS.iter().map(|name| handler(name, "signal")))
             .chain(S::QUERIES.iter().map(|name| handler(name, "query")))
             .collect();
-        json!({
-            "name": name,
-            "behavior": "workflow",
-            "facets": facet_specs(facets),
-            "handlers": handlers,
-            "state": state_keeper::<S>(),
-        })
+        class_json::<S>(name, "workflow", facets, handlers)
     }
 
     fn handle(
