@@ -589,6 +589,7 @@ fn info(deployment: &Deployment) -> pb::DeploymentInfo {
             behavior: class.behavior.clone(),
             facets: facets_of(class, &record.config).into_iter().map(|(name, _)| name).collect(),
             handlers: class.handlers.iter().map(|handler| handler.name.clone()).collect(),
+            state: class.state.clone(),
         })
         .collect();
     pb::DeploymentInfo {
@@ -606,5 +607,6 @@ fn info(deployment: &Deployment) -> pb::DeploymentInfo {
         config: record.config.to_string().into_bytes(),
         instances: stats.live as u64,
         discarded_instances: stats.discarded,
+        pinned_instances: stats.pinned as u64,
     }
 }

@@ -213,7 +213,7 @@ pub(crate) fn deployment_json(info: &pb::DeploymentInfo) -> Value {
         .map(|ty| {
             json!({
                 "name": ty.name, "class": ty.class_name, "behavior": ty.behavior,
-                "facets": ty.facets, "handlers": ty.handlers,
+                "facets": ty.facets, "handlers": ty.handlers, "state": ty.state,
             })
         })
         .collect();
@@ -224,5 +224,6 @@ pub(crate) fn deployment_json(info: &pb::DeploymentInfo) -> Value {
         "sdk": info.sdk, "types": types, "deployed_at_ms": info.deployed_at_ms,
         "compile_ms": info.compile_ms, "cached": info.cached, "config": config,
         "instances": info.instances, "discarded_instances": info.discarded_instances,
+        "pinned_instances": info.pinned_instances,
     })
 }

@@ -465,11 +465,12 @@ fn deployment_schemas() -> serde_json::Map<String, Value> {
                 "version": {"type": "string"}, "sha256": {"type": "string"}, "size_bytes": {"type": "integer"},
                 "sdk": {"type": "string"}, "deployed_at_ms": {"type": "integer"}, "compile_ms": {"type": "integer"},
                 "cached": {"type": "boolean"}, "config": {}, "instances": {"type": "integer"},
-                "discarded_instances": {"type": "integer"},
+                "discarded_instances": {"type": "integer"}, "pinned_instances": {"type": "integer"},
                 "types": {"type": "array", "items": {"type": "object", "required": ["name", "class", "behavior"],
                     "properties": {"name": {"type": "string"}, "class": {"type": "string"}, "behavior": {"type": "string"},
                         "facets": {"type": "array", "items": {"type": "string"}},
-                        "handlers": {"type": "array", "items": {"type": "string"}}}}}
+                        "handlers": {"type": "array", "items": {"type": "string"}},
+                        "state": {"type": "string", "enum": ["host", "guest"]}}}}
             }
         },
         "DeployJob": {

@@ -280,8 +280,33 @@ fn python_typescript_and_rust_actors_share_one_node_and_ask_each_other() {
     let node = start(&dir);
     deploy(&node, "py-bridge", &python);
     deploy(&node, "ts-bridge", &typescript);
-    // The Rust SDK's actors as a guest: a module of two classes, `rs.counter` and `rs.door`.
-    deploy(&node, "rs", &rust);
+    // The Rust SDK's actors as a guest: `rs.counter`, `rs.door`, `rs.tally` (its state has no
+    // serde: the guest keeps it, in an instance pinned to each actor) and a workflow.
+    let deployed = deploy(&node, "rs", &rust);
+    let kept: Vec<(&str, &str)> = deployed["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ty| (ty["name"].as_str().unwrap(), ty["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("rs.counter", "host"),
+            ("rs.door", "host"),
+            ("rs.tally", "guest"),
+            ("rs.order_fulfillment", "host")
+        ],
+        "{deployed}"
+    );
+    assert_eq!(
+        call(&node, "rs.tally/t1", r#"{"action":"add","text":"a"}"#).json(),
+        json!({"seen": ["a"]})
+    );
+    assert_eq!(
+        call(&node, "rs.tally/t1", r#"{"action":"add","text":"b"}"#).json(),
+        json!({"seen": ["a", "b"]})
+    );
 
     // KV and the tuple space are the namespace's, whatever the language.
     for (writer, reader, key) in [
