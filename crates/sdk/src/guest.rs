@@ -272,7 +272,6 @@ pub trait Exported {
     type Server: GuestServer;
 }
 
-/// The facets an export gives a class, as `describe` lists them.
 /// A class as `describe` lists it: its handlers, its facets (with empty configs), and who
 /// keeps a state of type `S` (one without serde cannot travel, so it lives here, in an
 /// instance the host pins to its actor).
@@ -326,9 +325,7 @@ impl<S: ActorState + Handlers> ClassServer<S> {
     /// A GenFSM's state is stored as its native checkpoint is, `{"state": .., "fsm_state": ..}`;
     /// any other state as its serde JSON.
     fn restore(&self, bytes: &[u8]) -> Result<(S, Option<&'static str>), Failure> {
-        let mut saved: Value = serde_json::from_slice(bytes).map_err(|error| {
-            failure("internal", format!("the stored state is not JSON: {error}"))
-        })?;
+        let mut saved = stored_json(bytes)?;
         let mut fsm_state = S::INITIAL_STATE;
         if S::INITIAL_STATE.is_some() {
             if let Some(name) = saved.get("fsm_state").and_then(Value::as_str) {
@@ -341,10 +338,7 @@ impl<S: ActorState + Handlers> ClassServer<S> {
             }
             saved = saved["state"].take();
         }
-        let state = S::from_state_json(saved).map_err(|error| {
-            failure("internal", format!("the stored state does not fit: {error}"))
-        })?;
-        Ok((state, fsm_state))
+        Ok((fitted(saved)?, fsm_state))
     }
 
     fn snapshot(&self, kept: &Kept<S>) -> Result<Vec<u8>, Failure> {
@@ -379,20 +373,8 @@ impl<S: ActorState + Handlers> ClassServer<S> {
         Ok(Reply { payload, state: Some(state) })
     }
 
-    /// The actor `key` as the host says to take it: kept here, fresh, or from its bytes.
     fn kept(&self, key: &str, state: StateIn) -> Result<Kept<S>, Failure> {
-        Ok(match state {
-            StateIn::Cached => self.cache.borrow_mut().remove(key).ok_or_else(|| {
-                failure("need_state", "this instance no longer keeps the actor's state")
-            })?,
-            fresh_or_bytes => {
-                let (state, fsm_state) = match fresh_or_bytes {
-                    StateIn::Bytes(bytes) => self.restore(&bytes)?,
-                    _ => (S::default(), S::INITIAL_STATE),
-                };
-                Kept { id: own_id()?, state, fsm_state }
-            }
-        })
+        taken(&self.cache, key, state, S::INITIAL_STATE, |bytes| self.restore(bytes))
     }
 
     /// Runs the handler for `action` on `kept`; the reply as JSON.
@@ -412,6 +394,39 @@ impl<S: ActorState + Handlers> ClassServer<S> {
         }
         Ok(reply.to_string().into_bytes())
     }
+}
+
+/// The actor `key` as the host says to take it: kept in `cache`, fresh (a GenFSM in
+/// `initial`), or from the bytes the host keeps, which `restore` reads.
+fn taken<S: ActorState>(
+    cache: &RefCell<HashMap<String, Kept<S>>>,
+    key: &str,
+    state: StateIn,
+    initial: Option<&'static str>,
+    restore: impl FnOnce(&[u8]) -> Result<(S, Option<&'static str>), Failure>,
+) -> Result<Kept<S>, Failure> {
+    let (state, fsm_state) = match state {
+        StateIn::Cached => {
+            return cache.borrow_mut().remove(key).ok_or_else(|| {
+                failure("need_state", "this instance no longer keeps the actor's state")
+            });
+        }
+        StateIn::Bytes(bytes) => restore(&bytes)?,
+        StateIn::Fresh => (S::default(), initial),
+    };
+    Ok(Kept { id: own_id()?, state, fsm_state })
+}
+
+/// The state bytes the host keeps, as JSON.
+fn stored_json(bytes: &[u8]) -> Result<Value, Failure> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| failure("internal", format!("the stored state is not JSON: {error}")))
+}
+
+/// A state from its stored JSON.
+fn fitted<S: ActorState>(saved: Value) -> Result<S, Failure> {
+    S::from_state_json(saved)
+        .map_err(|error| failure("internal", format!("the stored state does not fit: {error}")))
 }
 
 /// The actor this call serves, as the host names it.
@@ -618,21 +633,8 @@ impl<S: WorkflowHandlers> GuestServer for WorkflowServer<S> {
         action: String,
         payload: Vec<u8>,
     ) -> Result<Reply, Failure> {
-        let mut kept = match state {
-            StateIn::Cached => self.cache.borrow_mut().remove(&key).ok_or_else(|| {
-                failure("need_state", "this instance no longer keeps the actor's state")
-            })?,
-            StateIn::Bytes(bytes) => {
-                let saved = serde_json::from_slice(&bytes).map_err(|error| {
-                    failure("internal", format!("the stored state is not JSON: {error}"))
-                })?;
-                let state = S::from_state_json(saved).map_err(|error| {
-                    failure("internal", format!("the stored state does not fit: {error}"))
-                })?;
-                Kept { id: own_id()?, state, fsm_state: None }
-            }
-            StateIn::Fresh => Kept { id: own_id()?, state: S::default(), fsm_state: None },
-        };
+        let restore = |bytes: &[u8]| Ok((fitted(stored_json(bytes)?)?, None));
+        let mut kept = taken(&self.cache, &key, state, None, restore)?;
         let context = ActorContext { id: kept.id.clone(), fsm_state: None };
         let message = json_message(action, payload);
         // A failure drops the copy: the next message starts from the committed state.

@@ -195,6 +195,10 @@ mod tests {
                 r#"{"world":"0.1.0","classes":[{"name":"A","behavior":"gen_server","state":"disk"}]}"#,
                 "keeps its state in \"disk\"",
             ),
+            (
+                r#"{"world":"0.1.0","classes":[{"name":"A","behavior":"workflow","state":"guest"}]}"#,
+                "a workflow, whose state the host must keep",
+            ),
         ] {
             let error = Description::parse(bad).unwrap_err();
             assert!(error.message.contains(says), "{bad}: {}", error.message);
