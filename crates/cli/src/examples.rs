@@ -1,7 +1,8 @@
 //! The project's example actors, embedded in the stock binary so a node started with
 //! `plexspaces start` serves something before any module is deployed: `counter`
-//! (examples/rust/counter.rs), `echo` (examples/rust/echo.rs) and the durable `ledger`
-//! (examples/rust/ledger.rs).
+//! (examples/rust/counter.rs), `echo` (examples/rust/echo.rs), the durable `ledger`
+//! (examples/rust/ledger.rs) and the durable workflow `order_workflow`
+//! (examples/rust/order_workflow.rs).
 
 use plexspaces_node::NodeBuilder;
 
@@ -21,6 +22,15 @@ mod ledger {
     }
 }
 
+mod order_workflow {
+    include!("../../../examples/rust/order_workflow.rs");
+
+    pub(super) fn register(builder: super::NodeBuilder) -> super::NodeBuilder {
+        let durability = [("durability", serde_json::json!({}))];
+        builder.register_workflow_with_facets::<OrderWorkflow>("order_workflow", &durability)
+    }
+}
+
 mod echo {
     include!("../../../examples/rust/echo.rs");
 
@@ -30,7 +40,7 @@ mod echo {
 }
 
 /// The examples by name.
-pub(crate) const ALL: [&str; 3] = ["counter", "echo", "ledger"];
+pub(crate) const ALL: [&str; 4] = ["counter", "echo", "ledger", "order_workflow"];
 
 /// Registers the named examples on a node builder.
 pub(crate) fn register(builder: NodeBuilder, names: &[String]) -> Result<NodeBuilder, String> {
@@ -40,6 +50,7 @@ pub(crate) fn register(builder: NodeBuilder, names: &[String]) -> Result<NodeBui
             "counter" => counter::register(builder),
             "echo" => echo::register(builder),
             "ledger" => ledger::register(builder),
+            "order_workflow" => order_workflow::register(builder),
             other => {
                 return Err(format!(
                     "there is no example actor {other:?}; the examples are {}",

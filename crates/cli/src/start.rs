@@ -44,7 +44,7 @@ pub(crate) struct StartArgs {
         long,
         env = "PLEXSPACES_EXAMPLES",
         value_delimiter = ',',
-        default_value = "counter,echo,ledger"
+        default_value = "counter,echo,ledger,order_workflow"
     )]
     examples: Vec<String>,
     /// Log format on stderr.

@@ -62,6 +62,8 @@ pub(crate) struct DurableDefaults {
     pub(crate) checkpoint_every: u64,
     pub(crate) key_window: Duration,
     pub(crate) max_keys: usize,
+    /// The node's timers: the wake-ups of durable native workflows' runs.
+    pub(crate) timers: Arc<dyn plexspaces_wasm::TimerService>,
 }
 
 impl DurableDefaults {

@@ -32,6 +32,7 @@ mod deploy;
 mod deploy_api;
 mod durability;
 mod durable_native;
+mod durable_workflow;
 mod error;
 mod gate;
 mod http;
@@ -143,12 +144,32 @@ impl NodeBuilder {
 
     /// Serves the native workflow type `S` (`#[workflow_actor]`) as `name`: `run` starts an
     /// actor's run (an ask gets its result when it ends), its query names read the committed
-    /// state, other actions are signals. A native run is not durable: it lives in the node's
-    /// memory, through idle deactivations but not a restart (deploy the workflow as a
-    /// component with the `durability` facet for that).
-    pub fn register_workflow<S: plexspaces_sdk::WorkflowHandlers>(mut self, name: &str) -> Self {
-        let registration: Registration = Box::new(move |registry, idle_timeout, _| {
-            let kind = workflow_kind::NativeWorkflow::<S>::new(registry.clone(), idle_timeout);
+    /// state, other actions are signals. Such a run lives in the node's memory, through idle
+    /// deactivations but not a restart: [`NodeBuilder::register_workflow_with_facets`] with
+    /// the `durability` facet makes it durable.
+    pub fn register_workflow<S: plexspaces_sdk::WorkflowHandlers>(self, name: &str) -> Self {
+        self.register_workflow_with_facets::<S>(name, &[])
+    }
+
+    /// [`NodeBuilder::register_workflow`] with more facets. With `durability`, every message
+    /// is journaled and a run survives restarts of the node: a step's result is journaled
+    /// before the run goes on and is never computed again, a sleep or a wait for a signal ends
+    /// when it is due also after a restart, and signals are kept until the run takes them (the
+    /// state needs serde, or registration fails with `state_not_serializable`).
+    pub fn register_workflow_with_facets<S: plexspaces_sdk::WorkflowHandlers>(
+        mut self,
+        name: &str,
+        facets: &[(&str, serde_json::Value)],
+    ) -> Self {
+        let facets: Vec<(String, serde_json::Value)> =
+            facets.iter().map(|(name, config)| ((*name).to_owned(), config.clone())).collect();
+        let registration: Registration = Box::new(move |registry, idle_timeout, durable| {
+            let kind = workflow_kind::NativeWorkflow::<S>::new(
+                registry.clone(),
+                idle_timeout,
+                &facets,
+                durable,
+            )?;
             Ok(Arc::new(kind) as Arc<dyn ActorKind>)
         });
         self.registrations.push((name.to_owned(), registration));
@@ -223,6 +244,7 @@ impl NodeBuilder {
             checkpoint_every: options.checkpoint_every,
             key_window: Duration::from_secs(options.idempotency_window_secs),
             max_keys: options.idempotency_max_keys,
+            timers: Arc::new(timers.clone()),
         };
         let mut kinds = BTreeMap::new();
         for (name, registration) in self.registrations {

@@ -291,7 +291,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
 }
 
 /// A durable native actor journals JSON payloads only (its replay rebuilds them as JSON).
-fn json_only(msg: &Message) -> Result<()> {
+pub(crate) fn json_only(msg: &Message) -> Result<()> {
     if crate::payload::is_json(&msg.content_type) {
         return Ok(());
     }

@@ -1,41 +1,84 @@
 //! A native workflow type (`#[workflow_actor]` state `S`): virtual `WorkflowActor<S>`s. `run`
 //! starts the run (an ask gets its result when it ends, within the ask's timeout; a tell
 //! starts it and is answered at once), a query name reads the committed state, any other
-//! action is a signal. Not durable: a native run lives in the node's memory, and a restart
-//! loses it (a workflow deployed as a component with the `durability` facet survives one).
+//! action is a signal. Without the `durability` facet a run lives in the node's memory, and a
+//! restart loses it; with it, the actors are `DurableWorkflow<S>`s, whose runs are journaled
+//! and survive restarts (`crate::durable_workflow`).
 
-use std::{marker::PhantomData, time::Duration};
+use std::{marker::PhantomData, sync::Arc, time::Duration};
 
 use plexspaces_core::{ActorRef, FacetRegistry, System};
+use plexspaces_durable::Durability;
 use plexspaces_sdk::{Message, WorkflowActor, WorkflowHandlers};
 use plexspaces_storage::journal::Origin;
-use plexspaces_types::ActorId;
+use plexspaces_types::{ActorId, ErrorCode};
+use plexspaces_wasm::TimerService;
 use serde_json::Value;
 
 use crate::{
-    Result,
-    durable_native::reply_bytes,
-    registry::{ActorKind, BoxFuture, Envelope, ask_retrying, tell_retrying, virtual_actor},
+    Error, Result,
+    durable_native::{Delivery, reply_bytes},
+    durable_workflow::DurableWorkflow,
+    registry::{
+        ActorKind, BoxFuture, Envelope, ask_retrying, json_only, tell_retrying, virtual_actor,
+    },
 };
 
 /// A native workflow type.
 pub(crate) struct NativeWorkflow<S> {
     facet_registry: FacetRegistry,
-    /// The `virtual_actor` facet and its idle timeout.
+    /// The `virtual_actor` facet and its idle timeout, and the type's own.
     facets: Vec<(String, Value)>,
     idle_timeout: Duration,
+    /// Set when the facets include `durability`, with the timers that wake its runs.
+    durability: Option<(Arc<Durability>, Arc<dyn TimerService>)>,
     state: PhantomData<fn() -> S>,
 }
 
 impl<S: WorkflowHandlers> NativeWorkflow<S> {
-    pub(crate) fn new(facet_registry: FacetRegistry, idle_timeout: Duration) -> Self {
-        let facets = crate::registry::attached_facets(idle_timeout, &[]);
-        Self { facet_registry, facets, idle_timeout, state: PhantomData }
+    pub(crate) fn new(
+        facet_registry: FacetRegistry,
+        idle_timeout: Duration,
+        extra_facets: &[(String, Value)],
+        durable: &crate::deploy::DurableDefaults,
+    ) -> Result<Self> {
+        let durability = durable.for_facets(extra_facets);
+        if durability.is_some() && !S::checkpointable() {
+            return Err(Error::new(
+                ErrorCode::StateNotSerializable,
+                format!(
+                    "a durable workflow journals its state, and {} has no serde: derive \
+                     Serialize and Deserialize for it",
+                    std::any::type_name::<S>()
+                ),
+            ));
+        }
+        let facets = crate::registry::attached_facets(idle_timeout, extra_facets);
+        let named: Vec<(&str, Value)> =
+            facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
+        facet_registry
+            .build(&named)
+            .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
+        let durability = durability.map(|durability| (durability, Arc::clone(&durable.timers)));
+        Ok(Self { facet_registry, facets, idle_timeout, durability, state: PhantomData })
     }
 
     fn actor(&self, system: &System, id: &ActorId) -> Result<ActorRef<WorkflowActor<S>>> {
         let registry = (&self.facet_registry, self.facets.as_slice());
         virtual_actor(system, id, self.idle_timeout, registry, |_| WorkflowActor::<S>::default())
+    }
+
+    fn durable_actor(
+        &self,
+        system: &System,
+        id: &ActorId,
+        (durability, timers): &(Arc<Durability>, Arc<dyn TimerService>),
+    ) -> Result<ActorRef<DurableWorkflow<S>>> {
+        let (durability, timers) = (Arc::clone(durability), Arc::clone(timers));
+        let registry = (&self.facet_registry, self.facets.as_slice());
+        virtual_actor(system, id, self.idle_timeout, registry, move |_| {
+            DurableWorkflow::<S>::new(Arc::clone(&durability), Arc::clone(&timers))
+        })
     }
 }
 
@@ -48,8 +91,23 @@ impl<S: WorkflowHandlers> ActorKind for NativeWorkflow<S> {
         self.facets.iter().map(|(name, _)| name.clone()).collect()
     }
 
-    fn tell(&self, system: &System, id: ActorId, msg: Message, _: Envelope) -> Result<()> {
-        tell_retrying(&id, msg, || self.actor(system, &id))
+    fn durable(&self) -> bool {
+        self.durability.is_some()
+    }
+
+    fn tell(&self, system: &System, id: ActorId, msg: Message, envelope: Envelope) -> Result<()> {
+        let Some(durability) = &self.durability else {
+            return tell_retrying(&id, msg, || self.actor(system, &id));
+        };
+        json_only(&msg)?;
+        let delivery = Delivery {
+            msg,
+            message_id: Some(envelope.message_id),
+            origin: envelope.origin,
+            idempotency_key: envelope.idempotency_key,
+            admission: envelope.admission,
+        };
+        tell_retrying(&id, delivery, || self.durable_actor(system, &id, durability))
     }
 
     fn call<'a>(
@@ -58,10 +116,19 @@ impl<S: WorkflowHandlers> ActorKind for NativeWorkflow<S> {
         id: ActorId,
         msg: Message,
         timeout: Duration,
-        _: Option<Origin>,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            reply_bytes(ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await?)
+            let Some(durability) = &self.durability else {
+                return reply_bytes(
+                    ask_retrying(&id, msg, timeout, || self.actor(system, &id)).await?,
+                );
+            };
+            json_only(&msg)?;
+            let delivery =
+                Delivery { msg, message_id: None, origin, idempotency_key: None, admission: None };
+            let find = || self.durable_actor(system, &id, durability);
+            ask_retrying(&id, delivery, timeout, find).await?
         })
     }
 }

@@ -63,7 +63,7 @@ pub use plexspaces_sdk_macros::{
 pub use serde_json::{Value, json};
 pub use state::{ActorState, Handlers, Transition, WorkflowHandlers};
 #[cfg(not(target_family = "wasm"))]
-pub use workflow::{WorkflowActor, WorkflowContext, WorkflowKept};
+pub use workflow::{RunJournal, WorkflowActor, WorkflowContext, WorkflowKept};
 
 /// Support code for the macros; not part of the API.
 #[doc(hidden)]

@@ -12,13 +12,19 @@
 //! that state and does not handle it again), and the signal waits, up to 1,024 of them, for
 //! the next run's `wait_signal`. The state is committed (made visible to queries) at each of
 //! those calls and when the run ends. A run outlives its actor's deactivation: the snapshot
-//! ([`WorkflowKept`]) hands it to the next activation. A native run is not journaled: a durable
-//! workflow is, for now, a guest component with the `durability` facet.
+//! ([`WorkflowKept`]) hands it to the next activation.
+//!
+//! A durable run (a type with the `durability` facet, hosted by the node) makes the same calls
+//! through a [`RunJournal`] its host supplies: a step's result is journaled and a replay returns
+//! it without running the step again, a sleep or a wait that has not come to its end makes the
+//! run unwind (the host resumes it later by running it again from its start, every call
+//! answered from the journal), and signals are journaled messages that the run takes.
 
 use std::{
     collections::VecDeque,
     fmt,
     future::Future,
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -32,11 +38,49 @@ use tokio::sync::mpsc;
 
 use crate::{ActorContext, BehaviorError, Message, WorkflowHandlers};
 
+/// The journal a durable run's calls go through, supplied by the host that runs it (the node's
+/// durable workflow types). Each call answers from the journal when the run is replayed and
+/// journals its answer when it runs live; `sleep` and `wait_signal` fail when the run must wait,
+/// and every call after that fails too, so the run unwinds whatever it does with the error.
+pub trait RunJournal: Send + Sync {
+    /// Begins the step `name`: its recorded result (JSON) when it ran before, `None` when it
+    /// must run now.
+    fn step_begin(&self, name: &str) -> Result<Option<String>, BehaviorError>;
+    /// Journals the result (JSON) of the step `name`; resolves once that is durable, so that
+    /// the step never runs again.
+    fn step_end<'a>(
+        &'a self,
+        name: &'a str,
+        result: String,
+    ) -> Pin<Box<dyn Future<Output = Result<(), BehaviorError>> + Send + 'a>>;
+    /// The end of a sleep (`signal` `None`) or of a wait for `signal`, `ms` from the first
+    /// time the run got here (ms since the Unix epoch).
+    fn deadline(&self, ms: u64, signal: Option<&str>) -> Result<u64, BehaviorError>;
+    /// Until `deadline`, or for `signal`: `true` once a signal the run must take has come (the
+    /// one it waits for, or one with a handler), `false` once the deadline has passed, an
+    /// error (the run waits) before either.
+    fn wait(&self, deadline: u64, signal: Option<&str>) -> Result<bool, BehaviorError>;
+    /// The signals that came since the run last took them, in order.
+    fn take_signals(&self) -> Result<Vec<Message>, BehaviorError>;
+    /// Makes `state` (the state's JSON) what queries read.
+    fn commit(&self, state: serde_json::Value) -> Result<(), BehaviorError>;
+}
+
 /// What a run handler calls to wait for signals, sleep and commit its state.
 pub struct WorkflowContext<S> {
     actor: ActorContext,
-    committed: Arc<Mutex<S>>,
-    inbox: tokio::sync::Mutex<Inbox>,
+    mode: Mode<S>,
+}
+
+enum Mode<S> {
+    /// A run in a task of its own, in memory.
+    Live { committed: Arc<Mutex<S>>, inbox: tokio::sync::Mutex<Inbox> },
+    /// A durable run: every call through its host's journal.
+    Durable {
+        journal: Arc<dyn RunJournal>,
+        /// Signals handed to their handlers and not yet returned by `wait_signal`.
+        delivered: Mutex<VecDeque<Message>>,
+    },
 }
 
 struct Inbox {
@@ -57,9 +101,35 @@ impl<S: WorkflowHandlers> WorkflowContext<S> {
         &self.actor
     }
 
-    /// Makes `state` the committed state that queries read.
+    /// A durable run's context: its calls go through `journal`. For hosts.
+    #[doc(hidden)]
+    pub fn durable(actor: ActorContext, journal: Arc<dyn RunJournal>) -> Self {
+        Self { actor, mode: Mode::Durable { journal, delivered: Mutex::new(VecDeque::new()) } }
+    }
+
+    /// Makes `state` the committed state that queries read (in a durable run, also what a
+    /// restart of the node recovers for them).
     pub fn commit(&self, state: &S) {
-        *self.committed.lock() = state.clone();
+        // A durable run that must wait fails here too, and unwinds at its next call.
+        let _waiting = self.try_commit(state);
+    }
+
+    fn try_commit(&self, state: &S) -> Result<(), BehaviorError> {
+        match &self.mode {
+            Mode::Live { committed, .. } => {
+                *committed.lock() = state.clone();
+                Ok(())
+            }
+            Mode::Durable { journal, .. } => {
+                let json = state.state_json().ok_or_else(|| {
+                    BehaviorError::ProcessingError(format!(
+                        "{} has no serde, so a durable run cannot commit it",
+                        std::any::type_name::<S>()
+                    ))
+                })?;
+                journal.commit(json)
+            }
+        }
     }
 
     /// Hands every signal that has arrived to its handler on `state`, then commits.
@@ -72,6 +142,20 @@ impl<S: WorkflowHandlers> WorkflowContext<S> {
         Ok(())
     }
 
+    /// A durable run's [`WorkflowContext::deliver`]: the signals its journal hands over.
+    async fn deliver_durable(
+        &self,
+        state: &mut S,
+        journal: &dyn RunJournal,
+        delivered: &Mutex<VecDeque<Message>>,
+    ) -> Result<(), BehaviorError> {
+        for signal in journal.take_signals()? {
+            state.signal(&self.actor, &signal).await?;
+            delivered.lock().push_back(signal);
+        }
+        Ok(())
+    }
+
     /// Waits up to `timeout` for the signal `name` and returns its payload (action included),
     /// also when it arrived before this call; `None` at the timeout. Signals that arrive
     /// meanwhile are handed to their handlers on `state`, which is committed.
@@ -81,14 +165,21 @@ impl<S: WorkflowHandlers> WorkflowContext<S> {
         name: &str,
         timeout: Duration,
     ) -> Result<Option<serde_json::Value>, BehaviorError> {
+        let (committed, inbox) = match &self.mode {
+            Mode::Live { committed, inbox } => (committed, inbox),
+            Mode::Durable { journal, delivered } => {
+                return self.wait_durable(state, name, timeout, &**journal, delivered).await;
+            }
+        };
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut inbox = self.inbox.lock().await;
+        let mut inbox = inbox.lock().await;
         loop {
             self.deliver(state, &mut inbox).await?;
             if let Some(position) = inbox.delivered.iter().position(|s| s.action() == name) {
                 let signal = inbox.delivered.remove(position);
-                let payload = signal.map(|signal| serde_json::from_slice(&signal.payload));
-                return Ok(Some(payload.transpose()?.unwrap_or(serde_json::Value::Null)));
+                return Ok(Some(
+                    signal.as_ref().map(signal_payload).transpose()?.unwrap_or_default(),
+                ));
             }
             match tokio::time::timeout_at(deadline, inbox.incoming.recv()).await {
                 Ok(Some(signal)) => {
@@ -97,16 +188,47 @@ impl<S: WorkflowHandlers> WorkflowContext<S> {
                 }
                 // The actor has stopped, or the time is up.
                 Ok(None) | Err(_) => {
-                    self.commit(state);
+                    *committed.lock() = state.clone();
                     return Ok(None);
                 }
             }
         }
     }
 
-    /// Runs the step `name`: `f` and its result. The same call as in a guest, where a durable
-    /// run journals the result and a replay returns it without running `f` again; natively the
-    /// run is not journaled (a native workflow is not durable yet), so `f` runs each time.
+    /// A durable run's [`WorkflowContext::wait_signal`].
+    async fn wait_durable(
+        &self,
+        state: &mut S,
+        name: &str,
+        timeout: Duration,
+        journal: &dyn RunJournal,
+        delivered: &Mutex<VecDeque<Message>>,
+    ) -> Result<Option<serde_json::Value>, BehaviorError> {
+        let mut deadline = None;
+        loop {
+            self.deliver_durable(state, journal, delivered).await?;
+            let found = {
+                let mut delivered = delivered.lock();
+                let at = delivered.iter().position(|signal| signal.action() == name);
+                at.and_then(|at| delivered.remove(at))
+            };
+            self.try_commit(state)?;
+            if let Some(signal) = found {
+                return Ok(Some(signal_payload(&signal)?));
+            }
+            let due = match deadline {
+                Some(due) => due,
+                None => *deadline.insert(journal.deadline(millis(timeout), Some(name))?),
+            };
+            if !journal.wait(due, Some(name))? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Runs the step `name`: `f` and its result. In a durable run the result is journaled
+    /// (durably, before the run goes on) and a replay returns it without running `f` again;
+    /// outside one, `f` runs each time.
     pub async fn step<T, F, Fut>(&self, name: &str, f: F) -> Result<T, BehaviorError>
     where
         F: FnOnce() -> Fut,
@@ -116,17 +238,59 @@ impl<S: WorkflowHandlers> WorkflowContext<S> {
         if name.is_empty() {
             return Err(BehaviorError::ProcessingError("a step needs a name".to_owned()));
         }
-        f().await
+        let Mode::Durable { journal, .. } = &self.mode else { return f().await };
+        if let Some(recorded) = journal.step_begin(name)? {
+            return serde_json::from_str(&recorded).map_err(|error| {
+                BehaviorError::ProcessingError(format!(
+                    "the recorded result of step {name:?} does not fit its type: {error}"
+                ))
+            });
+        }
+        let value = f().await?;
+        let text = serde_json::to_string(&value).map_err(|error| {
+            BehaviorError::ProcessingError(format!(
+                "the result of step {name:?} does not serialize: {error}"
+            ))
+        })?;
+        journal.step_end(name, text).await?;
+        Ok(value)
     }
 
     /// Commits `state`, sleeps, and hands the signals that arrived meanwhile to their
-    /// handlers.
+    /// handlers. In a durable run the sleep survives a restart of the node.
     pub async fn sleep(&self, state: &mut S, duration: Duration) -> Result<(), BehaviorError> {
-        let mut inbox = self.inbox.lock().await;
-        self.deliver(state, &mut inbox).await?;
-        tokio::time::sleep(duration).await;
-        self.deliver(state, &mut inbox).await
+        match &self.mode {
+            Mode::Live { inbox, .. } => {
+                let mut inbox = inbox.lock().await;
+                self.deliver(state, &mut inbox).await?;
+                tokio::time::sleep(duration).await;
+                self.deliver(state, &mut inbox).await
+            }
+            Mode::Durable { journal, delivered } => {
+                self.deliver_durable(state, &**journal, delivered).await?;
+                self.try_commit(state)?;
+                let due = journal.deadline(millis(duration), None)?;
+                // Signals with a handler that come meanwhile are handed to it at once.
+                while journal.wait(due, None)? {
+                    self.deliver_durable(state, &**journal, delivered).await?;
+                    self.try_commit(state)?;
+                }
+                self.deliver_durable(state, &**journal, delivered).await
+            }
+        }
     }
+}
+
+/// A signal's payload as JSON (`null` when it has none).
+fn signal_payload(signal: &Message) -> Result<serde_json::Value, BehaviorError> {
+    if signal.payload.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    Ok(serde_json::from_slice(&signal.payload)?)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Signals kept for the next run's `wait_signal` while no run is in progress; past this the
@@ -188,17 +352,18 @@ impl<S: WorkflowHandlers> WorkflowActor<S> {
         self.run = Some(Run { signals, ended: Arc::clone(&ended) });
         let reply = ctx.defer_reply();
         let actor = self.context.get_or_insert_with(|| ActorContext::new(ctx.id().clone(), None));
+        let inbox = tokio::sync::Mutex::new(Inbox { incoming, delivered });
         let workflow = WorkflowContext {
             actor: actor.clone(),
-            committed: Arc::clone(&self.committed),
-            inbox: tokio::sync::Mutex::new(Inbox { incoming, delivered }),
+            mode: Mode::Live { committed: Arc::clone(&self.committed), inbox },
         };
         let mut state = self.committed.lock().clone();
         tokio::spawn(async move {
             let result = state.run(&workflow, &msg).await;
             // Signals that came while the run was returning still reach their handlers; once
             // the inbox is closed, the actor handles later signals itself.
-            let mut inbox = workflow.inbox.lock().await;
+            let Mode::Live { inbox, .. } = &workflow.mode else { unreachable!("a live run") };
+            let mut inbox = inbox.lock().await;
             inbox.incoming.close();
             if let Err(error) = workflow.deliver(&mut state, &mut inbox).await {
                 tracing::warn!(actor = %workflow.actor.actor_id(), %error, "signal failed after the run");

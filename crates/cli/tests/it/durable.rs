@@ -611,3 +611,96 @@ fn payment_processor_refunds_under_a_lock_and_replays_without_taking_it_again() 
     assert_eq!(kv(&node, "refund:tx-2"), json!({"amount": 7, "status": "processed"}));
     assert!(node.terminate().success());
 }
+
+/// `examples/rust/order_workflow.rs`, the stock binary's native durable workflow, under kill -9:
+/// charged (a step whose result is a fresh id), a durable sleep of 2 s, a wait for approval.
+#[test]
+fn a_native_rust_workflow_survives_a_kill_and_runs_no_step_twice() {
+    let dir = data_dir("native-workflow");
+    let node = wasm::start(&dir);
+    let run = |node: &NodeProcess, order: &str| {
+        let body = json!({"action": "run", "order_id": order, "amount": 30}).to_string();
+        http::post_json(
+            node.invoke,
+            &format!("/api/v1/actors/default/default/order_workflow/{order}"),
+            &body,
+        )
+    };
+    let started = run(&node, "n-1");
+    assert_eq!(started.status, 202, "{started:?}");
+    wasm::eventually("the charge step", || {
+        status_of(&node, "order_workflow/n-1")["status"] == "charged"
+    });
+    let charged = status_of(&node, "order_workflow/n-1");
+    let charge_id = charged["charge_id"].as_str().unwrap_or_default().to_owned();
+    assert!(charge_id.starts_with("ch30-"), "{charged}");
+    let again = wasm::call(&node, "order_workflow/n-1", r#"{"action":"run","order_id":"x"}"#);
+    assert_eq!((again.status, again.code().as_str()), (409, "workflow_running"), "{again:?}");
+    drop(node); // SIGKILL, in the middle of the sleep.
+
+    let node = wasm::start(&dir);
+    // Recovered from the journal: the committed state answers queries at once.
+    let status = status_of(&node, "order_workflow/n-1");
+    assert_eq!(
+        (status["status"].as_str(), status["steps"].clone(), status["charge_id"].as_str()),
+        (Some("charged"), json!(["payment"]), Some(charge_id.as_str())),
+        "{status}"
+    );
+    let approved = http::post_json(
+        node.invoke,
+        "/api/v1/actors/default/default/order_workflow/n-1",
+        r#"{"action":"approve","by":"ops"}"#,
+    );
+    assert_eq!(approved.status, 202, "{approved:?}");
+    wasm::eventually("the run to complete", || {
+        status_of(&node, "order_workflow/n-1")["status"] == "completed"
+    });
+    // The charge ran once: its recorded id stood for it in every replay.
+    let status = status_of(&node, "order_workflow/n-1");
+    assert_eq!(
+        (status["steps"].clone(), status["charge_id"].as_str()),
+        (json!(["payment", "shipment"]), Some(charge_id.as_str())),
+        "{status}"
+    );
+
+    // A cancel before the approval: the run refunds, and an ask of `run` gets its result.
+    let asked = std::thread::spawn({
+        let invoke = node.invoke;
+        move || {
+            http::post_json(
+                invoke,
+                "/api/v1/actors/default/default/order_workflow/n-2?invocation=call",
+                r#"{"action":"run","order_id":"n-2","amount":5}"#,
+            )
+        }
+    });
+    wasm::eventually("the second run's charge", || {
+        status_of(&node, "order_workflow/n-2")["status"] == "charged"
+    });
+    let signal = |body: &str| {
+        let told =
+            http::post_json(node.invoke, "/api/v1/actors/default/default/order_workflow/n-2", body);
+        assert_eq!(told.status, 202, "{told:?}");
+    };
+    signal(r#"{"action":"cancel"}"#);
+    signal(r#"{"action":"approve"}"#);
+    let reply = asked.join().expect("the asking thread");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let reply = reply.json();
+    assert_eq!(
+        (reply["status"].as_str(), reply["order_id"].as_str()),
+        (Some("cancelled"), Some("n-2"))
+    );
+    assert!(
+        reply["refund"].as_str().is_some_and(|refund| refund.starts_with("re-ch5-")),
+        "{reply}"
+    );
+    assert!(node.terminate().success());
+
+    // After a restart the ended runs stay ended, and a new run may start.
+    let node = wasm::start(&dir);
+    assert_eq!(status_of(&node, "order_workflow/n-1")["status"], "completed");
+    assert_eq!(status_of(&node, "order_workflow/n-2")["status"], "cancelled");
+    assert_eq!(run(&node, "n-1").status, 202);
+    assert!(node.terminate().success());
+}

@@ -379,7 +379,10 @@ fn a_new_version_serves_each_actor_from_its_next_message_and_keeps_its_state() {
     );
     assert_eq!((other.status, other.code().as_str()), (404, "not_found"));
     assert!(
-        other.json()["detail"].as_str().unwrap().ends_with("types here: counter, echo, ledger"),
+        other.json()["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("types here: counter, echo, ledger, order_workflow"),
         "{other:?}"
     );
 
