@@ -56,7 +56,7 @@ def main() -> None:
     listed = actors.ListActors(actors_pb2.ListActorsRequest(tenant="default", namespace="default", actor_type="counter"))
     assert [actor.actor_id for actor in listed.actors] == ["py"], listed
     status = node_pb2_grpc.NodeServiceStub(channel).GetStatus(node_pb2.GetStatusRequest())
-    assert status.actor_types == 3 and status.actors == 1, status
+    assert status.actor_types == 4 and status.actors == 1, status
     print("ok")
 
 
