@@ -1,5 +1,5 @@
-// The worker of worker_pool.rs, as written, plus the SDK prelude import. The pool client
-// (create_worker_pool, parallel_update, ...) comes with the ShardGroups issue.
+// The worker of worker_pool.rs, as written, plus the SDK prelude import (worker_pool.rs, beside
+// it, is the whole example: this worker and the orchestration over plexspaces-client).
 use plexspaces_sdk::prelude::*;
 
 // The worker actor: each shard holds a partition of state.

@@ -52,6 +52,7 @@ pub(crate) struct Inner {
     started: Instant,
     listeners: OnceLock<Vec<(String, SocketAddr)>>,
     timers: crate::timers::NodeTimers,
+    pools: crate::pools::Pools,
     /// Message ids: this run's start time, then a counter.
     boot: u64,
     next_message: AtomicU64,
@@ -70,6 +71,7 @@ impl Api {
         deployments: Deployments,
         options: Options,
         timers: crate::timers::NodeTimers,
+        pools: crate::pools::Pools,
     ) -> Self {
         let idempotency = Window::new(
             Duration::from_secs(options.idempotency_window_secs),
@@ -90,6 +92,7 @@ impl Api {
                 started: Instant::now(),
                 listeners: OnceLock::new(),
                 timers,
+                pools,
                 boot,
                 next_message: AtomicU64::new(1),
             }),
@@ -110,6 +113,11 @@ impl Api {
 
     pub(crate) fn jobs(&self) -> &Jobs {
         &self.inner.jobs
+    }
+
+    /// The worker pools.
+    pub(crate) fn pools(&self) -> &crate::pools::Pools {
+        &self.inner.pools
     }
 
     pub(crate) fn registry(&self) -> &Registry {
@@ -310,7 +318,7 @@ impl Api {
         })
     }
 
-    fn timeout(&self, timeout_ms: u64) -> Result<Duration> {
+    pub(crate) fn timeout(&self, timeout_ms: u64) -> Result<Duration> {
         let options = &self.inner.options;
         if timeout_ms == 0 {
             return Ok(options.ask_timeout());

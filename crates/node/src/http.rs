@@ -319,6 +319,7 @@ pub(crate) fn invoke_router(api: Api) -> Router {
             }),
         )
         .merge(crate::http_coordination::routes())
+        .merge(crate::http_pools::invoke_routes())
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
@@ -379,6 +380,7 @@ pub(crate) fn admin_router(api: Api) -> Router {
             get(|State(api): State<Api>| async move { Json(openapi::admin(&api.type_names())) }),
         )
         .merge(crate::http_deploy::routes())
+        .merge(crate::http_pools::admin_routes())
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)

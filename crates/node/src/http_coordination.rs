@@ -40,7 +40,10 @@ fn scope(tenant: String, namespace: String) -> Option<pb::Scope> {
 }
 
 /// The request's JSON body as `T`.
-async fn body<T: serde::de::DeserializeOwned>(api: &Api, request: Request) -> Result<T, Problem> {
+pub(crate) async fn body<T: serde::de::DeserializeOwned>(
+    api: &Api,
+    request: Request,
+) -> Result<T, Problem> {
     let (mut parts, body) = request.into_parts();
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
         let content_type = content_type.to_str().unwrap_or("invalid");

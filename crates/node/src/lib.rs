@@ -38,6 +38,7 @@ mod gate;
 mod http;
 mod http_coordination;
 mod http_deploy;
+mod http_pools;
 mod idempotency;
 mod locks_groups;
 mod metrics;
@@ -46,6 +47,7 @@ mod options;
 mod outbound;
 pub mod partition;
 mod payload;
+mod pools;
 mod registry;
 mod timers;
 mod wasm_kind;
@@ -59,6 +61,7 @@ use plexspaces_proto::v1::{
     invocation_service_server::InvocationServiceServer, kv_service_server::KvServiceServer,
     lock_service_server::LockServiceServer, node_service_server::NodeServiceServer,
     process_group_service_server::ProcessGroupServiceServer,
+    shard_group_service_server::ShardGroupServiceServer,
     tuple_space_service_server::TupleSpaceServiceServer,
 };
 use plexspaces_sdk::{ActorState, Handlers};
@@ -225,11 +228,12 @@ impl NodeBuilder {
         let logs = plexspaces_wasm::Logs::new(options.wasm.log_lines);
         // Opening the stores reads and fsyncs files: off the async threads.
         let opening = options.clone();
-        let (services, journal) = tokio::task::spawn_blocking(move || {
+        let (services, journal, pools) = tokio::task::spawn_blocking(move || {
             let services = open_services(&opening)?;
             let journal =
                 plexspaces_storage::SqliteJournal::open(&opening.data_dir.join("journal"))?;
-            Ok::<_, Error>((services, Arc::new(journal)))
+            let pools = pools::Pools::open(&opening.data_dir)?;
+            Ok::<_, Error>((services, Arc::new(journal), pools))
         })
         .await
         .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))??;
@@ -266,8 +270,14 @@ impl NodeBuilder {
             idle_timeout,
             durable,
         );
-        let api =
-            Api::new(system, Registry::new(kinds), deployments, options.clone(), timers.clone());
+        let api = Api::new(
+            system,
+            Registry::new(kinds),
+            deployments,
+            options.clone(),
+            timers.clone(),
+            pools,
+        );
         outbound.connect(&api);
         timers.connect(&api);
         // What was deployed before a restart serves before the ports open.
@@ -379,6 +389,7 @@ async fn serve_grpc(
     let tuples = TupleSpaceServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let locks = LockServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let groups = ProcessGroupServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let pools = ShardGroupServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let node = NodeServiceServer::new(api).max_decoding_message_size(limit);
     let mut server = tonic::transport::Server::builder();
     // Without a token nothing is checked, and the services are served as they are: the
@@ -393,6 +404,7 @@ async fn serve_grpc(
                 .add_service(tuples)
                 .add_service(locks)
                 .add_service(groups)
+                .add_service(pools)
                 .add_service(node)
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await
@@ -421,6 +433,7 @@ async fn serve_grpc(
                 .add_service(InterceptedService::new(tuples, check.clone()))
                 .add_service(InterceptedService::new(locks, check.clone()))
                 .add_service(InterceptedService::new(groups, check.clone()))
+                .add_service(InterceptedService::new(pools, check.clone()))
                 .add_service(InterceptedService::new(node, check))
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await

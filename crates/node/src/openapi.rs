@@ -153,6 +153,7 @@ pub(crate) fn invoke(types: &[String], max_timeout_ms: u64) -> Value {
     );
     if let Some(paths) = document["paths"].as_object_mut() {
         paths.extend(coordination_paths(max_timeout_ms));
+        paths.extend(pool_paths(false, max_timeout_ms));
     }
     document
 }
@@ -377,6 +378,7 @@ pub(crate) fn admin(types: &[String]) -> Value {
     );
     if let Some(paths) = document["paths"].as_object_mut() {
         paths.extend(deployment_paths());
+        paths.extend(pool_paths(true, u64::from(u32::MAX)));
     }
     if let Some(schemas) = document["components"]["schemas"].as_object_mut() {
         schemas.extend(deployment_schemas());
@@ -484,6 +486,111 @@ fn deployment_schemas() -> serde_json::Map<String, Value> {
     });
     match schemas {
         Value::Object(schemas) => schemas,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// The worker pools' routes: their life on the admin port, their messages on the invoke port.
+pub(crate) fn pool_paths(admin: bool, max_timeout_ms: u64) -> serde_json::Map<String, Value> {
+    let scope = vec![segment("tenant", "the tenant"), segment("namespace", "the namespace")];
+    let mut with_pool = scope.clone();
+    with_pool.push(segment("pool", "the pool's name"));
+    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
+    let name = json!({"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"});
+    let pool = json!({"type": "object",
+        "required": ["tenant", "namespace", "name", "actor_type", "shards", "strategy", "split_points", "config", "created_ms", "shard_actor_ids"],
+        "properties": {"tenant": {"type": "string"}, "namespace": {"type": "string"}, "name": {"type": "string"},
+            "actor_type": {"type": "string"}, "shards": {"type": "integer"},
+            "strategy": {"type": "string", "enum": ["hash", "consistent_hash", "range"]},
+            "split_points": {"type": "array", "items": {"type": "string"}},
+            "config": {"type": "object", "additionalProperties": {"type": "string"}},
+            "created_ms": {"type": "integer"}, "shard_actor_ids": {"type": "array", "items": {"type": "string"}}}});
+    let shards = json!({"type": "integer", "minimum": 1, "maximum": crate::partition::MAX_SHARDS});
+    let split_points = json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true, "maxItems": crate::partition::MAX_SHARDS - 1,
+        "description": "range partitioning: where each shard after the first begins (in any order; kept sorted)"});
+    let config = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let timeout = json!({"type": "integer", "minimum": 0, "maximum": max_timeout_ms});
+    let failures = json!({"type": "array", "items": {"type": "object", "required": ["shard", "key", "code", "message"],
+        "properties": {"shard": {"type": "integer"}, "key": {"type": "string", "nullable": true}, "code": {"type": "string"}, "message": {"type": "string"}}}});
+    let message = json!({"type": "object", "description": "the message (its action field picks the handler)"});
+    let paths = if admin {
+        json!({
+            "/api/v1/pools/{tenant}/{namespace}": {
+                "parameters": scope,
+                "get": {"summary": "the worker pools of a namespace", "operationId": "list_pools",
+                    "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["pools"],
+                        "properties": {"pools": {"type": "array", "items": pool}}}))}), problem_responses(&[400, 401]))},
+                "post": {"summary": "create a worker pool (the same pool again is 200, other parameters 409)", "operationId": "create_pool",
+                    "requestBody": body(json!({"oneOf": [
+                        {"type": "object", "required": ["name", "actor_type", "shards", "strategy"], "additionalProperties": false,
+                            "properties": {"name": name, "actor_type": name, "shards": shards,
+                                "strategy": {"type": "string", "enum": ["hash", "consistent_hash"]}, "config": config}},
+                        {"type": "object", "required": ["name", "actor_type", "strategy", "split_points"], "additionalProperties": false,
+                            "description": "range partitioning: one shard more than split points",
+                            "properties": {"name": name, "actor_type": name,
+                                "strategy": {"type": "string", "enum": ["range"]}, "split_points": split_points, "config": config}}
+                    ]})),
+                    "responses": merge(json!({
+                        "201": answer(json!({"type": "object", "required": ["pool", "created"], "properties": {"pool": pool, "created": {"type": "boolean"}}})),
+                        "200": answer(json!({"type": "object", "required": ["pool", "created"], "properties": {"pool": pool, "created": {"type": "boolean"}}}))
+                    }), problem_responses(&[400, 401, 404, 409, 413, 415, 503]))}
+            },
+            "/api/v1/pools/{tenant}/{namespace}/{pool}": {
+                "parameters": with_pool.clone(),
+                "get": {"summary": "one worker pool", "operationId": "get_pool",
+                    "responses": merge(json!({"200": answer(pool.clone())}), problem_responses(&[400, 401, 404]))},
+                "delete": {"summary": "delete a worker pool and its shard actors", "operationId": "delete_pool",
+                    "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "boolean"}}}))}), problem_responses(&[400, 401, 404]))}
+            },
+            "/api/v1/pools/{tenant}/{namespace}/{pool}/scale": {
+                "parameters": with_pool,
+                "post": {"summary": "give a pool a new shard count (consistent hashing moves only the keys that must move)", "operationId": "scale_pool",
+                    "requestBody": body(json!({"oneOf": [
+                        {"type": "object", "required": ["shards"], "additionalProperties": false, "properties": {"shards": shards}},
+                        {"type": "object", "required": ["split_points"], "additionalProperties": false, "properties": {"split_points": split_points}}
+                    ]})),
+                    "responses": merge(json!({"200": answer(pool)}), problem_responses(&[400, 401, 404, 409, 413, 415]))}
+            }
+        })
+    } else {
+        json!({
+            "/api/v1/pools/{tenant}/{namespace}/{pool}/update": {
+                "parameters": with_pool.clone(),
+                "post": {"summary": "send each key's message to its shard, in per-shard batches", "operationId": "pool_update",
+                    "requestBody": body(json!({"type": "object", "required": ["messages"], "additionalProperties": false,
+                        "properties": {"messages": {"type": "object", "additionalProperties": message},
+                            "consistency": {"type": "string", "enum": ["eventual", "strong"]},
+                            "wait": {"type": "boolean"}, "timeout_ms": timeout}})),
+                    "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["delivered", "per_shard", "replies", "failures"],
+                        "properties": {"delivered": {"type": "integer"}, "per_shard": {"type": "array", "items": {"type": "integer"}},
+                            "replies": {"type": "object", "nullable": true}, "failures": failures}}))}),
+                        problem_responses(&[400, 401, 404, 413, 415]))}
+            },
+            "/api/v1/pools/{tenant}/{namespace}/{pool}/map": {
+                "parameters": with_pool.clone(),
+                "post": {"summary": "ask every shard, each within the deadline", "operationId": "pool_map",
+                    "requestBody": body(json!({"type": "object", "required": ["message"], "additionalProperties": false,
+                        "properties": {"message": message, "timeout_ms": timeout}})),
+                    "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["replies", "failures"],
+                        "properties": {"replies": {"type": "array", "items": {"type": "object"}}, "failures": failures}}))}),
+                        problem_responses(&[400, 401, 404, 413, 415]))}
+            },
+            "/api/v1/pools/{tenant}/{namespace}/{pool}/reduce": {
+                "parameters": with_pool,
+                "post": {"summary": "ask every shard and combine the replies", "operationId": "pool_reduce",
+                    "requestBody": body(json!({"type": "object", "required": ["message", "strategy"], "additionalProperties": false,
+                        "properties": {"message": message, "strategy": {"type": "string", "enum": ["concat", "sum", "min", "max", "count", "merge"]},
+                            "expected": {"type": "integer", "minimum": 0, "maximum": u32::MAX}, "timeout_ms": timeout}})),
+                    "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["result", "replied", "expected", "complete", "failures"],
+                        "properties": {"result": {}, "replied": {"type": "integer"}, "expected": {"type": "integer"},
+                            "complete": {"type": "boolean"}, "failures": failures}}))}),
+                        problem_responses(&[400, 401, 404, 413, 415]))}
+            }
+        })
+    };
+    match paths {
+        Value::Object(paths) => paths,
         _ => serde_json::Map::new(),
     }
 }

@@ -19,7 +19,8 @@ use plexspaces_types::ErrorCode;
 use crate::{Error, Result};
 
 /// How a pool spreads its keys over its shards.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Partitioning {
     /// The key hash modulo the shard count.
     Hash,

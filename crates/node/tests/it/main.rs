@@ -12,6 +12,7 @@ mod fuzz;
 mod grpc;
 mod invoke;
 mod operations;
+mod pools;
 mod workflow;
 
 use std::{net::SocketAddr, time::Duration};
