@@ -23,9 +23,13 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use plexspaces_proto::v1::WorkerPool;
 
-/// How many keyed messages one chunk of a [`PlexSpacesClient::parallel_update`] carries: an
-/// update of any size is streamed in chunks of at most this many.
+/// How many keyed messages one chunk of a [`PlexSpacesClient::parallel_update`] carries at
+/// most: an update of any size is streamed in chunks.
 pub const UPDATE_CHUNK: usize = 4096;
+
+/// How many bytes of keys and messages one chunk carries at most (a single larger message
+/// goes alone), well under the node's default request limit.
+pub const UPDATE_CHUNK_BYTES: usize = 256 * 1024;
 
 /// What went wrong: the node's stable error code and its message, or the connection.
 #[derive(Debug, thiserror::Error)]
@@ -241,8 +245,13 @@ impl PlexSpacesClient {
         ShardGroupServiceClient::new(self.channel.clone()).max_decoding_message_size(64 << 20)
     }
 
-    /// Asks the actor `actor_type/actor_id` and returns its reply.
-    pub async fn ask(&self, actor_type: &str, actor_id: &str, message: Value) -> Result<Value> {
+    async fn invoke(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        message: &Value,
+        mode: pb::InvocationMode,
+    ) -> Result<pb::InvokeResponse> {
         let request = pb::InvokeRequest {
             actor: Some(pb::ActorAddress {
                 tenant: self.tenant.clone(),
@@ -250,29 +259,24 @@ impl PlexSpacesClient {
                 actor_type: actor_type.to_owned(),
                 actor_id: actor_id.to_owned(),
             }),
-            payload: json_bytes(&message),
-            mode: pb::InvocationMode::Call as i32,
+            payload: json_bytes(message),
+            mode: mode as i32,
             ..pb::InvokeRequest::default()
         };
         let reply = InvocationServiceClient::new(self.channel.clone()).invoke(request).await?;
-        Ok(serde_json::from_slice(&reply.into_inner().payload)?)
+        Ok(reply.into_inner())
+    }
+
+    /// Asks the actor `actor_type/actor_id` and returns its reply.
+    pub async fn ask(&self, actor_type: &str, actor_id: &str, message: Value) -> Result<Value> {
+        let reply = self.invoke(actor_type, actor_id, &message, pb::InvocationMode::Call).await?;
+        Ok(serde_json::from_slice(&reply.payload)?)
     }
 
     /// Tells the actor `actor_type/actor_id` a message; returns its message id.
     pub async fn tell(&self, actor_type: &str, actor_id: &str, message: Value) -> Result<String> {
-        let request = pb::InvokeRequest {
-            actor: Some(pb::ActorAddress {
-                tenant: self.tenant.clone(),
-                namespace: self.namespace.clone(),
-                actor_type: actor_type.to_owned(),
-                actor_id: actor_id.to_owned(),
-            }),
-            payload: json_bytes(&message),
-            mode: pb::InvocationMode::Tell as i32,
-            ..pb::InvokeRequest::default()
-        };
-        let reply = InvocationServiceClient::new(self.channel.clone()).invoke(request).await?;
-        Ok(reply.into_inner().message_id)
+        let reply = self.invoke(actor_type, actor_id, &message, pb::InvocationMode::Tell).await?;
+        Ok(reply.message_id)
     }
 
     /// Creates the pool `name` of `shards` actors of `actor_type` and returns its id; the same
@@ -383,18 +387,28 @@ impl PlexSpacesClient {
             ConsistencyLevel::ConsistencyLevelStrong => pb::ConsistencyLevel::Strong,
         };
         let pool = self.pool(pool_id);
-        let mut updates = updates.into_iter().peekable();
+        let mut updates = updates
+            .into_iter()
+            .map(|(key, message)| pb::KeyedMessage { key, payload: json_bytes(&message) })
+            .peekable();
         let mut first = true;
         // Chunks are built as the stream is read, not all at once.
         let chunks = std::iter::from_fn(move || {
             if !first && updates.peek().is_none() {
                 return None;
             }
-            let messages: Vec<pb::KeyedMessage> = updates
-                .by_ref()
-                .take(UPDATE_CHUNK)
-                .map(|(key, message)| pb::KeyedMessage { key, payload: json_bytes(&message) })
-                .collect();
+            let mut messages = Vec::new();
+            let mut bytes = 0;
+            while messages.len() < UPDATE_CHUNK {
+                // A message that would overflow this chunk starts the next one.
+                let fits = |keyed: &pb::KeyedMessage| {
+                    messages.is_empty()
+                        || bytes + keyed.key.len() + keyed.payload.len() <= UPDATE_CHUNK_BYTES
+                };
+                let Some(keyed) = updates.next_if(fits) else { break };
+                bytes += keyed.key.len() + keyed.payload.len();
+                messages.push(keyed);
+            }
             let chunk = pb::ParallelUpdateRequest {
                 pool: if first { pool.clone() } else { None },
                 consistency: consistency as i32,

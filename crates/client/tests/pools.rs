@@ -136,6 +136,19 @@ async fn a_large_update_streams_in_chunks_and_strong_waits_for_every_shard() {
         .unwrap();
     assert_eq!(totals["keys_processed"], count as u64);
 
+    // Large messages: chunks are cut by size too, under the node's 1 MiB request limit.
+    let blob = "x".repeat(10_000);
+    let large: HashMap<String, Value> = (0..300)
+        .map(|i| {
+            (format!("big{i}"), json!({"action": "set", "key": format!("big{i}"), "value": blob}))
+        })
+        .collect();
+    let done = client
+        .parallel_update(&pool, large, ConsistencyLevel::ConsistencyLevelEventual, false)
+        .await
+        .unwrap();
+    assert_eq!(done.delivered, 300);
+
     // With wait, each key's reply.
     let some: HashMap<String, Value> = (0..10)
         .map(|i| (format!("k{i}"), json!({"action": "set", "key": format!("k{i}"), "value": 2})))

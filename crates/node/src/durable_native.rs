@@ -36,6 +36,22 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
+    /// A tell, with what its envelope carries.
+    pub(crate) fn told(msg: Message, envelope: crate::registry::Envelope) -> Self {
+        Self {
+            msg,
+            message_id: Some(envelope.message_id),
+            origin: envelope.origin,
+            idempotency_key: envelope.idempotency_key,
+            admission: envelope.admission,
+        }
+    }
+
+    /// An ask, from `origin` when a durable actor sent it.
+    pub(crate) fn asked(msg: Message, origin: Option<Origin>) -> Self {
+        Self { msg, message_id: None, origin, idempotency_key: None, admission: None }
+    }
+
     /// A message a timer of the actor's own sends it.
     fn timer(msg: Message) -> Self {
         Self {

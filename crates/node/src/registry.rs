@@ -254,13 +254,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
             return tell_retrying(&id, msg, || self.actor(system, &id));
         };
         json_only(&msg)?;
-        let delivery = Delivery {
-            msg,
-            message_id: Some(envelope.message_id),
-            origin: envelope.origin,
-            idempotency_key: envelope.idempotency_key,
-            admission: envelope.admission,
-        };
+        let delivery = Delivery::told(msg, envelope);
         tell_retrying(&id, delivery, || self.durable_actor(system, &id, durability))
     }
 
@@ -275,13 +269,7 @@ impl<S: Handlers + ActorState> ActorKind for Native<S> {
         Box::pin(async move {
             if let Some(durability) = &self.durability {
                 json_only(&msg)?;
-                let delivery = Delivery {
-                    msg,
-                    message_id: None,
-                    origin,
-                    idempotency_key: None,
-                    admission: None,
-                };
+                let delivery = Delivery::asked(msg, origin);
                 let find = || self.durable_actor(system, &id, durability);
                 return ask_retrying(&id, delivery, timeout, find).await?;
             }

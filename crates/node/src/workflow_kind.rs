@@ -100,13 +100,7 @@ impl<S: WorkflowHandlers> ActorKind for NativeWorkflow<S> {
             return tell_retrying(&id, msg, || self.actor(system, &id));
         };
         json_only(&msg)?;
-        let delivery = Delivery {
-            msg,
-            message_id: Some(envelope.message_id),
-            origin: envelope.origin,
-            idempotency_key: envelope.idempotency_key,
-            admission: envelope.admission,
-        };
+        let delivery = Delivery::told(msg, envelope);
         tell_retrying(&id, delivery, || self.durable_actor(system, &id, durability))
     }
 
@@ -125,8 +119,7 @@ impl<S: WorkflowHandlers> ActorKind for NativeWorkflow<S> {
                 );
             };
             json_only(&msg)?;
-            let delivery =
-                Delivery { msg, message_id: None, origin, idempotency_key: None, admission: None };
+            let delivery = Delivery::asked(msg, origin);
             let find = || self.durable_actor(system, &id, durability);
             ask_retrying(&id, delivery, timeout, find).await?
         })

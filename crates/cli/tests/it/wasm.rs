@@ -565,3 +565,46 @@ fn leader_election_holds_one_leader_and_fencing_tokens_grow_across_a_restart() {
     assert_eq!(lead(&node, "a", "alice"), json!({"leader": false}));
     assert!(node.terminate().success());
 }
+
+/// A worker pool of a deployed Python type (`examples/python/counter_actor.py`) on the real
+/// binary: every key to one shard, the counts adding up, and the pool kept across a restart.
+#[test]
+fn a_worker_pool_of_python_actors_routes_every_key_and_survives_a_restart() {
+    let module = guests::python_module("examples/python/counter_actor.py");
+    let dir = data_dir("wasm-pool");
+    let node = start(&dir);
+    deploy(&node, "py-counter", &module);
+    let create = json!({"name": "counters", "actor_type": "py-counter", "shards": 6, "strategy": "consistent_hash"});
+    let created = http::post_json(node.admin, "/api/v1/pools/default/default", &create.to_string());
+    assert_eq!(created.status, 201, "{created:?}");
+    let messages: serde_json::Map<String, Value> = (0..600)
+        .map(|i| (format!("user-{i}"), json!({"action": "increment", "amount": 2})))
+        .collect();
+    let body = json!({"messages": messages, "consistency": "strong"}).to_string();
+    let updated =
+        http::post_json(node.invoke, "/api/v1/pools/default/default/counters/update", &body);
+    assert_eq!(updated.status, 200, "{updated:?}");
+    assert_eq!(updated.json()["delivered"], 600);
+    let per_shard = updated.json()["per_shard"].clone();
+    let reduce = json!({"message": {"action": "get"}, "strategy": "sum"}).to_string();
+    let reduced =
+        http::post_json(node.invoke, "/api/v1/pools/default/default/counters/reduce", &reduce);
+    assert_eq!(reduced.json()["result"], json!({"count": 1200}), "{reduced:?}");
+    // Each shard counted the keys it was sent: one count per key, on one shard.
+    let map = json!({"message": {"action": "get"}}).to_string();
+    let mapped = http::post_json(node.invoke, "/api/v1/pools/default/default/counters/map", &map);
+    for reply in mapped.json()["replies"].as_array().unwrap() {
+        let shard = reply["shard"].as_u64().unwrap() as usize;
+        assert_eq!(reply["reply"]["count"], per_shard[shard].as_u64().unwrap() * 2, "{reply}");
+    }
+    assert!(node.terminate().success());
+
+    let node = start(&dir);
+    let pool = http::get(node.admin, "/api/v1/pools/default/default/counters").json();
+    assert_eq!(
+        (pool["shards"].clone(), pool["strategy"].clone()),
+        (json!(6), json!("consistent_hash")),
+        "{pool}"
+    );
+    assert!(node.terminate().success());
+}
