@@ -208,19 +208,11 @@ fn failure(shard: u32, key: &str, error: &Error) -> pb::ShardFailure {
     }
 }
 
-/// A JSON message for a shard.
+/// A JSON message for a shard (`action_of` checks that the whole payload is JSON).
 fn message(payload: Vec<u8>) -> Result<Message> {
     let payload = if payload.is_empty() { b"{}".to_vec() } else { payload };
-    serde_json::from_slice::<Value>(&payload).map_err(|error| {
-        Error::new(ErrorCode::InvalidJson, format!("a message is not JSON: {error}"))
-    })?;
     let action = action_of(&payload, JSON)?;
     Ok(Message { action: action.into(), payload, content_type: JSON.into() })
-}
-
-/// One chunk's messages, grouped by shard.
-struct Batches {
-    per_shard: Vec<Vec<(String, Message)>>,
 }
 
 impl Api {
@@ -392,11 +384,12 @@ impl Api {
         timeout: Duration,
         answer: &mut pb::ParallelUpdateResponse,
     ) -> Result<()> {
-        let mut batches = Batches { per_shard: vec![Vec::new(); pool.shards as usize] };
+        // The chunk's messages, grouped by shard.
+        let mut batches: Vec<Vec<(String, Message)>> = vec![Vec::new(); pool.shards as usize];
         for keyed in messages {
             let shard = pool.partitioning.shard(&keyed.key, pool.shards);
             let message = message(keyed.payload)?;
-            batches.per_shard[shard as usize].push((keyed.key, message));
+            batches[shard as usize].push((keyed.key, message));
         }
         if answer.per_shard.len() < pool.shards as usize {
             answer.per_shard.resize(pool.shards as usize, 0);
@@ -404,7 +397,7 @@ impl Api {
         let kind = self.kind(&pool.shard_id(0)?)?;
         let system = self.system();
         if !strong && !wait {
-            for (shard, batch) in batches.per_shard.into_iter().enumerate() {
+            for (shard, batch) in batches.into_iter().enumerate() {
                 let shard = shard as u32;
                 let id = pool.shard_id(shard)?;
                 for (key, message) in batch {
@@ -422,7 +415,7 @@ impl Api {
         }
         // Every shard's batch is asked at once; each shard handles its own in order.
         let mut calls = Vec::new();
-        for (shard, batch) in batches.per_shard.into_iter().enumerate() {
+        for (shard, batch) in batches.into_iter().enumerate() {
             let shard = shard as u32;
             let id = pool.shard_id(shard)?;
             for (key, message) in batch {

@@ -100,25 +100,8 @@ impl<S: Handlers + ActorState> Native<S> {
         extra_facets: &[(String, Value)],
         durable: &crate::deploy::DurableDefaults,
     ) -> Result<Self> {
-        let durability = durable.for_facets(extra_facets);
-        if durability.is_some() && !S::checkpointable() {
-            return Err(Error::new(
-                ErrorCode::StateNotSerializable,
-                format!(
-                    "the durability facet checkpoints the state, and {} has no serde: derive \
-                     Serialize and Deserialize for it",
-                    std::any::type_name::<S>()
-                ),
-            ));
-        }
-        let facets = attached_facets(idle_timeout, extra_facets);
-        // Refuse unknown facets and bad configs when the type is registered, not at the first
-        // message.
-        let named: Vec<(&str, Value)> =
-            facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
-        facet_registry
-            .build(&named)
-            .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
+        let (facets, durability) =
+            checked_facets::<S>(&facet_registry, idle_timeout, extra_facets, durable)?;
         Ok(Self { facet_registry, facets, idle_timeout, durability, state: PhantomData })
     }
 
@@ -152,6 +135,38 @@ impl<S: Handlers + ActorState> Native<S> {
             }
         })
     }
+}
+
+/// Facets by name, with their configs.
+pub(crate) type Facets = Vec<(String, Value)>;
+
+/// The facets every actor of a native type `S` gets, and what its actors share when they
+/// include `durability`. Unknown facets, bad configs and a durable state without serde are
+/// refused when the type is registered, not at the first message.
+pub(crate) fn checked_facets<S: ActorState>(
+    facet_registry: &FacetRegistry,
+    idle_timeout: Duration,
+    extra_facets: &[(String, Value)],
+    durable: &crate::deploy::DurableDefaults,
+) -> Result<(Facets, Option<Arc<Durability>>)> {
+    let durability = durable.for_facets(extra_facets);
+    if durability.is_some() && !S::checkpointable() {
+        return Err(Error::new(
+            ErrorCode::StateNotSerializable,
+            format!(
+                "the durability facet journals and checkpoints the state, and {} has no serde: \
+                 derive Serialize and Deserialize for it",
+                std::any::type_name::<S>()
+            ),
+        ));
+    }
+    let facets = attached_facets(idle_timeout, extra_facets);
+    let named: Vec<(&str, Value)> =
+        facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
+    facet_registry
+        .build(&named)
+        .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
+    Ok((facets, durability))
 }
 
 /// The actor `id`: the running one, or the one `spawn` activates. `spawn` answers `None`

@@ -11,12 +11,12 @@ use plexspaces_core::{ActorRef, FacetRegistry, System};
 use plexspaces_durable::Durability;
 use plexspaces_sdk::{Message, WorkflowActor, WorkflowHandlers};
 use plexspaces_storage::journal::Origin;
-use plexspaces_types::{ActorId, ErrorCode};
+use plexspaces_types::ActorId;
 use plexspaces_wasm::TimerService;
 use serde_json::Value;
 
 use crate::{
-    Error, Result,
+    Result,
     durable_native::{Delivery, reply_bytes},
     durable_workflow::DurableWorkflow,
     registry::{
@@ -42,23 +42,12 @@ impl<S: WorkflowHandlers> NativeWorkflow<S> {
         extra_facets: &[(String, Value)],
         durable: &crate::deploy::DurableDefaults,
     ) -> Result<Self> {
-        let durability = durable.for_facets(extra_facets);
-        if durability.is_some() && !S::checkpointable() {
-            return Err(Error::new(
-                ErrorCode::StateNotSerializable,
-                format!(
-                    "a durable workflow journals its state, and {} has no serde: derive \
-                     Serialize and Deserialize for it",
-                    std::any::type_name::<S>()
-                ),
-            ));
-        }
-        let facets = crate::registry::attached_facets(idle_timeout, extra_facets);
-        let named: Vec<(&str, Value)> =
-            facets.iter().map(|(name, config)| (name.as_str(), config.clone())).collect();
-        facet_registry
-            .build(&named)
-            .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
+        let (facets, durability) = crate::registry::checked_facets::<S>(
+            &facet_registry,
+            idle_timeout,
+            extra_facets,
+            durable,
+        )?;
         let durability = durability.map(|durability| (durability, Arc::clone(&durable.timers)));
         Ok(Self { facet_registry, facets, idle_timeout, durability, state: PhantomData })
     }
