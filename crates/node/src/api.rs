@@ -53,6 +53,7 @@ pub(crate) struct Inner {
     listeners: OnceLock<Vec<(String, SocketAddr)>>,
     timers: crate::timers::NodeTimers,
     pools: crate::pools::Pools,
+    consumers: crate::consumers::NodeConsumers,
     /// Message ids: this run's start time, then a counter.
     boot: u64,
     next_message: AtomicU64,
@@ -72,6 +73,7 @@ impl Api {
         options: Options,
         timers: crate::timers::NodeTimers,
         pools: crate::pools::Pools,
+        consumers: crate::consumers::NodeConsumers,
     ) -> Self {
         let idempotency = Window::new(
             Duration::from_secs(options.idempotency_window_secs),
@@ -93,6 +95,7 @@ impl Api {
                 listeners: OnceLock::new(),
                 timers,
                 pools,
+                consumers,
                 boot,
                 next_message: AtomicU64::new(1),
             }),
@@ -118,6 +121,11 @@ impl Api {
     /// The worker pools.
     pub(crate) fn pools(&self) -> &crate::pools::Pools {
         &self.inner.pools
+    }
+
+    /// The consumers of channels.
+    pub(crate) fn consumers(&self) -> &crate::consumers::NodeConsumers {
+        &self.inner.consumers
     }
 
     pub(crate) fn registry(&self) -> &Registry {
@@ -426,7 +434,7 @@ impl Api {
     }
 
     /// Stops an actor for good and deletes its state, and what it owns: its group
-    /// memberships, the locks it holds and its asynchronous takes.
+    /// memberships, the locks it holds, its asynchronous takes and its channel consumers.
     pub async fn delete_actor(
         &self,
         request: &pb::DeleteActorRequest,
@@ -449,12 +457,13 @@ impl Api {
             self.inner.deployments.journal().remove(&id.to_string()).await?;
         }
         self.inner.timers.forget(&id);
+        let consumers = self.inner.consumers.forget_actor(&id).await;
         let services = self.services();
         let name = id.local_name();
         let memberships = services.groups.leave_all(id.tenant.as_str(), &|member| member == name);
         let locks = services.locks.release_held_by(id.tenant.as_str(), &name);
         let takes = services.pending_takes.cancel(&id);
-        tracing::debug!(actor = %id, memberships, locks, takes, "deleted an actor and what it owned");
+        tracing::debug!(actor = %id, memberships, locks, takes, consumers, "deleted an actor and what it owned");
         Ok(pb::DeleteActorResponse {})
     }
 

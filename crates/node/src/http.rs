@@ -319,6 +319,7 @@ pub(crate) fn invoke_router(api: Api) -> Router {
             }),
         )
         .merge(crate::http_coordination::routes())
+        .merge(crate::http_channels::routes())
         .merge(crate::http_pools::invoke_routes())
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))

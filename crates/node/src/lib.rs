@@ -27,6 +27,8 @@
 
 mod api;
 mod auth;
+mod channels_api;
+mod consumers;
 mod coordination;
 mod deploy;
 mod deploy_api;
@@ -36,6 +38,7 @@ mod durable_workflow;
 mod error;
 mod gate;
 mod http;
+mod http_channels;
 mod http_coordination;
 mod http_deploy;
 mod http_pools;
@@ -57,7 +60,8 @@ use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use plexspaces_core::{FacetRegistry, facet::FacetMetrics};
 use plexspaces_proto::v1::{
-    actor_service_server::ActorServiceServer, deployment_service_server::DeploymentServiceServer,
+    actor_service_server::ActorServiceServer, channel_service_server::ChannelServiceServer,
+    deployment_service_server::DeploymentServiceServer,
     invocation_service_server::InvocationServiceServer, kv_service_server::KvServiceServer,
     lock_service_server::LockServiceServer, node_service_server::NodeServiceServer,
     process_group_service_server::ProcessGroupServiceServer,
@@ -71,7 +75,7 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use api::{Api, DEFAULT_ACTOR_ID};
 pub use error::{ERROR_TYPE_KEY, Error, GRPC_CODE_KEY, Result};
-pub use options::{KvBackend, Options, TupleSpaceBackend};
+pub use options::{ChannelsBackend, KvBackend, Options, TupleSpaceBackend};
 
 use registry::{ActorKind, Native, Registry};
 
@@ -240,6 +244,8 @@ impl NodeBuilder {
         let timers = timers::NodeTimers::new(Arc::clone(&journal) as _);
         let mut services = services;
         services.timers = Arc::new(timers.clone());
+        let consumers = consumers::NodeConsumers::new(services.channels.clone());
+        services.consumers = Arc::new(consumers.clone());
         let host =
             plexspaces_wasm::Host::new(options.wasm.clone(), outbound.clone(), services, logs)
                 .map_err(|error| Error::new(error.code, error.message))?;
@@ -277,14 +283,18 @@ impl NodeBuilder {
             options.clone(),
             timers.clone(),
             pools,
+            consumers.clone(),
         );
         outbound.connect(&api);
         timers.connect(&api);
+        consumers.connect(&api);
         // What was deployed before a restart serves before the ports open.
         let native = |name: &str| api.registry().find(name).is_some();
         let restored = api.deployments().restore(&native, api.system()).await;
         // Reminders, and the wake-ups of workflow runs in progress, once their types serve.
         timers.restore().await;
+        // The consumers of channels, once their types serve.
+        consumers.restore().await;
         api.set_listeners(vec![
             ("invoke".to_owned(), addresses.invoke),
             ("admin".to_owned(), addresses.admin),
@@ -390,6 +400,7 @@ async fn serve_grpc(
     let locks = LockServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let groups = ProcessGroupServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let pools = ShardGroupServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let channels = ChannelServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let node = NodeServiceServer::new(api).max_decoding_message_size(limit);
     let mut server = tonic::transport::Server::builder();
     // Without a token nothing is checked, and the services are served as they are: the
@@ -405,6 +416,7 @@ async fn serve_grpc(
                 .add_service(locks)
                 .add_service(groups)
                 .add_service(pools)
+                .add_service(channels)
                 .add_service(node)
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await
@@ -432,6 +444,7 @@ async fn serve_grpc(
                 .add_service(InterceptedService::new(kv, check.clone()))
                 .add_service(InterceptedService::new(tuples, check.clone()))
                 .add_service(InterceptedService::new(locks, check.clone()))
+                .add_service(InterceptedService::new(channels, check.clone()))
                 .add_service(InterceptedService::new(groups, check.clone()))
                 .add_service(InterceptedService::new(pools, check.clone()))
                 .add_service(InterceptedService::new(node, check))
@@ -446,13 +459,19 @@ async fn serve_grpc(
 
 /// The coordination services on the embedded backends the options name.
 fn open_services(options: &Options) -> Result<plexspaces_wasm::Services> {
-    use plexspaces_storage::{groups::Groups, kv::Kv, locks::Locks};
+    use plexspaces_storage::{channels::Channels, groups::Groups, kv::Kv, locks::Locks};
     // Fencing tokens stay increasing across restarts: the boot epoch lives in the data
     // directory, advanced and fsynced once here.
     let locks = Locks::open(&options.data_dir.join("locks.epoch"))?;
     let kv = match options.kv_backend {
         options::KvBackend::Sqlite => Kv::open_sqlite(&options.data_dir.join("kv.sqlite"))?,
         options::KvBackend::Memory => Kv::in_memory(),
+    };
+    let channels = match options.channel_backend {
+        options::ChannelsBackend::Sqlite => {
+            Channels::open_sqlite(&options.data_dir.join("channels.sqlite"))?
+        }
+        options::ChannelsBackend::Memory => Channels::in_memory(),
     };
     Ok(plexspaces_wasm::Services {
         tuples: Arc::new(open_tuples(options)?),
@@ -462,6 +481,9 @@ fn open_services(options: &Options) -> Result<plexspaces_wasm::Services> {
         pending_takes: Default::default(),
         // The node's timers replace these once the journal is open.
         timers: Arc::new(plexspaces_wasm::NoTimers),
+        channels,
+        // The node's consumers replace these once the API is up.
+        consumers: Arc::new(plexspaces_wasm::NoConsumers),
     })
 }
 
@@ -513,15 +535,19 @@ impl RunningNode {
         &self.api
     }
 
-    /// Stops gracefully: stops accepting connections, lets in-flight requests finish (up to
-    /// the shutdown grace), then deactivates every actor.
+    /// Stops gracefully: stops accepting connections and the channels' intake, lets
+    /// in-flight requests finish and the channel consumers drain what is ready (up to the
+    /// shutdown grace), then deactivates every actor.
     pub async fn shutdown(self) {
         let grace = self.api.options().shutdown_grace();
         let _no_receivers = self.stop.send(true);
-        let servers = futures_util::future::join_all(self.servers);
-        if tokio::time::timeout(grace, servers).await.is_err() {
-            tracing::warn!(?grace, "requests still in flight after the shutdown grace");
-        }
+        let servers = async {
+            let servers = futures_util::future::join_all(self.servers);
+            if tokio::time::timeout(grace, servers).await.is_err() {
+                tracing::warn!(?grace, "requests still in flight after the shutdown grace");
+            }
+        };
+        tokio::join!(servers, self.api.consumers().drain(grace));
         self.api.system().shutdown(grace).await;
         tracing::info!("node stopped");
     }

@@ -154,8 +154,181 @@ pub(crate) fn invoke(types: &[String], max_timeout_ms: u64) -> Value {
     if let Some(paths) = document["paths"].as_object_mut() {
         paths.extend(coordination_paths(max_timeout_ms));
         paths.extend(pool_paths(false, max_timeout_ms));
+        paths.extend(channel_paths(max_timeout_ms));
     }
     document
+}
+
+/// The channels: queues and topics.
+fn channel_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
+    use plexspaces_storage::channels::{MAX_CAPACITY, MAX_RECEIVE, MAX_VISIBILITY_MS};
+    let scope = vec![segment("tenant", "the tenant"), segment("namespace", "the namespace")];
+    let name = json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"});
+    let mut with_name = scope.clone();
+    with_name.push(json!({"name": "name", "in": "path", "required": true,
+        "description": "the channel (1 to 128 of A-Z a-z 0-9 _ . -)", "schema": name.clone()}));
+    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
+    let flag = |field: &str| json!({"type": "object", "required": [field], "properties": {field: {"type": "boolean"}}});
+    let timeout = json!({"type": "integer", "minimum": 0, "maximum": max_timeout_ms.min(u64::from(u32::MAX))});
+    let ms = json!({"type": "integer", "minimum": 0, "maximum": MAX_VISIBILITY_MS});
+    let receipt = json!({"type": "string", "pattern": "^([A-Za-z0-9_.-]{1,128}/)?[0-9]{1,19}\\.[0-9]{1,9}$",
+        "description": "a delivery's receipt, as it came"});
+    let segment = "[A-Za-z0-9][A-Za-z0-9_.-]{0,127}";
+    let actor = json!({"type": "string", "pattern": format!("^({segment}/)?{segment}/{segment}$"),
+        "description": "type/key or namespace/type/key"});
+    let queue = json!({"type": "object", "required": ["subscription", "ready", "in_flight", "acked", "redelivered"],
+        "properties": {"subscription": {"type": "string", "nullable": true}, "ready": {"type": "integer"},
+            "in_flight": {"type": "integer"}, "acked": {"type": "integer"}, "redelivered": {"type": "integer"}}});
+    let consumer = json!({"type": "object", "required": ["actor", "action", "subscription"],
+        "properties": {"actor": {"type": "string"}, "action": {"type": "string"}, "subscription": {"type": "string", "nullable": true}}});
+    let info = json!({"type": "object",
+        "required": ["name", "kind", "capacity", "visibility_timeout_ms", "closed", "sent", "queues", "consumers"],
+        "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["queue", "topic"]},
+            "capacity": {"type": "integer"}, "visibility_timeout_ms": {"type": "integer"}, "closed": {"type": "boolean"},
+            "sent": {"type": "integer"}, "queues": {"type": "array", "items": queue},
+            "consumers": {"type": "array", "items": consumer}}});
+    let delivery = json!({"type": "object", "required": ["receipt", "data", "attempt", "sent_at_ms"],
+        "properties": {"receipt": {"type": "string"}, "data": {}, "attempt": {"type": "integer"}, "sent_at_ms": {"type": "integer"}}});
+    let errors = |codes: &[u16]| problem_responses(codes);
+    let operation = |summary: &str, id: &str, request: Value, reply: Value, codes: &[u16]| {
+        json!({"parameters": with_name.clone(), "post": {"summary": summary, "operationId": id,
+            "requestBody": body(request), "responses": merge(json!({"200": answer(reply)}), errors(codes))}})
+    };
+    let object = |required: &[&str], properties: Value| json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties});
+    let mut paths = json!({
+        "/api/v1/channels/{tenant}/{namespace}": {
+            "parameters": scope,
+            "get": {"summary": "the channels of a namespace, with their queues and consumers", "operationId": "list_channels",
+                "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["channels"],
+                    "properties": {"channels": {"type": "array", "items": info.clone()}}}))}), errors(&[400, 401]))}
+        },
+        "/api/v1/channels/{tenant}/{namespace}/{name}": {
+            "parameters": with_name.clone(),
+            "put": {"summary": "create a channel (the same config again is 200, another 409)", "operationId": "create_channel",
+                "requestBody": body(object(&[], json!({"kind": {"type": "string", "enum": ["queue", "topic"]},
+                    "capacity": {"type": "integer", "minimum": 0, "maximum": MAX_CAPACITY, "description": "0: 10000"},
+                    "visibility_timeout_ms": {"type": "integer", "minimum": 0, "maximum": MAX_VISIBILITY_MS, "description": "0: 30000"}}))),
+                "responses": merge(json!({"201": answer(flag("created")), "200": answer(flag("created"))}),
+                    errors(&[400, 401, 409, 413, 415]))},
+            "get": {"summary": "a channel, its queues and consumers", "operationId": "get_channel",
+                "responses": merge(json!({"200": answer(info)}), errors(&[400, 401, 404]))},
+            "delete": {"summary": "delete a channel with its messages and consumers", "operationId": "delete_channel",
+                "responses": merge(json!({"200": answer(flag("deleted"))}), errors(&[400, 401]))}
+        },
+    });
+    let operations = [
+        (
+            "close",
+            operation(
+                "stop the channel's intake; what it holds is still delivered",
+                "close_channel",
+                object(&[], json!({})),
+                flag("closed"),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+        (
+            "send",
+            operation(
+                "send a message (JSON); a full channel waits up to timeout_ms for room, then 429 channel_full",
+                "channel_send",
+                object(&["data"], json!({"data": {}, "timeout_ms": timeout.clone()})),
+                json!({"type": "object", "required": ["queued"], "properties": {"queued": {"type": "integer"}}}),
+                &[400, 401, 404, 409, 413, 415, 429, 503],
+            ),
+        ),
+        (
+            "receive",
+            operation(
+                "up to max messages, each invisible to others for the visibility timeout; waits up to timeout_ms for one",
+                "channel_receive",
+                object(
+                    &[],
+                    json!({"subscription": {"type": "string"}, "max": {"type": "integer", "minimum": 0, "maximum": MAX_RECEIVE},
+                "timeout_ms": timeout, "visibility_timeout_ms": ms.clone()}),
+                ),
+                json!({"type": "object", "required": ["deliveries"], "properties": {"deliveries": {"type": "array", "items": delivery}}}),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+        (
+            "ack",
+            operation(
+                "acknowledge a delivery: the message is gone",
+                "channel_ack",
+                object(&["receipt"], json!({"receipt": receipt.clone()})),
+                flag("acked"),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+        (
+            "nack",
+            operation(
+                "give a delivery back: deliverable again after delay_ms",
+                "channel_nack",
+                object(&["receipt"], json!({"receipt": receipt, "delay_ms": ms})),
+                flag("nacked"),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+        (
+            "subscribe",
+            operation(
+                "add a subscription to a topic",
+                "channel_subscribe",
+                object(&["subscription"], json!({"subscription": name.clone()})),
+                flag("subscribed"),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+        (
+            "unsubscribe",
+            operation(
+                "remove a subscription with its messages",
+                "channel_unsubscribe",
+                object(&["subscription"], json!({"subscription": name.clone()})),
+                flag("unsubscribed"),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+        (
+            "consume",
+            operation(
+                "have the node hand an actor the channel's messages, one at a time",
+                "channel_consume",
+                object(
+                    &["actor", "action"],
+                    json!({"actor": actor.clone(),
+                "action": {"type": "string", "minLength": 1, "maxLength": 128}, "subscription": {"type": "string"}}),
+                ),
+                flag("added"),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+        (
+            "stop-consuming",
+            operation(
+                "end an actor's consumption of the channel",
+                "channel_stop_consuming",
+                object(&["actor"], json!({"actor": actor})),
+                flag("removed"),
+                &[400, 401, 404, 413, 415],
+            ),
+        ),
+    ];
+    if let Some(map) = paths.as_object_mut() {
+        for (segment, path) in operations {
+            map.insert(
+                format!("/api/v1/channels/{{tenant}}/{{namespace}}/{{name}}/{segment}"),
+                path,
+            );
+        }
+    }
+    match paths {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// The KV store and the tuple space.

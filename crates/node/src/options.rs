@@ -59,6 +59,9 @@ pub struct Options {
     /// Whether the tuple spaces outlive the node: `memory` (the default) or `sqlite`
     /// (`<data_dir>/tuples.sqlite`; a write or take returns once it is durable).
     pub tuple_space_backend: TupleSpaceBackend,
+    /// Where the channels live: `sqlite` (`<data_dir>/channels.sqlite`, the default: a send,
+    /// receive or ack returns once it is durable) or `memory` (gone when the node stops).
+    pub channel_backend: ChannelsBackend,
     /// A durable actor's checkpoint follows this many journal entries (messages, host calls
     /// and ends); a facet config's `checkpoint_every` overrides it per type.
     pub checkpoint_every: u64,
@@ -75,6 +78,18 @@ pub enum TupleSpaceBackend {
     Memory,
     /// In memory, journaled to one SQLite file in the data directory and restored at start.
     Sqlite,
+}
+
+/// The channels' backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelsBackend {
+    /// Served from memory, every change in one SQLite file of the data directory before a
+    /// call returns, restored at start.
+    #[default]
+    Sqlite,
+    /// In memory.
+    Memory,
 }
 
 /// The KV store's backend.
@@ -111,6 +126,7 @@ impl Default for Options {
             compile_cache_dir: None,
             kv_backend: KvBackend::Sqlite,
             tuple_space_backend: TupleSpaceBackend::Memory,
+            channel_backend: ChannelsBackend::Sqlite,
             checkpoint_every: 1000,
             wasm: plexspaces_wasm::Options::default(),
         }

@@ -1,9 +1,11 @@
 //! The node's coordination state, each kind behind an API its backends share, with the
-//! embedded implementation first: lease-based locks with fencing tokens (`locks`), the
+//! embedded implementation first: queues and topics (`channels`, in memory or in SQLite), lease-based locks with fencing tokens (`locks`), the
 //! key-value store in memory or in SQLite (`kv`), process groups (`groups`), and the tuple
 //! space's SQLite journal (`tuples_sqlite`), and the journal of durable actors (`journal`, in SQLite:
 //! `SqliteJournal`).
 
+pub mod channels;
+mod channels_sqlite;
 pub mod groups;
 pub mod journal;
 mod journal_sqlite;

@@ -56,11 +56,13 @@ pub enum ErrorCode {
     /// Replaying a durable actor's journal made other host calls than the journal records (its
     /// code changed, or it is not deterministic outside its host calls).
     ReplayDiverged,
+    /// A channel holds its capacity of messages: its consumers are behind (backpressure).
+    ChannelFull,
 }
 
 impl ErrorCode {
     /// Every code, in catalogue order.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidArguments,
@@ -85,6 +87,7 @@ impl ErrorCode {
         ErrorCode::GuestTrapped,
         ErrorCode::JournalDamaged,
         ErrorCode::ReplayDiverged,
+        ErrorCode::ChannelFull,
     ];
 
     /// The code of a stable name (`"not_found"`), if it is one.
@@ -119,6 +122,7 @@ impl ErrorCode {
             ErrorCode::GuestTrapped => "guest_trapped",
             ErrorCode::JournalDamaged => "journal_damaged",
             ErrorCode::ReplayDiverged => "replay_diverged",
+            ErrorCode::ChannelFull => "channel_full",
         }
     }
 
@@ -146,6 +150,7 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => 408,
             ErrorCode::GuestTrapped => 500,
             ErrorCode::JournalDamaged | ErrorCode::ReplayDiverged => 500,
+            ErrorCode::ChannelFull => 429,
         }
     }
 
@@ -173,6 +178,7 @@ impl ErrorCode {
             ErrorCode::GuestTrapped => 13,    // INTERNAL
             ErrorCode::JournalDamaged => 15,  // DATA_LOSS
             ErrorCode::ReplayDiverged => 13,  // INTERNAL
+            ErrorCode::ChannelFull => 8,      // RESOURCE_EXHAUSTED
         }
     }
 }

@@ -62,6 +62,16 @@ pub(crate) enum CallKind {
     Commit = 66,
     TimerSchedule = 70,
     TimerCancel = 71,
+    ChannelCreate = 80,
+    ChannelSend = 81,
+    ChannelReceive = 82,
+    ChannelAck = 83,
+    ChannelNack = 84,
+    ChannelSubscribe = 85,
+    ChannelUnsubscribe = 86,
+    ChannelConsume = 87,
+    ChannelStopConsuming = 88,
+    ChannelClose = 89,
 }
 
 impl CallKind {

@@ -12,6 +12,7 @@
 mod actor;
 mod artifact;
 mod bindings;
+mod channels_host;
 mod ctx;
 mod describe;
 mod durable;
@@ -27,6 +28,7 @@ mod workflow_host;
 
 pub use actor::{Admission, Admitted, Binding, Durability, Invocation, Kept, Served, WasmActor};
 pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
+pub use channels_host::{ChannelConsumers, MAX_CHANNEL_WAIT_MS, NoConsumers};
 pub use ctx::{BoxFuture, Outbound};
 pub use describe::{Class, Description, FacetSpec, Handler, snake_case};
 pub use error::{Error, Result};

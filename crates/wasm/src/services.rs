@@ -1,10 +1,12 @@
 //! The coordination services guests call, each an interface of the world of its own: the
-//! tuple space and locks here, KV in `kv_host`, process groups in `groups_host`. Every call
+//! tuple space and locks here, KV in `kv_host`, process groups in `groups_host`, channels in
+//! `channels_host`. Every call
 //! works inside the calling actor's tenant (and, unless it names another, its namespace).
 
 use std::{sync::Arc, time::Duration};
 
 use plexspaces_storage::{
+    channels::Channels,
     groups::{GroupBackend, Groups},
     kv::Kv,
     locks::{Grant, LockBackend, Locks},
@@ -15,6 +17,7 @@ use serde_json::Value;
 
 use crate::{
     bindings::{HostError, plexspaces::actor},
+    channels_host::{ChannelConsumers, NoConsumers},
     ctx::{BoxFuture, Ctx},
     durable::{CallKind, journaled},
 };
@@ -41,6 +44,10 @@ pub struct Services {
     pub pending_takes: Arc<PendingTakes>,
     /// Timers: messages to an actor later (the node's; none without one).
     pub timers: Arc<dyn TimerService>,
+    /// The queues and topics.
+    pub channels: Channels,
+    /// The consumers of channels (the node's; none without one).
+    pub consumers: Arc<dyn ChannelConsumers>,
 }
 
 /// Timers for actors: a message to the actor after a delay. Durable ones (reminders, and the
@@ -121,6 +128,8 @@ impl Default for Services {
             groups: Arc::new(Groups::default()),
             pending_takes: Arc::default(),
             timers: Arc::new(NoTimers),
+            channels: Channels::in_memory(),
+            consumers: Arc::new(NoConsumers),
         }
     }
 }

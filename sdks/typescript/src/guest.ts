@@ -4,6 +4,7 @@
  * the `plexspaces:actor/*` modules are the node's imports.
  */
 
+import * as wChannels from "plexspaces:actor/channels@0.1.0";
 import * as wHost from "plexspaces:actor/host@0.1.0";
 import * as wKv from "plexspaces:actor/kv@0.1.0";
 import * as wLocks from "plexspaces:actor/locks@0.1.0";
@@ -75,6 +76,19 @@ const wasmHost: Backend = {
   pgLeave: (group, member, topic) => call(() => wGroups.leave(group, member, topic ?? null)),
   pgMembers: (group) => call(() => wGroups.members(group)),
   pgPublish: (group, topic, data) => call(() => wGroups.publish(group, topic ?? null, data)),
+  chCreate: (name, kind, capacity, visibilityMs) => call(() => wChannels.create(name, kind, u32(capacity), u64(visibilityMs))),
+  chSend: (name, data, timeoutMs) => call(() => wChannels.send(name, data, u32(timeoutMs))),
+  chReceive: (name, subscription, max, timeoutMs) =>
+    call(() => wChannels.receive(name, subscription, u32(max), u32(timeoutMs))).map(
+      (delivery): [string, string, number] => [delivery.receipt, delivery.data, delivery.attempt],
+    ),
+  chAck: (name, receipt) => call(() => wChannels.ack(name, receipt)),
+  chNack: (name, receipt, delayMs) => call(() => wChannels.nack(name, receipt, u64(delayMs))),
+  chSubscribe: (topic, subscription) => call(() => wChannels.subscribe(topic, subscription)),
+  chUnsubscribe: (topic, subscription) => call(() => wChannels.unsubscribe(topic, subscription)),
+  chConsume: (name, subscription, action) => call(() => wChannels.consume(name, subscription, action)),
+  chStopConsuming: (name) => call(() => wChannels.stopConsuming(name)),
+  chClose: (name) => call(() => wChannels.close(name)),
   wfStepBegin: (name) => opt(call(() => wWorkflow.stepBegin(name))),
   wfStepEnd: (name, value) => call(() => wWorkflow.stepEnd(name, value)),
   wfSleep: (ms) => call(() => wWorkflow.sleep(u64(ms))),

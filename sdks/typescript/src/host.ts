@@ -4,8 +4,10 @@
  * `host.now()`, `host.random()`, the tuple space (`tsWrite`, `tsRead`, `tsTake`, `tsCount`,
  * `tsScan`, `tsTakeLater`), locks (`lockAcquire`, `lockRenew`, `lockRelease`), KV (`kvGet`,
  * `kvPut`, `kvDelete`, `kvList`, `kvCas`), process groups (`host.processGroups.join`, `leave`,
- * `getMembers`, `publish`), timers (`schedule`, `cancelTimer`) and, in a workflow's `run`, the
- * durable calls `step`, `sleep`, `waitSignal` and `idempotencyKey`.
+ * `getMembers`, `publish`), channels (`host.channels.create`, `send`, `receive`, `ack`, `nack`,
+ * `subscribe`, `unsubscribe`, `consume`, `stopConsuming`, `close`), timers (`schedule`,
+ * `cancelTimer`) and, in a workflow's `run`, the durable calls `step`, `sleep`, `waitSignal` and
+ * `idempotencyKey`.
  *
  * The same surface and conventions as the Python SDK's `plexspaces.host`, in camelCase. Every
  * call returns its result directly (the node runs the actor on a fiber while it waits), so
@@ -66,6 +68,17 @@ export interface Backend {
   pgLeave(group: string, member: string, topic: string | null): boolean;
   pgMembers(group: string): string[];
   pgPublish(group: string, topic: string | null, data: string): number;
+  chCreate(name: string, kind: string, capacity: number, visibilityMs: number): boolean;
+  chSend(name: string, data: string, timeoutMs: number): number;
+  /** [receipt, data (JSON text), attempt] for each delivery. */
+  chReceive(name: string, subscription: string, max: number, timeoutMs: number): Array<[string, string, number]>;
+  chAck(name: string, receipt: string): boolean;
+  chNack(name: string, receipt: string, delayMs: number): boolean;
+  chSubscribe(topic: string, subscription: string): boolean;
+  chUnsubscribe(topic: string, subscription: string): boolean;
+  chConsume(name: string, subscription: string, action: string): boolean;
+  chStopConsuming(name: string): boolean;
+  chClose(name: string): boolean;
   wfStepBegin(name: string): string | null;
   wfStepEnd(name: string, value: string): void;
   wfSleep(ms: number): void;
@@ -261,6 +274,100 @@ export const processGroups = {
   },
 };
 
+/** A message `channels.receive` handed out. */
+export interface Delivery {
+  /** What `ack` and `nack` take. */
+  receipt: string;
+  /** The message, parsed from its JSON. */
+  data: any;
+  /** 1 the first time the message is delivered. */
+  attempt: number;
+}
+
+/** A subscription, or "" for none (a queue's). */
+function subscriptionName(value: unknown): string {
+  if (value == null || value === "") return "";
+  return nonEmpty(value, "subscription");
+}
+
+/** The queues and topics of this actor's namespace.
+ *
+ * A queue hands each message to one consumer, a topic to every subscription. A received message
+ * is invisible to other consumers for the channel's visibility timeout: `ack` it when done,
+ * `nack` it to give it back; one neither acknowledged nor given back in time is delivered again
+ * (at least once; `attempt` counts the deliveries). A channel holds at most its capacity of
+ * messages: past it `send` waits up to `timeoutMs` for room, then throws HostError
+ * `channel_full`, so a slow consumer slows its producers down. `consume` has the node hand this
+ * actor the messages one at a time as the action it names; a handler that returns acknowledges
+ * the message, one that throws gives it back. */
+export const channels = {
+  /** Creates the channel `name`, a "queue" or a "topic", holding at most `capacity` messages
+   * (0: 10000) with a visibility timeout of `visibilityMs` (0: 30000). False when it exists
+   * with this config (with another: HostError `already_exists`). */
+  create(name: string, kind = "queue", capacity = 0, visibilityMs = 0): boolean {
+    if (kind !== "queue" && kind !== "topic") {
+      throw new HostError("invalid_arguments", `a channel's kind is "queue" or "topic", not ${JSON.stringify(kind)}`);
+    }
+    return live().chCreate(
+      nonEmpty(name, "channel name"),
+      kind,
+      milliseconds(capacity, "capacity"),
+      milliseconds(visibilityMs, "visibilityMs"),
+    );
+  },
+  /** Sends `data` (JSON-serializable); returns how many queues got it (a topic: its
+   * subscriptions). A full channel: waits up to `timeoutMs` for room, then HostError
+   * `channel_full`. */
+  send(name: string, data: unknown, timeoutMs = 0): number {
+    return live().chSend(nonEmpty(name, "channel name"), jsonText(data, "data"), milliseconds(timeoutMs, "timeoutMs"));
+  },
+  /** Up to `max` messages of a queue (of a topic: of `subscription`), oldest first, each
+   * `{receipt, data, attempt}`; with none ready it waits up to `timeoutMs`. */
+  receive(name: string, max = 1, timeoutMs = 0, subscription: string | null = null): Delivery[] {
+    const got = live().chReceive(
+      nonEmpty(name, "channel name"),
+      subscriptionName(subscription),
+      milliseconds(max, "max"),
+      milliseconds(timeoutMs, "timeoutMs"),
+    );
+    return got.map(([receipt, data, attempt]) => ({ receipt, data: JSON.parse(data), attempt }));
+  },
+  /** Acknowledges a delivery: the message is gone. False when that delivery no longer holds it
+   * (acknowledged already, or delivered again after its visibility timeout). */
+  ack(name: string, receipt: string): boolean {
+    return live().chAck(nonEmpty(name, "channel name"), nonEmpty(receipt, "receipt"));
+  },
+  /** Gives a delivery back: deliverable again after `delayMs`. */
+  nack(name: string, receipt: string, delayMs = 0): boolean {
+    return live().chNack(nonEmpty(name, "channel name"), nonEmpty(receipt, "receipt"), milliseconds(delayMs, "delayMs"));
+  },
+  /** Adds `subscription` to a topic: it gets every message sent from now on. False when it was
+   * there. */
+  subscribe(topic: string, subscription: string): boolean {
+    return live().chSubscribe(nonEmpty(topic, "topic"), nonEmpty(subscription, "subscription"));
+  },
+  /** Removes a subscription with its messages. */
+  unsubscribe(topic: string, subscription: string): boolean {
+    return live().chUnsubscribe(nonEmpty(topic, "topic"), nonEmpty(subscription, "subscription"));
+  },
+  /** Has the node hand this actor the channel's messages (a topic's: those of `subscription`,
+   * created when missing) one at a time, as the message `{"action": action, "channel",
+   * "subscription", "data", "receipt", "attempt"}` (handler `on<Action>`; by default
+   * `onChannelMessage`). The registration outlives activations. False when this actor consumed
+   * the channel already. */
+  consume(name: string, action = "channel_message", subscription: string | null = null): boolean {
+    return live().chConsume(nonEmpty(name, "channel name"), subscriptionName(subscription), nonEmpty(action, "action"));
+  },
+  /** Ends this actor's `consume` of a channel. */
+  stopConsuming(name: string): boolean {
+    return live().chStopConsuming(nonEmpty(name, "channel name"));
+  },
+  /** Stops the channel's intake; what it holds is still delivered. False when closed already. */
+  close(name: string): boolean {
+    return live().chClose(nonEmpty(name, "channel name"));
+  },
+};
+
 export const host = {
   /** Delivers `{"action": action, ...payload}` to `target` (`type`, `type/key` or
    * `namespace/type/key`) without waiting. Throws HostError (`not_found` for a type that is not
@@ -419,6 +526,8 @@ export const host = {
   },
 
   processGroups,
+
+  channels,
 
   // Timers
 

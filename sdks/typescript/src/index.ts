@@ -11,4 +11,4 @@ export {
   WorkflowActor,
 } from "./actor.js";
 export { SDK_VERSION, WORLD_VERSION } from "./dispatch.js";
-export { type Host, host, HostError, type LogLevel, processGroups, Suspended } from "./host.js";
+export { channels, type Delivery, type Host, host, HostError, type LogLevel, processGroups, Suspended } from "./host.js";

@@ -66,3 +66,21 @@ declare module "plexspaces:actor/timers@0.1.0" {
   export function schedule(action: string, payload: string, delayMs: number | bigint, durable: boolean): string;
   export function cancel(id: string): boolean;
 }
+
+declare module "plexspaces:actor/channels@0.1.0" {
+  export interface Delivery {
+    receipt: string;
+    data: string;
+    attempt: number;
+  }
+  export function create(name: string, kind: string, capacity: number, visibilityMs: number | bigint): boolean;
+  export function send(name: string, data: string, timeoutMs: number): number;
+  export function receive(name: string, subscription: string, max: number, timeoutMs: number): Delivery[];
+  export function ack(name: string, receipt: string): boolean;
+  export function nack(name: string, receipt: string, delayMs: number | bigint): boolean;
+  export function subscribe(topic: string, subscription: string): boolean;
+  export function unsubscribe(topic: string, subscription: string): boolean;
+  export function consume(name: string, subscription: string, action: string): boolean;
+  export function stopConsuming(name: string): boolean;
+  export function close(name: string): boolean;
+}

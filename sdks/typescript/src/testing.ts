@@ -26,8 +26,13 @@
  * increasing versions and end their leases as `nowMs` moves; an acquire that would wait answers at
  * once. KV entries expire as `nowMs` moves (`node.kv()` shows a namespace's). A group publish
  * queues one `pg_message` per member; a member without an `onPgMessage` handler drops it and
- * `node.droppedPgMessages` counts it. A workflow's durable `sleep` moves the clock; `waitSignal`
- * takes a signal sent before the run, or times out at once.
+ * `node.droppedPgMessages` counts it. Channels keep the node's rules (capacity, receipts,
+ * visibility timeouts as `nowMs` moves); a send to a full channel fails at once with
+ * `channel_full`, since nothing could make room while it waits. Consumers get their messages, one
+ * at a time, once the queued tells are delivered: a handler that throws gives its message back
+ * (delivered again once `nowMs` passes the backoff). `node.channelSend` sends from outside and
+ * `node.channels()` shows each channel's queues. A workflow's durable `sleep` moves the clock;
+ * `waitSignal` takes a signal sent before the run, or times out at once.
  */
 
 import { actorClasses, inspectClass, snakeCase } from "./actor.js";
@@ -131,6 +136,149 @@ export interface Timer {
   durable: boolean;
 }
 
+/** What `node.channels()` shows of one queue of a channel ("" for a queue's own, else a
+ * topic's subscription). */
+export interface ChannelQueueStats {
+  ready: number;
+  inFlight: number;
+  acked: number;
+  redelivered: number;
+}
+
+/** What `node.channels()` shows of a channel. */
+export interface ChannelStats {
+  kind: string;
+  closed: boolean;
+  queues: Record<string, ChannelQueueStats>;
+}
+
+interface ChannelConfig {
+  kind: string;
+  capacity: number;
+  visibilityMs: number;
+}
+
+interface ChannelMessage {
+  data: string;
+  attempt: number;
+  /** null: ready; else invisible until then (delivered, or given back with a delay). */
+  visibleAt: number | null;
+  sentAt: number;
+}
+
+class ChannelQueue {
+  nextId = 1;
+  /** By id, in the order sent (ids only grow, so the Map's order is theirs). */
+  readonly messages = new Map<number, ChannelMessage>();
+  acked = 0;
+  redelivered = 0;
+}
+
+/** A channel of a TestHost, with the node's rules: capacity counts delivered messages too, a
+ * delivery's receipt holds its message until it is settled or delivered again. */
+class Channel {
+  closed = false;
+  readonly queues = new Map<string, ChannelQueue>();
+  /** actor -> [subscription, action] */
+  readonly consumers = new Map<string, [string, string]>();
+
+  constructor(readonly config: ChannelConfig) {
+    if (config.kind === "queue") this.queues.set("", new ChannelQueue());
+  }
+
+  queue(name: string, subscription: string): ChannelQueue {
+    if (this.config.kind === "queue" && subscription) {
+      throw new HostError("invalid_arguments", `${JSON.stringify(name)} is a queue: receive from it without a subscription`);
+    }
+    if (this.config.kind === "topic" && !subscription) {
+      throw new HostError("invalid_arguments", `${JSON.stringify(name)} is a topic: receive from one of its subscriptions`);
+    }
+    const queue = this.queues.get(subscription);
+    if (queue === undefined) {
+      throw new HostError("not_found", `topic ${JSON.stringify(name)} has no subscription ${JSON.stringify(subscription)}: subscribe first`);
+    }
+    return queue;
+  }
+
+  send(name: string, data: string, nowMs: number): number {
+    if (this.closed) throw new HostError("invalid_state", `channel ${JSON.stringify(name)} is closed: it takes no new messages`);
+    try {
+      JSON.parse(data);
+    } catch (error) {
+      throw new HostError("invalid_json", `a message is JSON text: ${(error as Error).message}`);
+    }
+    for (const [sub, queue] of this.queues) {
+      if (queue.messages.size >= this.config.capacity) {
+        const whose = sub ? ` (subscription ${JSON.stringify(sub)})` : "";
+        throw new HostError("channel_full", `channel ${JSON.stringify(name)}${whose} holds its capacity of ${this.config.capacity} messages`);
+      }
+    }
+    for (const queue of this.queues.values()) {
+      queue.messages.set(queue.nextId, { data, attempt: 0, visibleAt: null, sentAt: nowMs });
+      queue.nextId++;
+    }
+    return this.queues.size;
+  }
+
+  receive(name: string, subscription: string, max: number, nowMs: number): Array<[string, string, number]> {
+    const queue = this.queue(name, subscription);
+    const got: Array<[string, string, number]> = [];
+    for (const [id, message] of queue.messages) {
+      if (got.length >= max) break;
+      if (message.visibleAt !== null && message.visibleAt > nowMs) continue;
+      message.attempt++;
+      message.visibleAt = nowMs + this.config.visibilityMs;
+      if (message.attempt > 1) queue.redelivered++;
+      const receipt = subscription ? `${subscription}/${id}.${message.attempt}` : `${id}.${message.attempt}`;
+      got.push([receipt, message.data, message.attempt]);
+    }
+    return got;
+  }
+
+  /** Acks (`delayMs` null) or nacks a delivery. */
+  settle(name: string, receipt: string, delayMs: number | null, nowMs: number): boolean {
+    const slash = receipt.lastIndexOf("/");
+    const subscription = slash < 0 ? "" : receipt.slice(0, slash);
+    const rest = receipt.slice(slash + 1);
+    const dot = rest.indexOf(".");
+    const id = dot < 0 ? rest : rest.slice(0, dot);
+    const attempt = dot < 0 ? "" : rest.slice(dot + 1);
+    if (!/^[0-9]+$/.test(id) || !/^[0-9]+$/.test(attempt)) {
+      throw new HostError("invalid_arguments", `${JSON.stringify(receipt)} is not a receipt: pass the receipt of a delivery as it came`);
+    }
+    const queue = this.queue(name, subscription);
+    const message = queue.messages.get(Number(id));
+    if (message === undefined || message.attempt !== Number(attempt)) return false;
+    if (delayMs === null) {
+      queue.messages.delete(Number(id));
+      queue.acked++;
+    } else {
+      if (message.visibleAt === null) return false; // given back already
+      message.visibleAt = delayMs ? nowMs + delayMs : null;
+    }
+    return true;
+  }
+
+  stats(nowMs: number): ChannelStats {
+    const queues: Record<string, ChannelQueueStats> = {};
+    for (const [sub, queue] of this.queues) {
+      let ready = 0;
+      for (const message of queue.messages.values()) {
+        if (message.visibleAt === null || message.visibleAt <= nowMs) ready++;
+      }
+      queues[sub] = { ready, inFlight: queue.messages.size - ready, acked: queue.acked, redelivered: queue.redelivered };
+    }
+    return { kind: this.config.kind, closed: this.closed, queues };
+  }
+}
+
+/** `namespace/type/key` as an address (a key may hold slashes). */
+function addressOf(actor: string): Address {
+  const first = actor.indexOf("/");
+  const second = actor.indexOf("/", first + 1);
+  return [actor.slice(0, first), actor.slice(first + 1, second), actor.slice(second + 1)];
+}
+
 /** An in-memory node for one tenant. */
 export class TestHost {
   namespace: string;
@@ -156,6 +304,7 @@ export class TestHost {
   private readonly kvStore = new Map<string, [string, number | null]>();
   private readonly groups = new Map<string, Map<string, Set<string> | null>>();
   private readonly pending = new Map<string, string[]>();
+  private readonly channelStore = new Map<string, Channel>();
   private timerIds = 0;
   private rng: bigint;
 
@@ -268,23 +417,27 @@ export class TestHost {
     }
   }
 
-  /** Delivers the queued tells, and those they send, until none is left. */
+  /** Delivers the queued tells, and those they send, and the messages of channels to their
+   * consumers, until none is left. */
   runUntilIdle(): void {
     if (this.serving.length > 0) return;
-    while (this.queue.length > 0) {
-      const [sender, address, action, payload] = this.queue.shift()!;
-      const runtime = this.types.get(`${address[0]}/${address[1]}`);
-      if (action === "pg_message" && runtime !== undefined && !runtime.handlers.has(action)) {
-        this.droppedPgMessages++;
-        continue;
+    this.with(() => {
+      while (this.queue.length > 0 || this.pumpChannels()) {
+        if (this.queue.length === 0) continue;
+        const [sender, address, action, payload] = this.queue.shift()!;
+        const runtime = this.types.get(`${address[0]}/${address[1]}`);
+        if (action === "pg_message" && runtime !== undefined && !runtime.handlers.has(action)) {
+          this.droppedPgMessages++;
+          continue;
+        }
+        try {
+          this.deliver(address, action, payload);
+        } catch (error) {
+          if (!(error instanceof HostError)) throw error;
+          this.logs.push([address.join("/"), "warn", `tell from ${sender} failed: ${error.message}`]);
+        }
       }
-      try {
-        this.deliver(address, action, payload);
-      } catch (error) {
-        if (!(error instanceof HostError)) throw error;
-        this.logs.push([address.join("/"), "warn", `tell from ${sender} failed: ${error.message}`]);
-      }
-    }
+    });
   }
 
   /** Delivers every timer set so far, soonest first (the clock moves to each one's due time);
@@ -297,7 +450,7 @@ export class TestHost {
       this.nowMs = Math.max(this.nowMs, timer.dueMs);
       const [namespace, actorType, key] = timer.actor.split("/") as [string, string, string];
       this.queue.push(["timer", [namespace, actorType, key], timer.action, timer.payload]);
-      this.with(() => this.runUntilIdle());
+      this.runUntilIdle();
       fired++;
     }
     return fired;
@@ -319,6 +472,28 @@ export class TestHost {
       if (value !== null) out[key.slice(prefix.length)] = value;
     }
     return out;
+  }
+
+  /** The channels of a namespace: for each, its kind, whether it is closed, and per queue (""
+   * for a queue's own, else the subscription) how many messages are ready, in flight,
+   * acknowledged and delivered again. */
+  channels(namespace?: string): Record<string, ChannelStats> {
+    const prefix = `${namespace ?? this.namespace}\u0000`;
+    const out: Record<string, ChannelStats> = {};
+    for (const key of [...this.channelStore.keys()].sort()) {
+      if (key.startsWith(prefix)) out[key.slice(prefix.length)] = this.channelStore.get(key)!.stats(this.nowMs);
+    }
+    return out;
+  }
+
+  /** Sends `data` to a channel from outside any actor (as a client does over HTTP or gRPC), then
+   * delivers what follows. */
+  channelSend(name: string, data: unknown, namespace?: string): number {
+    const text = JSON.stringify(data);
+    if (text === undefined) throw new HostError("invalid_arguments", "the data is not JSON-serializable");
+    const sent = this.channel(name, namespace ?? this.namespace).send(name, text, this.nowMs);
+    this.runUntilIdle();
+    return sent;
   }
 
   /** The committed state of an actor (null before its first change). */
@@ -409,6 +584,57 @@ export class TestHost {
       this.groups.set(key, members);
     }
     return members;
+  }
+
+  private channel(name: string, namespace?: string): Channel {
+    const scope = namespace || this.current()[0];
+    const channel = this.channelStore.get(`${scope}\u0000${name}`);
+    if (channel === undefined) {
+      throw new HostError("not_found", `no channel ${JSON.stringify(name)} in ${scope}: create it first`);
+    }
+    return channel;
+  }
+
+  private topic(topic: string): Channel {
+    const channel = this.channel(topic);
+    if (channel.config.kind !== "topic") {
+      throw new HostError("invalid_arguments", `${JSON.stringify(topic)} is a queue: only topics have subscriptions`);
+    }
+    return channel;
+  }
+
+  private subscribe(topic: string, subscription: string): boolean {
+    const channel = this.topic(topic);
+    if (channel.queues.has(subscription)) return false;
+    channel.queues.set(subscription, new ChannelQueue());
+    return true;
+  }
+
+  /** Hands each consumer one ready message; true when any was handed. */
+  private pumpChannels(): boolean {
+    let moved = false;
+    for (const [key, channel] of [...this.channelStore]) {
+      const name = key.slice(key.indexOf("\u0000") + 1);
+      for (const [actor, consumer] of [...channel.consumers]) {
+        // A handler this round may have ended this consumer (stopConsuming, unsubscribe).
+        if (channel.consumers.get(actor) !== consumer) continue;
+        const [subscription, action] = consumer;
+        for (const [receipt, data, attempt] of channel.receive(name, subscription, 1, this.nowMs)) {
+          moved = true;
+          const payload = { channel: name, subscription: subscription || null, data: JSON.parse(data), receipt, attempt };
+          try {
+            this.deliver(addressOf(actor), action, payload);
+          } catch (error) {
+            if (!(error instanceof HostError)) throw error;
+            this.logs.push([actor, "warn", `channel ${JSON.stringify(name)} message given back: ${error.message}`]);
+            channel.settle(name, receipt, 100 * 2 ** Math.min(attempt - 1, 8), this.nowMs);
+            continue;
+          }
+          channel.settle(name, receipt, null, this.nowMs);
+        }
+      }
+    }
+    return moved;
   }
 
   /** The backend `host` calls while this node serves a message. */
@@ -584,6 +810,50 @@ export class TestHost {
           }
         }
         return sent;
+      },
+      chCreate(name, kind, capacity, visibilityMs) {
+        const key = `${node.current()[0]}\u0000${name}`;
+        const config: ChannelConfig = { kind, capacity: capacity || 10_000, visibilityMs: visibilityMs || 30_000 };
+        const existing = node.channelStore.get(key);
+        if (existing !== undefined) {
+          const was = existing.config;
+          if (was.kind === config.kind && was.capacity === config.capacity && was.visibilityMs === config.visibilityMs) return false;
+          throw new HostError(
+            "already_exists",
+            `channel ${JSON.stringify(name)} exists with another config: ${was.kind}, capacity ${was.capacity}, visibility ${was.visibilityMs} ms`,
+          );
+        }
+        node.channelStore.set(key, new Channel(config));
+        return true;
+      },
+      // Nothing else runs while a handler waits: a full channel refuses at once.
+      chSend: (name, data) => node.channel(name).send(name, data, node.nowMs),
+      chReceive: (name, subscription, max) => node.channel(name).receive(name, subscription, max || 1, node.nowMs),
+      chAck: (name, receipt) => node.channel(name).settle(name, receipt, null, node.nowMs),
+      chNack: (name, receipt, delayMs) => node.channel(name).settle(name, receipt, delayMs, node.nowMs),
+      chSubscribe: (topic, subscription) => node.subscribe(topic, subscription),
+      chUnsubscribe(topic, subscription) {
+        const channel = node.topic(topic);
+        for (const [actor, [sub]] of [...channel.consumers]) {
+          if (sub === subscription) channel.consumers.delete(actor);
+        }
+        return channel.queues.delete(subscription);
+      },
+      chConsume(name, subscription, action) {
+        const channel = node.channel(name);
+        if (subscription) node.subscribe(name, subscription);
+        channel.queue(name, subscription);
+        const actor = id();
+        const added = !channel.consumers.has(actor);
+        channel.consumers.set(actor, [subscription, action]);
+        return added;
+      },
+      chStopConsuming: (name) => node.channel(name).consumers.delete(id()),
+      chClose(name) {
+        const channel = node.channel(name);
+        const was = channel.closed;
+        channel.closed = true;
+        return !was;
       },
       // Nothing is replayed here: every run runs its steps.
       wfStepBegin: () => null,

@@ -20,6 +20,12 @@ test("a good module checks", () => {
   assert.match(out, /ok: OrderDesk, Audit, Door, Journal, Approval, Services/);
 });
 
+test("the SEDA pipeline checks (it imports the channels)", () => {
+  const { code, out } = check("seda_pipeline.ts");
+  assert.equal(code, 0, out);
+  assert.match(out, /ok: Validate, Enrich, Store/);
+});
+
 for (const [fixture, says] of [
   ["two_handlers.ts", /two_handlers\.ts:10: error: two handlers take the action "place_order": onPlaceOrder and onPlace_order/],
   ["async_handler.ts", /async_handler\.ts:8: error: onFetch is async: handlers are synchronous/],

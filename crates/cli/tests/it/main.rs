@@ -9,6 +9,7 @@ mod http;
 #[allow(dead_code)]
 mod guests;
 
+mod channels;
 mod cli;
 mod durable;
 mod fsync;

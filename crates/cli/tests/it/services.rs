@@ -172,6 +172,16 @@ fn each_publish_reaches_each_member_once_in_order_and_deleted_members_leave() {
 }
 
 #[test]
+fn every_channel_call_from_python() {
+    let module = guests::python_module("tests/fixtures/python/channel_user.py");
+    let dir = data_dir("services-channels");
+    let node = start(&dir);
+    deploy(&node, "chan", &module);
+    let got = || call(&node, "chan/c1", r#"{"action":"got"}"#).json().as_array().cloned().unwrap();
+    crate::channels::check_every_channel_call(&node, "chan/c1", &got);
+}
+
+#[test]
 fn kv_from_python_with_limits_concurrency_and_a_restart() {
     let module = guests::python_module("tests/fixtures/python/kv_user.py");
     let dir = data_dir("services-kv");

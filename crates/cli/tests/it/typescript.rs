@@ -165,6 +165,11 @@ fn typescript_actors_call_the_host_services() {
         let seen: Value = call(&node, "services/s1", r#"{"action":"seen"}"#).json();
         seen == json!({"messages": [{"hello": "from ts"}], "ticks": 1})
     });
+    let got = || {
+        let seen: Value = call(&node, "services/s1", r#"{"action":"seen"}"#).json();
+        seen["messages"].as_array().unwrap()[1..].to_vec()
+    };
+    crate::channels::check_every_channel_call(&node, "services/s1", &got);
     assert!(node.terminate().success());
 }
 

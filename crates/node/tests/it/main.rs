@@ -5,6 +5,7 @@
 #[path = "../support/http.rs"]
 mod http;
 
+mod channels;
 mod coordination;
 mod durable;
 mod errors;

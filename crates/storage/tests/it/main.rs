@@ -1,7 +1,8 @@
-//! The stores through their public API: locks (`locks`), KV on each backend (`kv`), the
+//! The stores through their public API: channels on each backend (`channels`), locks (`locks`), KV on each backend (`kv`), the
 //! tuple space's journal (`tuples`), the journal of durable actors (`journal`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod channels;
 mod journal;
 mod kv;
 mod locks;

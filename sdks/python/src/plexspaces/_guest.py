@@ -10,6 +10,7 @@ from typing import Any
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import guest as wit_guest
+from wit_world.imports import channels as wit_channels
 from wit_world.imports import host as wit_host
 from wit_world.imports import kv as wit_kv
 from wit_world.imports import locks as wit_locks
@@ -176,6 +177,67 @@ class _WasmHost:
     def pg_publish(self, group: str, topic: str | None, data: str) -> int:
         try:
             return wit_groups.publish(group, topic, data)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_create(self, name: str, kind: str, capacity: int, visibility_ms: int) -> bool:
+        try:
+            return wit_channels.create(name, kind, min(capacity, 0xFFFFFFFF), min(visibility_ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_send(self, name: str, data: str, timeout_ms: int) -> int:
+        try:
+            return wit_channels.send(name, data, min(timeout_ms, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_receive(self, name: str, subscription: str, max: int, timeout_ms: int) -> list[tuple[str, str, int]]:
+        try:
+            got = wit_channels.receive(name, subscription, min(max, 0xFFFFFFFF), min(timeout_ms, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+        return [(delivery.receipt, delivery.data, delivery.attempt) for delivery in got]
+
+    def ch_ack(self, name: str, receipt: str) -> bool:
+        try:
+            return wit_channels.ack(name, receipt)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_nack(self, name: str, receipt: str, delay_ms: int) -> bool:
+        try:
+            return wit_channels.nack(name, receipt, min(delay_ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_subscribe(self, topic: str, subscription: str) -> bool:
+        try:
+            return wit_channels.subscribe(topic, subscription)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_unsubscribe(self, topic: str, subscription: str) -> bool:
+        try:
+            return wit_channels.unsubscribe(topic, subscription)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_consume(self, name: str, subscription: str, action: str) -> bool:
+        try:
+            return wit_channels.consume(name, subscription, action)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_stop_consuming(self, name: str) -> bool:
+        try:
+            return wit_channels.stop_consuming(name)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def ch_close(self, name: str) -> bool:
+        try:
+            return wit_channels.close(name)
         except Err as error:
             raise _host_error(error) from None
 

@@ -4,7 +4,8 @@
 `host.log(...)`, `host.now()`, `host.random()`, the tuple space (`host.ts_write`,
 `ts_read`, `ts_take`, `ts_count`, `ts_scan`, `ts_take_later`), locks (`host.lock_acquire`,
 `lock_renew`, `lock_release`), KV (`host.kv_get`, `kv_put`, `kv_delete`, `kv_list`, `kv_cas`)
-and process groups (`host.process_groups.join`, `leave`, `get_members`, `publish`). Inside a node the calls go to the host
+process groups (`host.process_groups.join`, `leave`, `get_members`, `publish`) and channels
+(`host.channels.create`, `send`, `receive`, `ack`, `nack`, `subscribe`, `consume`, ...). Inside a node the calls go to the host
 through the WIT world; under `plexspaces.testing` they go to an in-memory host.
 """
 
@@ -341,6 +342,88 @@ class _ProcessGroups:
 
 
 process_groups = _ProcessGroups()
+
+
+# Channels ------------------------------------------------------------------------------------
+
+
+class _Channels:
+    """`host.channels`: queues and topics of this actor's namespace.
+
+    A queue hands each message to one consumer, a topic to every subscription. A received
+    message is invisible to other consumers for the channel's visibility timeout: `ack` it when
+    done, `nack` it to give it back; one neither acknowledged nor given back in time is
+    delivered again (at least once; `attempt` counts the deliveries). A channel holds at most
+    its capacity of messages: past it `send` waits up to `timeout_ms` for room, then raises
+    HostError `channel_full`, so a slow consumer slows its producers down. `consume` has the
+    node hand this actor the messages one at a time as the action it names; a handler that
+    returns acknowledges the message, one that raises gives it back."""
+
+    def create(self, name: str, kind: str = "queue", capacity: int = 0, visibility_ms: int = 0) -> bool:
+        """Creates the channel `name`, a "queue" or a "topic", holding at most `capacity`
+        messages (0: 10000) with a visibility timeout of `visibility_ms` (0: 30000). False
+        when it exists with this config (with another: HostError `already_exists`)."""
+        if kind not in ("queue", "topic"):
+            raise HostError("invalid_arguments", f'a channel\'s kind is "queue" or "topic", not {kind!r}')
+        return backend.ch_create(
+            _name(name, "channel name"), kind, _milliseconds(capacity, "capacity"), _milliseconds(visibility_ms, "visibility_ms")
+        )
+
+    def send(self, name: str, data: Any, timeout_ms: int = 0) -> int:
+        """Sends `data` (JSON-serializable); returns how many queues got it (a topic: its
+        subscriptions). A full channel: waits up to `timeout_ms` for room, then HostError
+        `channel_full`."""
+        return backend.ch_send(_name(name, "channel name"), _json(data), _milliseconds(timeout_ms, "timeout_ms"))
+
+    def receive(self, name: str, max: int = 1, timeout_ms: int = 0, subscription: str | None = None) -> list[dict[str, Any]]:
+        """Up to `max` messages of a queue (of a topic: of `subscription`), oldest first, each
+        `{"receipt", "data", "attempt"}`; with none ready it waits up to `timeout_ms`."""
+        got = backend.ch_receive(
+            _name(name, "channel name"), subscription or "", _milliseconds(max, "max"), _milliseconds(timeout_ms, "timeout_ms")
+        )
+        return [{"receipt": receipt, "data": json.loads(data), "attempt": attempt} for receipt, data, attempt in got]
+
+    def ack(self, name: str, receipt: str) -> bool:
+        """Acknowledges a delivery: the message is gone. False when that delivery no longer
+        holds it (acknowledged already, or delivered again after its visibility timeout)."""
+        return backend.ch_ack(_name(name, "channel name"), _name(receipt, "receipt"))
+
+    def nack(self, name: str, receipt: str, delay_ms: int = 0) -> bool:
+        """Gives a delivery back: deliverable again after `delay_ms`."""
+        return backend.ch_nack(_name(name, "channel name"), _name(receipt, "receipt"), _milliseconds(delay_ms, "delay_ms"))
+
+    def subscribe(self, topic: str, subscription: str) -> bool:
+        """Adds `subscription` to a topic: it gets every message sent from now on."""
+        return backend.ch_subscribe(_name(topic, "topic"), _name(subscription, "subscription"))
+
+    def unsubscribe(self, topic: str, subscription: str) -> bool:
+        """Removes a subscription with its messages."""
+        return backend.ch_unsubscribe(_name(topic, "topic"), _name(subscription, "subscription"))
+
+    def consume(self, name: str, action: str = "channel_message", subscription: str | None = None) -> bool:
+        """Has the node hand this actor the channel's messages (a topic's: those of
+        `subscription`, created when missing) one at a time, as the message `{"action": action,
+        "channel", "subscription", "data", "receipt", "attempt"}`. The registration outlives
+        activations. False when this actor consumed the channel already."""
+        return backend.ch_consume(_name(name, "channel name"), subscription or "", _name(action, "action"))
+
+    def stop_consuming(self, name: str) -> bool:
+        """Ends this actor's `consume` of a channel."""
+        return backend.ch_stop_consuming(_name(name, "channel name"))
+
+    def close(self, name: str) -> bool:
+        """Stops the channel's intake; what it holds is still delivered."""
+        return backend.ch_close(_name(name, "channel name"))
+
+
+def _json(data: Any) -> str:
+    try:
+        return json.dumps(data, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise HostError("invalid_arguments", f"the data is not JSON-serializable: {error}") from None
+
+
+channels = _Channels()
 
 
 # Durable workflows -----------------------------------------------------------------------------

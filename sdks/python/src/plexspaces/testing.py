@@ -24,7 +24,12 @@ test moves `now_ms` past them; `ts_take_later` delivers its tuple as a queued te
 grant increasing versions and end their leases as `now_ms` moves; an acquire that would wait
 answers at once. KV entries expire as `now_ms` moves (`node.kv()` shows a namespace's). A
 group publish queues one `pg_message` per member; a member without a `pg_message` handler
-drops it and `node.dropped_pg_messages` counts it.
+drops it and `node.dropped_pg_messages` counts it. Channels keep the node's rules (capacity,
+receipts, visibility timeouts as `now_ms` moves); a send to a full channel fails at once with
+`channel_full`, since nothing could make room while it waits. Consumers get their messages, one
+at a time, once the queued tells are delivered: a handler that raises gives its message back
+(delivered again once `now_ms` passes the backoff). `node.channel_send` sends from outside and
+`node.channels()` shows each channel's queues.
 """
 
 from __future__ import annotations
@@ -160,6 +165,7 @@ class TestHost:
         self._kv: dict[tuple[str, str], tuple[str, int | None]] = {}
         self._groups: dict[tuple[str, str], dict[str, set[str] | None]] = {}
         self.dropped_pg_messages = 0
+        self._channels: dict[tuple[str, str], _Channel] = {}
         # Durable workflows: signals not yet taken by a run, and what runs recorded.
         self._pending: dict[tuple[str, str, str], list[str]] = {}
         self.steps: list[tuple[str, str, Any]] = []
@@ -259,19 +265,23 @@ class TestHost:
         return json.loads(encoded)
 
     def run_until_idle(self) -> None:
-        """Delivers the queued tells, and those they send, until none is left."""
+        """Delivers the queued tells, and those they send, and the messages of channels to
+        their consumers, until none is left."""
         if self._serving:
             return
-        while self._queue:
-            sender, address, action, payload = self._queue.popleft()
-            runtime = self._types.get((address[0], address[1]))
-            if action == "pg_message" and runtime is not None and action not in runtime.handlers:
-                self.dropped_pg_messages += 1
-                continue
-            try:
-                self.deliver(address, action, payload)
-            except HostError as error:
-                self.logs.append(("/".join(address), "warn", f"tell from {sender} failed: {error}"))
+        with _Installed(self):
+            while self._queue or self._pump_channels():
+                if not self._queue:
+                    continue
+                sender, address, action, payload = self._queue.popleft()
+                runtime = self._types.get((address[0], address[1]))
+                if action == "pg_message" and runtime is not None and action not in runtime.handlers:
+                    self.dropped_pg_messages += 1
+                    continue
+                try:
+                    self.deliver(address, action, payload)
+                except HostError as error:
+                    self.logs.append(("/".join(address), "warn", f"tell from {sender} failed: {error}"))
 
     def fire_timers(self) -> int:
         """Delivers every timer set so far, soonest first (the clock moves to each one's due
@@ -560,6 +570,116 @@ class TestHost:
                 sent += 1
         return sent
 
+    # Channels ----------------------------------------------------------------------------------
+    def _channel(self, name: str, namespace: str | None = None) -> "_Channel":
+        scope = namespace or self._current()[0]
+        channel = self._channels.get((scope, name))
+        if channel is None:
+            raise HostError("not_found", f"no channel {name!r} in {scope}: create it first")
+        return channel
+
+    def channels(self, namespace: str | None = None) -> dict[str, dict[str, Any]]:
+        """The channels of a namespace: for each, its kind, whether it is closed, and per queue
+        (`""` for a queue's own, else the subscription) how many messages are ready, in flight,
+        acknowledged and delivered again."""
+        scope = namespace or self.namespace
+        return {
+            name: channel.stats(self.now_ms)
+            for (owner, name), channel in sorted(self._channels.items())
+            if owner == scope
+        }
+
+    def channel_send(self, name: str, data: Any, namespace: str | None = None) -> int:
+        """Sends `data` to a channel from outside any actor (as a client does over HTTP or
+        gRPC), then delivers what follows."""
+        sent = self._channel(name, namespace or self.namespace).send(name, json.dumps(data), self.now_ms)
+        self.run_until_idle()
+        return sent
+
+    def ch_create(self, name: str, kind: str, capacity: int, visibility_ms: int) -> bool:
+        key = (self._current()[0], name)
+        config = (kind, capacity or 10_000, visibility_ms or 30_000)
+        existing = self._channels.get(key)
+        if existing is not None:
+            if existing.config == config:
+                return False
+            raise HostError("already_exists", f"channel {name!r} exists with another config: {existing.config}")
+        self._channels[key] = _Channel(config)
+        return True
+
+    def ch_send(self, name: str, data: str, timeout_ms: int) -> int:
+        # Nothing else runs while a handler waits: a full channel refuses at once.
+        return self._channel(name).send(name, data, self.now_ms)
+
+    def ch_receive(self, name: str, subscription: str, max: int, timeout_ms: int) -> list[tuple[str, str, int]]:
+        return self._channel(name).receive(name, subscription, max or 1, self.now_ms)
+
+    def ch_ack(self, name: str, receipt: str) -> bool:
+        return self._channel(name).settle(name, receipt, None, self.now_ms)
+
+    def ch_nack(self, name: str, receipt: str, delay_ms: int) -> bool:
+        return self._channel(name).settle(name, receipt, delay_ms, self.now_ms)
+
+    def ch_subscribe(self, topic: str, subscription: str) -> bool:
+        channel = self._channel(topic)
+        if channel.config[0] != "topic":
+            raise HostError("invalid_arguments", f"{topic!r} is a queue: only topics have subscriptions")
+        if subscription in channel.queues:
+            return False
+        channel.queues[subscription] = _ChannelQueue()
+        return True
+
+    def ch_unsubscribe(self, topic: str, subscription: str) -> bool:
+        channel = self._channel(topic)
+        if channel.config[0] != "topic":
+            raise HostError("invalid_arguments", f"{topic!r} is a queue: only topics have subscriptions")
+        channel.consumers = {actor: c for actor, c in channel.consumers.items() if c[0] != subscription}
+        return channel.queues.pop(subscription, None) is not None
+
+    def ch_consume(self, name: str, subscription: str, action: str) -> bool:
+        channel = self._channel(name)
+        if subscription:
+            self.ch_subscribe(name, subscription)
+        channel.queue(name, subscription)
+        actor = self.actor_id()
+        added = actor not in channel.consumers
+        channel.consumers[actor] = (subscription, action)
+        return added
+
+    def ch_stop_consuming(self, name: str) -> bool:
+        return self._channel(name).consumers.pop(self.actor_id(), None) is not None
+
+    def ch_close(self, name: str) -> bool:
+        channel = self._channel(name)
+        was = channel.closed
+        channel.closed = True
+        return not was
+
+    def _pump_channels(self) -> bool:
+        """Hands each consumer one ready message; True when any was handed."""
+        moved = False
+        for (namespace, name), channel in list(self._channels.items()):
+            for actor, (subscription, action) in list(channel.consumers.items()):
+                got = channel.receive(name, subscription, 1, self.now_ms)
+                for receipt, data, attempt in got:
+                    moved = True
+                    payload = {
+                        "channel": name,
+                        "subscription": subscription or None,
+                        "data": json.loads(data),
+                        "receipt": receipt,
+                        "attempt": attempt,
+                    }
+                    address = tuple(actor.split("/", 2))
+                    try:
+                        self.deliver(address, action, payload)  # type: ignore[arg-type]
+                    except HostError as error:
+                        self.logs.append((actor, "warn", f"channel {name!r} message given back: {error}"))
+                        channel.settle(name, receipt, 100 * 2 ** min(attempt - 1, 8), self.now_ms)
+                    else:
+                        channel.settle(name, receipt, None, self.now_ms)
+        return moved
+
     def __enter__(self) -> "TestHost":
         """Installs this node as the host, for code that calls `plexspaces.host` directly."""
         self._installed = _Installed(self)
@@ -568,6 +688,101 @@ class TestHost:
 
     def __exit__(self, *exc: Any) -> None:
         self._installed.__exit__(*exc)
+
+
+class _ChannelQueue:
+    def __init__(self) -> None:
+        self.next_id = 1
+        # id -> [data, attempt, visible_at (None: ready), sent_at]
+        self.messages: dict[int, list[Any]] = {}
+        self.acked = 0
+        self.redelivered = 0
+
+
+class _Channel:
+    """A channel of a TestHost, with the node's rules: capacity counts delivered messages
+    too, a delivery's receipt holds its message until it is settled or delivered again."""
+
+    def __init__(self, config: tuple[str, int, int]):
+        self.config = config
+        self.closed = False
+        self.queues: dict[str, _ChannelQueue] = {"": _ChannelQueue()} if config[0] == "queue" else {}
+        # actor -> (subscription, action)
+        self.consumers: dict[str, tuple[str, str]] = {}
+
+    def queue(self, name: str, subscription: str) -> _ChannelQueue:
+        if self.config[0] == "queue" and subscription:
+            raise HostError("invalid_arguments", f"{name!r} is a queue: receive from it without a subscription")
+        if self.config[0] == "topic" and not subscription:
+            raise HostError("invalid_arguments", f"{name!r} is a topic: receive from one of its subscriptions")
+        queue = self.queues.get(subscription)
+        if queue is None:
+            raise HostError("not_found", f"topic {name!r} has no subscription {subscription!r}: subscribe first")
+        return queue
+
+    def send(self, name: str, data: str, now_ms: int) -> int:
+        if self.closed:
+            raise HostError("invalid_state", f"channel {name!r} is closed: it takes no new messages")
+        try:
+            json.loads(data)
+        except ValueError as error:
+            raise HostError("invalid_json", f"a message is JSON text: {error}") from None
+        for sub, queue in self.queues.items():
+            if len(queue.messages) >= self.config[1]:
+                whose = f" (subscription {sub!r})" if sub else ""
+                raise HostError("channel_full", f"channel {name!r}{whose} holds its capacity of {self.config[1]} messages")
+        for queue in self.queues.values():
+            queue.messages[queue.next_id] = [data, 0, None, now_ms]
+            queue.next_id += 1
+        return len(self.queues)
+
+    def receive(self, name: str, subscription: str, max: int, now_ms: int) -> list[tuple[str, str, int]]:
+        queue = self.queue(name, subscription)
+        got = []
+        for message_id in sorted(queue.messages):
+            if len(got) >= max:
+                break
+            message = queue.messages[message_id]
+            if message[2] is not None and message[2] > now_ms:
+                continue
+            message[1] += 1
+            message[2] = now_ms + self.config[2]
+            if message[1] > 1:
+                queue.redelivered += 1
+            receipt = f"{subscription}/{message_id}.{message[1]}" if subscription else f"{message_id}.{message[1]}"
+            got.append((receipt, message[0], message[1]))
+        return got
+
+    def settle(self, name: str, receipt: str, delay_ms: int | None, now_ms: int) -> bool:
+        """Acks (`delay_ms` None) or nacks a delivery."""
+        subscription, _, rest = receipt.rpartition("/")
+        message_id, _, attempt = rest.partition(".")
+        if not message_id.isdigit() or not attempt.isdigit():
+            raise HostError("invalid_arguments", f"{receipt!r} is not a receipt: pass the receipt of a delivery as it came")
+        queue = self.queue(name, subscription)
+        message = queue.messages.get(int(message_id))
+        if message is None or message[1] != int(attempt):
+            return False
+        if delay_ms is None:
+            del queue.messages[int(message_id)]
+            queue.acked += 1
+        else:
+            if message[2] is None:
+                return False  # given back already
+            message[2] = now_ms + delay_ms if delay_ms else None
+        return True
+
+    def stats(self, now_ms: int) -> dict[str, Any]:
+        queues = {}
+        for sub, queue in self.queues.items():
+            ready = sum(1 for m in queue.messages.values() if m[2] is None or m[2] <= now_ms)
+            queues[sub] = {
+                "ready": ready,
+                "in_flight": len(queue.messages) - ready,
+                "acked": queue.acked,
+                "redelivered": queue.redelivered,
+            }
+        return {"kind": self.config[0], "closed": self.closed, "queues": queues}
 
 
 class ActorHandle:
