@@ -120,6 +120,9 @@ fn init_logs(format: LogFormat) {
 /// Runs a node until SIGTERM or Ctrl-C, then shuts it down gracefully.
 pub(crate) async fn run(args: StartArgs, options: Options) -> Result<(), String> {
     init_logs(args.log_format);
+    // Watched before the ports are printed: a SIGTERM sent as soon as a supervisor (or a
+    // test) reads them must find the handler, not the default action.
+    let signals = Signals::watch()?;
     let examples: Vec<String> =
         args.examples.iter().filter(|name| !name.is_empty()).cloned().collect();
     let node = crate::examples::register(Node::builder().options(options), &examples)?
@@ -132,21 +135,32 @@ pub(crate) async fn run(args: StartArgs, options: Options) -> Result<(), String>
         "grpc": node.grpc_addr().to_string(),
     });
     crate::client::print_line(&ports.to_string());
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down");
     node.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())
-        .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
-    let mut interrupt =
-        signal(SignalKind::interrupt()).map_err(|error| format!("cannot watch SIGINT: {error}"))?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// SIGTERM and SIGINT, watched from the moment this is made.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> Result<Self, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate())
+            .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
+        let interrupt = signal(SignalKind::interrupt())
+            .map_err(|error| format!("cannot watch SIGINT: {error}"))?;
+        Ok(Self { terminate, interrupt })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }

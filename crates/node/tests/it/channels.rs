@@ -10,17 +10,7 @@ use plexspaces_proto::v1::{self as pb, channel_service_client::ChannelServiceCli
 use plexspaces_sdk::prelude::*;
 use serde_json::json;
 
-use crate::{TestNode, data_dir, http};
-
-fn send(node: &TestNode, method: &str, path: &str, body: &str) -> http::Response {
-    http::request(
-        node.invoke(),
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-}
+use crate::{TestNode, coordination::send, data_dir, http};
 
 fn post(
     node: &TestNode,

@@ -14,7 +14,8 @@ use serde_json::json;
 
 use crate::{TestNode, http};
 
-fn send(node: &TestNode, method: &str, path: &str, body: &str) -> http::Response {
+/// A JSON request to the invoke port.
+pub(crate) fn send(node: &TestNode, method: &str, path: &str, body: &str) -> http::Response {
     http::request(
         node.invoke(),
         method,
