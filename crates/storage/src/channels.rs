@@ -211,14 +211,14 @@ pub trait ChannelBackend: Send + Sync + std::fmt::Debug + 'static {
     async fn send(&self, scope: Scope<'_>, name: &str, data: Arc<str>, now_ms: u64) -> Result<u32>;
 
     /// Up to `max` deliverable messages of the queue (or of the topic's `subscription`), each
-    /// invisible to others for `visibility_ms` from now.
+    /// invisible to others for `visibility_ms` from now (`None`: the channel's timeout).
     async fn receive(
         &self,
         scope: Scope<'_>,
         name: &str,
         subscription: Option<&str>,
         max: u32,
-        visibility_ms: u64,
+        visibility_ms: Option<u64>,
         now_ms: u64,
     ) -> Result<Received>;
 
@@ -692,10 +692,11 @@ impl Core {
         name: &str,
         subscription: Option<&str>,
         max: u32,
-        visibility_ms: u64,
+        visibility_ms: Option<u64>,
         now: u64,
     ) -> Result<Received> {
         let (key, channel) = self.channel(scope, name)?;
+        let visibility_ms = visibility_ms.unwrap_or(channel.config.visibility_timeout_ms);
         let queue = channel.queue_mut(name, subscription)?;
         let sub = subscription.unwrap_or("");
         queue.promote(now);
@@ -921,7 +922,7 @@ impl ChannelBackend for Embedded {
         name: &str,
         subscription: Option<&str>,
         max: u32,
-        visibility_ms: u64,
+        visibility_ms: Option<u64>,
         now_ms: u64,
     ) -> Result<Received> {
         self.op(|core, log| {
@@ -1167,10 +1168,6 @@ impl Channels {
                 Some(ms.max(1))
             }
             None => None,
-        };
-        let visibility_ms = match visibility_ms {
-            Some(ms) => ms,
-            None => self.backend.stats(scope, name, now_ms()).await?.config.visibility_timeout_ms,
         };
         let deadline = tokio::time::Instant::now() + wait;
         let signals = self.signals(scope, name);
