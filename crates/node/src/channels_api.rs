@@ -68,36 +68,24 @@ fn optional(text: &str) -> Option<&str> {
 }
 
 impl Api {
-    /// A wait a client asked for, within the node's longest.
-    fn channel_wait(&self, timeout_ms: u32) -> Result<Duration> {
-        let max = self.options().max_ask_timeout_ms;
-        if u64::from(timeout_ms) > max {
-            return Err(Error::new(
-                ErrorCode::InvalidArguments,
-                format!("timeout_ms must be at most {max}"),
-            ));
-        }
-        Ok(Duration::from_millis(u64::from(timeout_ms)))
-    }
-
-    /// The consumers of one channel, for its info.
+    /// The consumers of the scope's channels, by channel, for their info.
     async fn channel_consumers(
         &self,
         scope: &Scoped,
-        name: &str,
-    ) -> Result<Vec<pb::ChannelConsumer>> {
-        let all = self.services().channels.consumers().await?;
-        Ok(all
-            .into_iter()
-            .filter(|(tenant, namespace, consumer)| {
-                (tenant.as_str(), namespace.as_str()) == scope.pair() && consumer.channel == name
-            })
-            .map(|(_, _, consumer)| pb::ChannelConsumer {
+    ) -> Result<std::collections::HashMap<String, Vec<pb::ChannelConsumer>>> {
+        let mut by_channel: std::collections::HashMap<String, Vec<pb::ChannelConsumer>> =
+            std::collections::HashMap::new();
+        for (tenant, namespace, consumer) in self.services().channels.consumers().await? {
+            if (tenant.as_str(), namespace.as_str()) != scope.pair() {
+                continue;
+            }
+            by_channel.entry(consumer.channel).or_default().push(pb::ChannelConsumer {
                 subscription: consumer.subscription.unwrap_or_default(),
                 actor: consumer.actor,
                 action: consumer.action,
-            })
-            .collect())
+            });
+        }
+        Ok(by_channel)
     }
 
     pub async fn channel_create(
@@ -115,7 +103,8 @@ impl Api {
         request: pb::ChannelRef,
     ) -> Result<pb::ChannelDeleteResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        for consumer in self.channel_consumers(&scope, &request.name).await? {
+        let consumers = self.channel_consumers(&scope).await?.remove(&request.name);
+        for consumer in consumers.unwrap_or_default() {
             self.consumers().remove(scope.pair(), &request.name, &consumer.actor).await?;
         }
         let deleted = self.services().channels.delete(scope.pair(), &request.name).await?;
@@ -131,8 +120,8 @@ impl Api {
     pub async fn channel_get(&self, request: pb::ChannelRef) -> Result<pb::ChannelInfo> {
         let scope = Scoped::of(request.scope.as_ref())?;
         let stats = self.services().channels.stats(scope.pair(), &request.name).await?;
-        let consumers = self.channel_consumers(&scope, &request.name).await?;
-        Ok(info(stats, consumers))
+        let consumers = self.channel_consumers(&scope).await?.remove(&request.name);
+        Ok(info(stats, consumers.unwrap_or_default()))
     }
 
     pub async fn channel_list(
@@ -140,11 +129,15 @@ impl Api {
         request: pb::ChannelListRequest,
     ) -> Result<pb::ChannelListResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        let mut channels = Vec::new();
-        for stats in self.services().channels.list(scope.pair()).await? {
-            let consumers = self.channel_consumers(&scope, &stats.name).await?;
-            channels.push(info(stats, consumers));
-        }
+        let mut consumers = self.channel_consumers(&scope).await?;
+        let channels = self.services().channels.list(scope.pair()).await?;
+        let channels = channels
+            .into_iter()
+            .map(|stats| {
+                let of_channel = consumers.remove(&stats.name).unwrap_or_default();
+                info(stats, of_channel)
+            })
+            .collect();
         Ok(pb::ChannelListResponse { channels })
     }
 
@@ -168,7 +161,7 @@ impl Api {
         request: pb::ChannelSendRequest,
     ) -> Result<pb::ChannelSendResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        let wait = self.channel_wait(request.timeout_ms)?;
+        let wait = self.wait_limit(request.timeout_ms)?;
         let channels = &self.services().channels;
         let queued = channels.send(scope.pair(), &request.name, request.data_json, wait).await?;
         Ok(pb::ChannelSendResponse { queued })
@@ -179,7 +172,7 @@ impl Api {
         request: pb::ChannelReceiveRequest,
     ) -> Result<pb::ChannelReceiveResponse> {
         let scope = Scoped::of(request.scope.as_ref())?;
-        let wait = self.channel_wait(request.timeout_ms)?;
+        let wait = self.wait_limit(request.timeout_ms)?;
         let visibility = (request.visibility_timeout_ms > 0)
             .then(|| Duration::from_millis(request.visibility_timeout_ms));
         let got = self
@@ -223,21 +216,11 @@ impl Api {
         Ok(pb::ChannelAckResponse { done })
     }
 
-    /// The actor a consumer names, inside the scope's tenant, as `namespace/type/key`; its
-    /// type must serve.
+    /// The actor a consumer names (`type`, `type/key` or `namespace/type/key`, inside the
+    /// scope's tenant) as `namespace/type/key`; its type must serve.
     fn consumer_actor(&self, scope: &Scoped, actor: &str) -> Result<String> {
-        let relative = match actor.matches('/').count() {
-            1 => format!("{}/{}/{actor}", scope.tenant, scope.namespace),
-            2 => format!("{}/{actor}", scope.tenant),
-            _ => {
-                return Err(Error::new(
-                    ErrorCode::InvalidArguments,
-                    format!("a consumer is `type/key` or `namespace/type/key`, not {actor:?}"),
-                ));
-            }
-        };
-        let id = ActorId::parse(&relative)
-            .map_err(|error| Error::new(ErrorCode::InvalidArguments, error.to_string()))?;
+        let id = ActorId::resolve_in(&scope.tenant, &scope.namespace, actor)
+            .map_err(|message| Error::new(ErrorCode::InvalidArguments, message))?;
         self.kind(&id)?;
         Ok(id.local_name())
     }

@@ -166,6 +166,13 @@ async fn run(shared: &Shared, tenant: &str, namespace: &str, consumer: &Consumer
     let scope = (tenant, namespace);
     let channels = &shared.channels;
     let subscription = consumer.subscription.as_deref();
+    let actor = match ActorId::parse(&format!("{tenant}/{}", consumer.actor)) {
+        Ok(actor) => actor,
+        Err(error) => {
+            tracing::error!(actor = %consumer.actor, error = %error, "consumer of a bad actor id not started");
+            return;
+        }
+    };
     loop {
         let draining = shared.draining.load(Ordering::Acquire);
         let wait = if draining { Duration::ZERO } else { POLL };
@@ -191,7 +198,7 @@ async fn run(shared: &Shared, tenant: &str, namespace: &str, consumer: &Consumer
             continue;
         };
         let Some(api) = shared.api.get().and_then(Api::upgrade) else { return };
-        let handled = deliver(&api, tenant, consumer, &delivery).await;
+        let handled = deliver(&api, &actor, consumer, &delivery).await;
         drop(api);
         let settled = match handled {
             Ok(()) => channels.ack(scope, &consumer.channel, &delivery.receipt).await,
@@ -209,20 +216,18 @@ async fn run(shared: &Shared, tenant: &str, namespace: &str, consumer: &Consumer
 
 async fn deliver(
     api: &Api,
-    tenant: &str,
+    actor: &ActorId,
     consumer: &Consumer,
     delivery: &Delivery,
 ) -> Result<(), crate::Error> {
-    let id = ActorId::parse(&format!("{tenant}/{}", consumer.actor))
-        .map_err(|error| crate::Error::new(ErrorCode::Internal, error.to_string()))?;
-    let kind = api.kind(&id)?;
+    let kind = api.kind(actor)?;
     let message = Message {
         action: consumer.action.clone().into(),
         payload: payload(consumer, delivery),
         content_type: JSON.into(),
     };
     let timeout = api.options().ask_timeout();
-    kind.call(api.system(), id, message, timeout, None).await.map(drop)
+    kind.call(api.system(), actor.clone(), message, timeout, None).await.map(drop)
 }
 
 fn refusal(error: crate::Error) -> Refusal {

@@ -39,7 +39,8 @@ impl Scoped {
 }
 
 impl Api {
-    fn wait_limit(&self, timeout_ms: u32) -> Result<Duration> {
+    /// A wait a client asked for, within the node's longest (`max_ask_timeout_ms`).
+    pub(crate) fn wait_limit(&self, timeout_ms: u32) -> Result<Duration> {
         let max = self.options().max_ask_timeout_ms;
         if u64::from(timeout_ms) > max {
             return Err(Error::new(

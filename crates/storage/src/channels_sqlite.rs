@@ -229,15 +229,15 @@ fn serve(
                 Err(_) => break,
             }
         }
-        let committed = if failed.lock().is_some() {
-            Err(failed.lock().clone().unwrap_or_else(|| Error::new(ErrorCode::Internal, "")))
-        } else {
-            commit(&mut connection, &taken).map_err(|error| {
+        let earlier = failed.lock().clone();
+        let committed = match earlier {
+            Some(error) => Err(error),
+            None => commit(&mut connection, &taken).map_err(|error| {
                 let error = sql_error(path, error);
                 tracing::error!(error = %error, "the channel store failed: restart the node");
                 *failed.lock() = Some(error.clone());
                 error
-            })
+            }),
         };
         for batch in taken.drain(..) {
             let _caller_gone = batch.reply.send(committed.clone());

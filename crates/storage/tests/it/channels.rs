@@ -344,6 +344,16 @@ async fn the_sqlite_file_keeps_messages_deliveries_and_consumers_across_reopenin
     assert!(!ids.contains(new[0].receipt.as_str()) && new[0].receipt != held.receipt);
     let events = channels.receive(SCOPE, "events", Some("audit"), 10, NOW, None).await.unwrap();
     assert_eq!(events.len(), 5);
+    // With every message gone, the next id comes from the file, not from what is left.
+    for delivery in rest.iter().chain(&new) {
+        assert!(channels.ack(SCOPE, "jobs", &delivery.receipt).await.unwrap());
+    }
+    drop(channels);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let channels = Channels::open_sqlite(&path).unwrap();
+    send(&channels, "jobs", 7).await;
+    let after = channels.receive(SCOPE, "jobs", None, 1, NOW, None).await.unwrap();
+    assert_eq!(after[0].receipt, "7.1", "ids 1 to 6 were handed out before");
 }
 
 /// Sends and acknowledges in a loop, printing `ACK sent <n>` once a send returned, `ACK got
