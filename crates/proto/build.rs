@@ -12,12 +12,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "plexspaces/v1/coordination.proto",
         "plexspaces/v1/shardgroups.proto",
         "plexspaces/v1/channels.proto",
+        "plexspaces/v1/registry.proto",
+        "plexspaces/v1/blobs.proto",
     ]
     .map(|file| root.join(file));
     // Regenerate when a proto changes, not only when this script does. Relative to this
     // crate: cargo shares a build script's unit between checkouts that share a target
     // directory, and an absolute path would watch the checkout that ran it last.
-    for file in ["actors", "node", "deployments", "coordination", "shardgroups", "channels"] {
+    for file in [
+        "actors",
+        "node",
+        "deployments",
+        "coordination",
+        "shardgroups",
+        "channels",
+        "registry",
+        "blobs",
+    ] {
         println!("cargo:rerun-if-changed=../../proto/plexspaces/v1/{file}.proto");
     }
     let mut config = tonic_prost_build::Config::new();

@@ -37,7 +37,20 @@ pub(crate) async fn gate(gate: std::sync::Arc<Gate>, request: Request, next: Nex
         Some(path) if path.as_str() == crate::http_deploy::DEPLOY_PATH => gate.module_limit,
         _ => gate.limit,
     };
-    let response = match admit(&gate, limit, request).await {
+    let route_path = route.as_ref().map(axum::extract::MatchedPath::as_str);
+    // A presigned URL's signature is its credential; a blob's body is streamed by its route,
+    // which bounds its size and the time between its chunks.
+    let presigned = route_path == Some(crate::http_blobs::PRESIGNED_PATH);
+    let streamed = presigned || route_path == Some(crate::http_blobs::BLOB_PATH);
+    let admitted = if streamed {
+        match token_refusal(&gate, presigned, &request) {
+            Some(refusal) => Err(refusal),
+            None => Ok(request),
+        }
+    } else {
+        admit(&gate, limit, request).await
+    };
+    let response = match admitted {
         Ok(request) => next.run(request).await,
         Err(refused) => refused,
     };
@@ -47,18 +60,27 @@ pub(crate) async fn gate(gate: std::sync::Arc<Gate>, request: Request, next: Nex
     response
 }
 
+/// The refusal of a request without the bearer token (unless `exempt`).
+fn token_refusal(gate: &Gate, exempt: bool, request: &Request) -> Option<Response> {
+    let token = gate.token.as_ref()?;
+    if exempt || crate::auth::bearer_matches(request.headers().get(header::AUTHORIZATION), token) {
+        return None;
+    }
+    Some(
+        problem(
+            ErrorCode::Unauthenticated,
+            "this node requires `Authorization: Bearer <admin token>`",
+        )
+        .into_response(),
+    )
+}
+
 /// Checks the token, then reads the body within the limit and the body timeout, so a body
 /// over the limit is `payload_too_large` on every route, whether its length is declared or it
 /// arrives chunked, and whether or not the route reads it.
 async fn admit(gate: &Gate, limit: usize, request: Request) -> Result<Request, Response> {
-    if let Some(token) = &gate.token
-        && !crate::auth::bearer_matches(request.headers().get(header::AUTHORIZATION), token)
-    {
-        return Err(problem(
-            ErrorCode::Unauthenticated,
-            "this node requires `Authorization: Bearer <admin token>`",
-        )
-        .into_response());
+    if let Some(refusal) = token_refusal(gate, false, &request) {
+        return Err(refusal);
     }
     let declared = request
         .headers()

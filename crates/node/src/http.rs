@@ -104,6 +104,40 @@ fn decode(text: &str) -> Result<String, Problem> {
         .map_err(|_| problem(ErrorCode::InvalidArguments, "the query is not UTF-8"))
 }
 
+/// A listing's page from its query: `prefix`, `after` and `limit`, nothing else.
+pub(crate) struct PageQuery {
+    pub(crate) prefix: String,
+    pub(crate) after: String,
+    pub(crate) limit: u32,
+}
+
+pub(crate) fn page_query(query: Option<&str>) -> Result<PageQuery, Problem> {
+    let mut page = PageQuery { prefix: String::new(), after: String::new(), limit: 0 };
+    for (name, value) in query_pairs(query)? {
+        match name.as_str() {
+            "prefix" => page.prefix = value,
+            "after" => page.after = value,
+            "limit" => {
+                page.limit = value.parse().map_err(|_| {
+                    problem(
+                        ErrorCode::InvalidArguments,
+                        format!("limit is a number, not {value:?}"),
+                    )
+                })?;
+            }
+            other => {
+                return Err(problem(
+                    ErrorCode::InvalidArguments,
+                    format!(
+                        "unknown query parameter {other:?} (prefix, after and limit are known)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(page)
+}
+
 /// What the query says about an invocation.
 struct Invocation {
     call: bool,
@@ -320,6 +354,8 @@ pub(crate) fn invoke_router(api: Api) -> Router {
         )
         .merge(crate::http_coordination::routes())
         .merge(crate::http_channels::routes())
+        .merge(crate::http_service_registry::routes())
+        .merge(crate::http_blobs::routes())
         .merge(crate::http_pools::invoke_routes())
         .merge(health_routes())
         .layer(DefaultBodyLimit::max(limit))

@@ -27,6 +27,7 @@
 
 mod api;
 mod auth;
+mod blobs_api;
 mod channels_api;
 mod consumers;
 mod coordination;
@@ -38,20 +39,24 @@ mod durable_workflow;
 mod error;
 mod gate;
 mod http;
+mod http_blobs;
 mod http_channels;
 mod http_coordination;
 mod http_deploy;
 mod http_pools;
+mod http_service_registry;
 mod idempotency;
 mod locks_groups;
 mod metrics;
 mod openapi;
+mod openapi_registry_blobs;
 mod options;
 mod outbound;
 pub mod partition;
 mod payload;
 mod pools;
 mod registry;
+mod service_registry;
 mod timers;
 mod wasm_kind;
 mod workflow_kind;
@@ -60,11 +65,13 @@ use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use plexspaces_core::{FacetRegistry, facet::FacetMetrics};
 use plexspaces_proto::v1::{
-    actor_service_server::ActorServiceServer, channel_service_server::ChannelServiceServer,
+    actor_service_server::ActorServiceServer, blob_service_server::BlobServiceServer,
+    channel_service_server::ChannelServiceServer,
     deployment_service_server::DeploymentServiceServer,
     invocation_service_server::InvocationServiceServer, kv_service_server::KvServiceServer,
     lock_service_server::LockServiceServer, node_service_server::NodeServiceServer,
     process_group_service_server::ProcessGroupServiceServer,
+    registry_service_server::RegistryServiceServer,
     shard_group_service_server::ShardGroupServiceServer,
     tuple_space_service_server::TupleSpaceServiceServer,
 };
@@ -232,8 +239,9 @@ impl NodeBuilder {
         let logs = plexspaces_wasm::Logs::new(options.wasm.log_lines);
         // Opening the stores reads and fsyncs files: off the async threads.
         let opening = options.clone();
+        let invoke_address = addresses.invoke;
         let (services, journal, pools) = tokio::task::spawn_blocking(move || {
-            let services = open_services(&opening)?;
+            let services = open_services(&opening, invoke_address)?;
             let journal =
                 plexspaces_storage::SqliteJournal::open(&opening.data_dir.join("journal"))?;
             let pools = pools::Pools::open(&opening.data_dir)?;
@@ -401,6 +409,8 @@ async fn serve_grpc(
     let groups = ProcessGroupServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let pools = ShardGroupServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let channels = ChannelServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let registry = RegistryServiceServer::new(api.clone()).max_decoding_message_size(limit);
+    let blobs = BlobServiceServer::new(api.clone()).max_decoding_message_size(limit);
     let node = NodeServiceServer::new(api).max_decoding_message_size(limit);
     let mut server = tonic::transport::Server::builder();
     // Without a token nothing is checked, and the services are served as they are: the
@@ -417,6 +427,8 @@ async fn serve_grpc(
                 .add_service(groups)
                 .add_service(pools)
                 .add_service(channels)
+                .add_service(registry)
+                .add_service(blobs)
                 .add_service(node)
                 .serve_with_incoming_shutdown(incoming, until_stopped(stopped))
                 .await
@@ -445,6 +457,8 @@ async fn serve_grpc(
                 .add_service(InterceptedService::new(tuples, check.clone()))
                 .add_service(InterceptedService::new(locks, check.clone()))
                 .add_service(InterceptedService::new(channels, check.clone()))
+                .add_service(InterceptedService::new(registry, check.clone()))
+                .add_service(InterceptedService::new(blobs, check.clone()))
                 .add_service(InterceptedService::new(groups, check.clone()))
                 .add_service(InterceptedService::new(pools, check.clone()))
                 .add_service(InterceptedService::new(node, check))
@@ -458,8 +472,11 @@ async fn serve_grpc(
 }
 
 /// The coordination services on the embedded backends the options name.
-fn open_services(options: &Options) -> Result<plexspaces_wasm::Services> {
-    use plexspaces_storage::{channels::Channels, groups::Groups, kv::Kv, locks::Locks};
+fn open_services(options: &Options, invoke: SocketAddr) -> Result<plexspaces_wasm::Services> {
+    use plexspaces_storage::{
+        blobs::Blobs, channels::Channels, groups::Groups, kv::Kv, locks::Locks, presign::Presigner,
+        registry::Registry,
+    };
     // Fencing tokens stay increasing across restarts: the boot epoch lives in the data
     // directory, advanced and fsynced once here.
     let locks = Locks::open(&options.data_dir.join("locks.epoch"))?;
@@ -473,6 +490,15 @@ fn open_services(options: &Options) -> Result<plexspaces_wasm::Services> {
         }
         options::ChannelsBackend::Memory => Channels::in_memory(),
     };
+    let registry = match options.registry_backend {
+        options::KvBackend::Sqlite => {
+            Registry::open_sqlite(&options.data_dir.join("registry.sqlite"))?
+        }
+        options::KvBackend::Memory => Registry::in_memory(),
+    };
+    let blobs = Blobs::open_local(&options.data_dir.join("blobs"))?;
+    let presigner =
+        Presigner::open(&options.data_dir.join("blobs.key"), &options.public_url(invoke))?;
     Ok(plexspaces_wasm::Services {
         tuples: Arc::new(open_tuples(options)?),
         locks: Arc::new(locks),
@@ -484,6 +510,9 @@ fn open_services(options: &Options) -> Result<plexspaces_wasm::Services> {
         channels,
         // The node's consumers replace these once the API is up.
         consumers: Arc::new(plexspaces_wasm::NoConsumers),
+        registry,
+        blobs,
+        presigner: Some(Arc::new(presigner)),
     })
 }
 

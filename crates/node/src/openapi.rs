@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-fn problem_responses(codes: &[u16]) -> Value {
+pub(crate) fn problem_responses(codes: &[u16]) -> Value {
     let mut responses = serde_json::Map::new();
     for code in codes {
         responses.insert(
@@ -16,14 +16,14 @@ fn problem_responses(codes: &[u16]) -> Value {
     Value::Object(responses)
 }
 
-fn merge(mut base: Value, extra: Value) -> Value {
+pub(crate) fn merge(mut base: Value, extra: Value) -> Value {
     if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
         base.extend(extra);
     }
     base
 }
 
-fn segment(name: &str, description: &str) -> Value {
+pub(crate) fn segment(name: &str, description: &str) -> Value {
     json!({
         "name": name, "in": "path", "required": true, "description": description,
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}
@@ -155,6 +155,8 @@ pub(crate) fn invoke(types: &[String], max_timeout_ms: u64) -> Value {
         paths.extend(coordination_paths(max_timeout_ms));
         paths.extend(pool_paths(false, max_timeout_ms));
         paths.extend(channel_paths(max_timeout_ms));
+        paths.extend(crate::openapi_registry_blobs::registry_paths());
+        paths.extend(crate::openapi_registry_blobs::blob_paths());
     }
     document
 }

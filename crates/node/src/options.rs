@@ -62,6 +62,15 @@ pub struct Options {
     /// Where the channels live: `sqlite` (`<data_dir>/channels.sqlite`, the default: a send,
     /// receive or ack returns once it is durable) or `memory` (gone when the node stops).
     pub channel_backend: ChannelsBackend,
+    /// Where the service registry lives: `sqlite` (`<data_dir>/registry.sqlite`, the default:
+    /// a registration or heartbeat returns once it is durable) or `memory`.
+    pub registry_backend: KvBackend,
+    /// The largest blob a client may store over HTTP or gRPC, in bytes (blobs live in
+    /// `<data_dir>/blobs`, streamed, never held whole).
+    pub max_blob_bytes: u64,
+    /// The address clients reach the invoke port at (`https://plex.example.com`), the base
+    /// of presigned blob URLs; by default `http://` and the bound invoke address.
+    pub public_url: Option<String>,
     /// A durable actor's checkpoint follows this many journal entries (messages, host calls
     /// and ends); a facet config's `checkpoint_every` overrides it per type.
     pub checkpoint_every: u64,
@@ -127,6 +136,9 @@ impl Default for Options {
             kv_backend: KvBackend::Sqlite,
             tuple_space_backend: TupleSpaceBackend::Memory,
             channel_backend: ChannelsBackend::Sqlite,
+            registry_backend: KvBackend::Sqlite,
+            max_blob_bytes: 5 << 30,
+            public_url: None,
             checkpoint_every: 1000,
             wasm: plexspaces_wasm::Options::default(),
         }
@@ -162,6 +174,14 @@ impl Options {
                 self.max_ask_timeout_ms
             ));
         }
+        if self.max_blob_bytes == 0 {
+            return invalid("max_blob_bytes must be positive".to_owned());
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid(format!("public_url starts with http:// or https://, not {url:?}"));
+        }
         if self.checkpoint_every == 0 {
             return invalid("checkpoint_every must be positive".to_owned());
         }
@@ -177,6 +197,19 @@ impl Options {
     /// Where compiled modules are cached.
     pub(crate) fn compile_cache(&self) -> PathBuf {
         self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// The base of presigned URLs: `public_url`, or the bound invoke address (loopback for a
+    /// node bound to every interface).
+    pub(crate) fn public_url(&self, invoke: std::net::SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let mut address = invoke;
+        if address.ip().is_unspecified() {
+            address.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        format!("http://{address}")
     }
 
     pub(crate) fn ask_timeout(&self) -> Duration {

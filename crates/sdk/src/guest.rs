@@ -54,8 +54,8 @@ pub mod bindings {
 use bindings::{
     exports::plexspaces::actor::guest::{Failure, Reply, StateIn},
     plexspaces::actor::{
-        host as wit_host, kv as wit_kv, tuplespace as wit_tuplespace, types,
-        workflow as wit_workflow,
+        blobs as wit_blobs, host as wit_host, kv as wit_kv, registry as wit_registry,
+        tuplespace as wit_tuplespace, types, workflow as wit_workflow,
     },
 };
 
@@ -205,6 +205,103 @@ pub mod host {
     pub fn ts_take(pattern: &Value, timeout_ms: u32) -> Result<Option<String>, HostError> {
         suspension()?;
         Ok(wit_tuplespace::take(&pattern.to_string(), timeout_ms)?)
+    }
+
+    /// The service registry of the actor's namespace: instances registered with metadata and
+    /// a time to live, listed only while they heartbeat (the WIT `registry` interface).
+    pub mod registry {
+        use super::super::{HostError, Value, suspension, wit_registry};
+        pub use wit_registry::{Registration, ServiceSummary};
+
+        /// Registers `instance` (empty: this actor) of `service` with `metadata` (a JSON
+        /// object) for `ttl_ms` (0: 30 s).
+        pub fn register(
+            service: &str,
+            instance: &str,
+            metadata: &Value,
+            ttl_ms: u64,
+        ) -> Result<Registration, HostError> {
+            suspension()?;
+            Ok(wit_registry::register(service, instance, &metadata.to_string(), ttl_ms)?)
+        }
+
+        /// Renews a live instance (empty: this actor) for `ttl_ms` (0: its own);
+        /// `not_found` once it expired.
+        pub fn heartbeat(
+            service: &str,
+            instance: &str,
+            ttl_ms: u64,
+        ) -> Result<Registration, HostError> {
+            suspension()?;
+            Ok(wit_registry::heartbeat(service, instance, ttl_ms)?)
+        }
+
+        /// Removes an instance (empty: this actor); false when it was not registered.
+        pub fn deregister(service: &str, instance: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_registry::deregister(service, instance)?)
+        }
+
+        /// The live instances of `service`, in instance order.
+        pub fn lookup(service: &str) -> Result<Vec<Registration>, HostError> {
+            suspension()?;
+            Ok(wit_registry::lookup(service)?)
+        }
+
+        /// Up to `limit` (0: 100) services with live instances whose names start with
+        /// `prefix`, after `after`, in name order.
+        pub fn list(
+            prefix: &str,
+            after: &str,
+            limit: u32,
+        ) -> Result<Vec<ServiceSummary>, HostError> {
+            suspension()?;
+            Ok(wit_registry::list_services(prefix, after, limit)?)
+        }
+    }
+
+    /// The blob store of the actor's namespace (the WIT `blobs` interface): at most 8 MiB per
+    /// call; larger blobs go through presigned URLs.
+    pub mod blobs {
+        use super::super::{HostError, suspension, wit_blobs};
+        pub use wit_blobs::BlobInfo;
+
+        /// Stores `data` under `key` with `content_type` (empty: application/octet-stream).
+        pub fn put(key: &str, data: &[u8], content_type: &str) -> Result<BlobInfo, HostError> {
+            suspension()?;
+            Ok(wit_blobs::put(key, data, content_type)?)
+        }
+
+        /// The blob's bytes, or `None`.
+        pub fn get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
+            suspension()?;
+            Ok(wit_blobs::get(key)?)
+        }
+
+        /// The blob's info, or `None`.
+        pub fn head(key: &str) -> Result<Option<BlobInfo>, HostError> {
+            suspension()?;
+            Ok(wit_blobs::head(key)?)
+        }
+
+        /// Removes the blob; false when there was none.
+        pub fn delete(key: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_blobs::delete(key)?)
+        }
+
+        /// Up to `limit` (0: 100) blobs whose keys start with `prefix`, after `after`.
+        pub fn list(prefix: &str, after: &str, limit: u32) -> Result<Vec<BlobInfo>, HostError> {
+            suspension()?;
+            Ok(wit_blobs::list_prefix(prefix, after, limit)?)
+        }
+
+        /// A URL on the node that lets its holder `method` ("GET" or "PUT") the blob for
+        /// `ttl_ms` (0: 15 minutes) with no other credential.
+        pub fn presign(key: &str, method: &str, ttl_ms: u64) -> Result<String, HostError> {
+            suspension()?;
+            Ok(wit_blobs::presign(key, method, ttl_ms)?)
+        }
     }
 }
 

@@ -106,7 +106,7 @@ impl Default for Kv {
 }
 
 /// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
@@ -284,7 +284,7 @@ impl Table {
 
 /// The in-memory backend: one ordered map, so a prefix is a range.
 #[derive(Default)]
-struct Memory {
+pub(crate) struct Memory {
     table: Mutex<Table>,
 }
 

@@ -58,11 +58,16 @@ pub enum ErrorCode {
     ReplayDiverged,
     /// A channel holds its capacity of messages: its consumers are behind (backpressure).
     ChannelFull,
+    /// A presigned URL was used after it expired.
+    UrlExpired,
+    /// A presigned URL's signature does not match it: it was changed, or used with another
+    /// method than the one it was signed for.
+    SignatureInvalid,
 }
 
 impl ErrorCode {
     /// Every code, in catalogue order.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidArguments,
@@ -88,6 +93,8 @@ impl ErrorCode {
         ErrorCode::JournalDamaged,
         ErrorCode::ReplayDiverged,
         ErrorCode::ChannelFull,
+        ErrorCode::UrlExpired,
+        ErrorCode::SignatureInvalid,
     ];
 
     /// The code of a stable name (`"not_found"`), if it is one.
@@ -123,6 +130,8 @@ impl ErrorCode {
             ErrorCode::JournalDamaged => "journal_damaged",
             ErrorCode::ReplayDiverged => "replay_diverged",
             ErrorCode::ChannelFull => "channel_full",
+            ErrorCode::UrlExpired => "url_expired",
+            ErrorCode::SignatureInvalid => "signature_invalid",
         }
     }
 
@@ -151,6 +160,7 @@ impl ErrorCode {
             ErrorCode::GuestTrapped => 500,
             ErrorCode::JournalDamaged | ErrorCode::ReplayDiverged => 500,
             ErrorCode::ChannelFull => 429,
+            ErrorCode::UrlExpired | ErrorCode::SignatureInvalid => 403,
         }
     }
 
@@ -179,6 +189,7 @@ impl ErrorCode {
             ErrorCode::JournalDamaged => 15,  // DATA_LOSS
             ErrorCode::ReplayDiverged => 13,  // INTERNAL
             ErrorCode::ChannelFull => 8,      // RESOURCE_EXHAUSTED
+            ErrorCode::UrlExpired | ErrorCode::SignatureInvalid => 7, // PERMISSION_DENIED
         }
     }
 }

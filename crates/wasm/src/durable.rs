@@ -72,6 +72,17 @@ pub(crate) enum CallKind {
     ChannelConsume = 87,
     ChannelStopConsuming = 88,
     ChannelClose = 89,
+    RegistryRegister = 90,
+    RegistryHeartbeat = 91,
+    RegistryDeregister = 92,
+    RegistryLookup = 93,
+    RegistryList = 94,
+    BlobPut = 100,
+    BlobGet = 101,
+    BlobHead = 102,
+    BlobDelete = 103,
+    BlobList = 104,
+    BlobPresign = 105,
 }
 
 impl CallKind {

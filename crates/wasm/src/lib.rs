@@ -12,6 +12,7 @@
 mod actor;
 mod artifact;
 mod bindings;
+mod blobs_host;
 mod channels_host;
 mod ctx;
 mod describe;
@@ -23,11 +24,13 @@ mod kv_host;
 mod logs;
 mod module;
 mod options;
+mod registry_host;
 mod services;
 mod workflow_host;
 
 pub use actor::{Admission, Admitted, Binding, Durability, Invocation, Kept, Served, WasmActor};
 pub use bindings::{GUEST_INTERFACE, WORLD_VERSION};
+pub use blobs_host::MAX_GUEST_BLOB;
 pub use channels_host::{ChannelConsumers, MAX_CHANNEL_WAIT_MS, NoConsumers};
 pub use ctx::{BoxFuture, Outbound};
 pub use describe::{Class, Description, FacetSpec, Handler, snake_case};

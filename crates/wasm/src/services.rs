@@ -6,10 +6,13 @@
 use std::{sync::Arc, time::Duration};
 
 use plexspaces_storage::{
+    blobs::Blobs,
     channels::Channels,
     groups::{GroupBackend, Groups},
     kv::Kv,
     locks::{Grant, LockBackend, Locks},
+    presign::Presigner,
+    registry::Registry,
 };
 use plexspaces_tuplespace::{Pattern, Space, TupleSpace, tuple_from_json};
 use plexspaces_types::{ActorId, ErrorCode, Refusal};
@@ -48,6 +51,12 @@ pub struct Services {
     pub channels: Channels,
     /// The consumers of channels (the node's; none without one).
     pub consumers: Arc<dyn ChannelConsumers>,
+    /// The service registry.
+    pub registry: Registry,
+    /// The blob store.
+    pub blobs: Blobs,
+    /// Signs presigned blob URLs (the node's; none without one).
+    pub presigner: Option<Arc<Presigner>>,
 }
 
 /// Timers for actors: a message to the actor after a delay. Durable ones (reminders, and the
@@ -130,6 +139,9 @@ impl Default for Services {
             timers: Arc::new(NoTimers),
             channels: Channels::in_memory(),
             consumers: Arc::new(NoConsumers),
+            registry: Registry::in_memory(),
+            blobs: Blobs::in_memory(),
+            presigner: None,
         }
     }
 }

@@ -4,18 +4,20 @@
  * the `plexspaces:actor/*` modules are the node's imports.
  */
 
+import * as wBlobs from "plexspaces:actor/blobs@0.1.0";
 import * as wChannels from "plexspaces:actor/channels@0.1.0";
 import * as wHost from "plexspaces:actor/host@0.1.0";
 import * as wKv from "plexspaces:actor/kv@0.1.0";
 import * as wLocks from "plexspaces:actor/locks@0.1.0";
 import * as wGroups from "plexspaces:actor/process-groups@0.1.0";
+import * as wRegistry from "plexspaces:actor/registry@0.1.0";
 import * as wTimers from "plexspaces:actor/timers@0.1.0";
 import * as wTuples from "plexspaces:actor/tuplespace@0.1.0";
 import * as wWorkflow from "plexspaces:actor/workflow@0.1.0";
 
 import { actorClasses } from "./actor.js";
 import { BYTES, CACHED, Failure, failureOf, FRESH, Runtime, SDK_VERSION } from "./dispatch.js";
-import { type Backend, type Grant, HostError, setBackend } from "./host.js";
+import { type Backend, type BlobInfo, type Grant, HostError, type RegistrationRecord, setBackend } from "./host.js";
 
 /** A host call's error (the import threw its `host-error`) as a HostError. */
 function hostError(error: unknown): unknown {
@@ -44,6 +46,30 @@ const opt = <T>(value: T | null | undefined): T | null => (value == null ? null 
 function grant(value: wLocks.Grant): Grant {
   return { version: BigInt(value.version), holder: value.holder, metadata: value.metadata, expiresAtMs: Number(value.expiresAtMs) };
 }
+
+function registration(value: wRegistry.Registration): RegistrationRecord {
+  return {
+    service: value.service,
+    instance: value.instance,
+    metadata: value.metadata,
+    ttlMs: Number(value.ttlMs),
+    registeredAtMs: Number(value.registeredAtMs),
+    expiresAtMs: Number(value.expiresAtMs),
+  };
+}
+
+function blobInfo(value: wBlobs.BlobInfo): BlobInfo {
+  return {
+    key: value.key,
+    size: Number(value.size),
+    contentType: value.contentType,
+    modifiedAtMs: Number(value.modifiedAtMs),
+    etag: value.etag,
+  };
+}
+
+/** A `list<u8>` as a Uint8Array (the bindings hand one over already). */
+const bytes = (value: Uint8Array | ArrayLike<number>): Uint8Array => (value instanceof Uint8Array ? value : Uint8Array.from(value));
 
 const wasmHost: Backend = {
   actorId: () => wHost.actorId(),
@@ -89,6 +115,27 @@ const wasmHost: Backend = {
   chConsume: (name, subscription, action) => call(() => wChannels.consume(name, subscription, action)),
   chStopConsuming: (name) => call(() => wChannels.stopConsuming(name)),
   chClose: (name) => call(() => wChannels.close(name)),
+  regRegister: (service, instance, metadata, ttlMs) => registration(call(() => wRegistry.register(service, instance, metadata, u64(ttlMs)))),
+  regHeartbeat: (service, instance, ttlMs) => registration(call(() => wRegistry.heartbeat(service, instance, u64(ttlMs)))),
+  regDeregister: (service, instance) => call(() => wRegistry.deregister(service, instance)),
+  regLookup: (service) => call(() => wRegistry.lookup(service)).map(registration),
+  regListServices: (prefix, after, limit) =>
+    call(() => wRegistry.listServices(prefix, after, u32(limit))).map((summary) => ({
+      service: summary.service,
+      instances: Number(summary.instances),
+    })),
+  blobPut: (key, data, contentType) => blobInfo(call(() => wBlobs.put(key, data, contentType))),
+  blobGet: (key) => {
+    const found = call(() => wBlobs.get(key));
+    return found != null ? bytes(found) : null;
+  },
+  blobHead: (key) => {
+    const found = call(() => wBlobs.head(key));
+    return found != null ? blobInfo(found) : null;
+  },
+  blobDelete: (key) => call(() => wBlobs.delete(key)),
+  blobList: (prefix, after, limit) => call(() => wBlobs.listPrefix(prefix, after, u32(limit))).map(blobInfo),
+  blobPresign: (key, method, ttlMs) => call(() => wBlobs.presign(key, method, u64(ttlMs))),
   wfStepBegin: (name) => opt(call(() => wWorkflow.stepBegin(name))),
   wfStepEnd: (name, value) => call(() => wWorkflow.stepEnd(name, value)),
   wfSleep: (ms) => call(() => wWorkflow.sleep(u64(ms))),

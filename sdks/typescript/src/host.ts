@@ -5,15 +5,19 @@
  * `tsScan`, `tsTakeLater`), locks (`lockAcquire`, `lockRenew`, `lockRelease`), KV (`kvGet`,
  * `kvPut`, `kvDelete`, `kvList`, `kvCas`), process groups (`host.processGroups.join`, `leave`,
  * `getMembers`, `publish`), channels (`host.channels.create`, `send`, `receive`, `ack`, `nack`,
- * `subscribe`, `unsubscribe`, `consume`, `stopConsuming`, `close`), timers (`schedule`,
- * `cancelTimer`) and, in a workflow's `run`, the durable calls `step`, `sleep`, `waitSignal` and
- * `idempotencyKey`.
+ * `subscribe`, `unsubscribe`, `consume`, `stopConsuming`, `close`), the service registry
+ * (`host.registry.register`, `heartbeat`, `deregister`, `lookup`, `list`), blobs
+ * (`host.blobs.put`, `get`, `getText`, `head`, `delete`, `list`, `presign`), timers
+ * (`schedule`, `cancelTimer`) and, in a workflow's `run`, the durable calls `step`, `sleep`,
+ * `waitSignal` and `idempotencyKey`.
  *
  * The same surface and conventions as the Python SDK's `plexspaces.host`, in camelCase. Every
  * call returns its result directly (the node runs the actor on a fiber while it waits), so
  * handlers are plain synchronous methods. Inside a node the calls cross into the node through
  * the WIT world; under `@plexspaces/sdk/testing` they go to an in-memory host.
  */
+
+import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 
 /** A host call that failed: `code` is stable (`not_found`, `timeout`, `actor_error`, ...);
  * `errorType` names the exception the remote actor raised, when it raised one. */
@@ -39,6 +43,16 @@ export interface Grant {
   version: bigint;
   holder: string;
   metadata: string;
+  expiresAtMs: number;
+}
+
+/** A registration as the backend hands it over: `metadata` is JSON text of an object. */
+export interface RegistrationRecord {
+  service: string;
+  instance: string;
+  metadata: string;
+  ttlMs: number;
+  registeredAtMs: number;
   expiresAtMs: number;
 }
 
@@ -79,6 +93,17 @@ export interface Backend {
   chConsume(name: string, subscription: string, action: string): boolean;
   chStopConsuming(name: string): boolean;
   chClose(name: string): boolean;
+  regRegister(service: string, instance: string, metadata: string, ttlMs: number): RegistrationRecord;
+  regHeartbeat(service: string, instance: string, ttlMs: number): RegistrationRecord;
+  regDeregister(service: string, instance: string): boolean;
+  regLookup(service: string): RegistrationRecord[];
+  regListServices(prefix: string, after: string, limit: number): ServiceSummary[];
+  blobPut(key: string, data: Uint8Array, contentType: string): BlobInfo;
+  blobGet(key: string): Uint8Array | null;
+  blobHead(key: string): BlobInfo | null;
+  blobDelete(key: string): boolean;
+  blobList(prefix: string, after: string, limit: number): BlobInfo[];
+  blobPresign(key: string, method: string, ttlMs: number): string;
   wfStepBegin(name: string): string | null;
   wfStepEnd(name: string, value: string): void;
   wfSleep(ms: number): void;
@@ -368,6 +393,177 @@ export const channels = {
   },
 };
 
+/** A live instance of a service in the registry. */
+export interface Registration {
+  service: string;
+  /** The instance's name (by default the registering actor, as `namespace/type/key`). */
+  instance: string;
+  /** What the instance registered with (a JSON object). */
+  metadata: Record<string, any>;
+  /** The time to live each heartbeat renews. */
+  ttlMs: number;
+  /** When the instance registered, in ms since the Unix epoch (registering a live instance
+   * again keeps it). */
+  registeredAtMs: number;
+  /** When it is gone unless it heartbeats, in ms since the Unix epoch. */
+  expiresAtMs: number;
+}
+
+/** A service `registry.list` names, with how many live instances it has. */
+export interface ServiceSummary {
+  service: string;
+  instances: number;
+}
+
+/** What the blob store knows of a blob. */
+export interface BlobInfo {
+  key: string;
+  /** In bytes. */
+  size: number;
+  contentType: string;
+  /** When it was last written, in ms since the Unix epoch. */
+  modifiedAtMs: number;
+  /** Changes whenever the blob is written. */
+  etag: string;
+}
+
+/** An instance name, or "" for the calling actor. */
+function instanceName(value: unknown): string {
+  if (value == null || value === "") return "";
+  return nonEmpty(value, "instance name");
+}
+
+function text(value: unknown, what: string): string {
+  if (typeof value !== "string") throw new HostError("invalid_arguments", `${what} is a string`);
+  return value;
+}
+
+/** Metadata as JSON text: an object, or JSON text of one (checked by the host). */
+function metadataText(metadata: unknown): string {
+  if (metadata == null) return "{}";
+  if (typeof metadata === "string") return metadata;
+  if (typeof metadata !== "object" || Array.isArray(metadata)) {
+    throw new HostError("invalid_arguments", "metadata is an object (or JSON text of an object)");
+  }
+  return jsonText(metadata, "metadata");
+}
+
+function registration(record: RegistrationRecord): Registration {
+  return {
+    service: record.service,
+    instance: record.instance,
+    metadata: record.metadata === "" ? {} : JSON.parse(record.metadata),
+    ttlMs: record.ttlMs,
+    registeredAtMs: record.registeredAtMs,
+    expiresAtMs: record.expiresAtMs,
+  };
+}
+
+/** The service registry of this actor's namespace: named services whose instances register
+ * with metadata and a time to live, and stay listed only while they heartbeat. An instance whose
+ * time to live has passed is gone for every call at once (`heartbeat` then throws HostError
+ * `not_found`: register again). A service name is 1 to 64 letters, digits, `.`, `_`, `-` or
+ * `:`, starting with a letter or digit; an instance name 1 to 190 characters with no control
+ * characters. */
+export const registry = {
+  /** Registers `instance` (empty: this actor, as `namespace/type/key`) of `service` with
+   * `metadata` (an object, or JSON text of one; at most 64 KiB as JSON) for `ttlMs` (0: 30000; at most a day).
+   * Registering a live instance again replaces its metadata and time to live and keeps its
+   * `registeredAtMs`. */
+  register(service: string, instance = "", metadata: Record<string, unknown> | string = {}, ttlMs = 0): Registration {
+    return registration(
+      live().regRegister(nonEmpty(service, "service name"), instanceName(instance), metadataText(metadata), milliseconds(ttlMs, "ttlMs")),
+    );
+  },
+  /** Renews a live instance (empty: this actor) for `ttlMs` (0: its own time to live).
+   * HostError `not_found` when it expired or was never registered: register it again. */
+  heartbeat(service: string, instance = "", ttlMs = 0): Registration {
+    return registration(live().regHeartbeat(nonEmpty(service, "service name"), instanceName(instance), milliseconds(ttlMs, "ttlMs")));
+  },
+  /** Removes an instance (empty: this actor); false when it was not registered (or had
+   * expired). */
+  deregister(service: string, instance = ""): boolean {
+    return live().regDeregister(nonEmpty(service, "service name"), instanceName(instance));
+  },
+  /** The live instances of `service`, in instance order (at most 10000); none: []. */
+  lookup(service: string): Registration[] {
+    return live().regLookup(nonEmpty(service, "service name")).map(registration);
+  },
+  /** Up to `limit` (0: 100, at most 1000) services with live instances whose names start with
+   * `prefix`, in name order, after the service `after` (for the next page, pass the last name
+   * of this one), each `{service, instances}`. */
+  list(prefix = "", after = "", limit = 100): ServiceSummary[] {
+    return live()
+      .regListServices(text(prefix, "prefix"), text(after, "after"), milliseconds(limit, "limit"))
+      .map(({ service, instances }) => ({ service, instances }));
+  },
+};
+
+/** The blob store of this actor's namespace: bytes by key, each with a content type. A key is 1
+ * to 1024 bytes of UTF-8: segments separated by `/`, none empty, `.` or `..`, with no control
+ * characters. One call moves at most 8 MiB (more: HostError `payload_too_large`); larger blobs
+ * travel through presigned URLs, which the node streams. */
+export const blobs = {
+  /** Stores `data` under `key`, replacing what was there; a string is stored as its UTF-8
+   * bytes. `contentType` empty: "text/plain; charset=utf-8" for a string, else
+   * "application/octet-stream". Durable once it returns. */
+  put(key: string, data: Uint8Array | string, contentType = ""): BlobInfo {
+    text(contentType, "contentType");
+    let bytes: Uint8Array;
+    if (typeof data === "string") {
+      bytes = encodeUtf8(data);
+      if (contentType === "") contentType = "text/plain; charset=utf-8";
+    } else if (data instanceof Uint8Array) {
+      bytes = data;
+    } else {
+      throw new HostError("invalid_arguments", "blob data is a Uint8Array or a string");
+    }
+    return blobInfo(live().blobPut(nonEmpty(key, "blob key"), bytes, contentType));
+  },
+  /** The blob's bytes, or null. HostError `payload_too_large` for a blob over 8 MiB: use a
+   * presigned URL. */
+  get(key: string): Uint8Array | null {
+    return live().blobGet(nonEmpty(key, "blob key")) ?? null;
+  },
+  /** The blob's bytes as UTF-8 text, or null. HostError `unsupported_media_type` when they are
+   * not UTF-8. */
+  getText(key: string): string | null {
+    const bytes = live().blobGet(nonEmpty(key, "blob key"));
+    if (bytes == null) return null;
+    try {
+      return decodeUtf8(bytes);
+    } catch (error) {
+      throw new HostError("unsupported_media_type", `blob ${JSON.stringify(key)} is not UTF-8 text (${(error as Error).message}): read it with blobs.get`);
+    }
+  },
+  /** The blob's info, or null. */
+  head(key: string): BlobInfo | null {
+    const info = live().blobHead(nonEmpty(key, "blob key"));
+    return info == null ? null : blobInfo(info);
+  },
+  /** Removes the blob; false when there was none. */
+  delete(key: string): boolean {
+    return live().blobDelete(nonEmpty(key, "blob key"));
+  },
+  /** Up to `limit` (0: 100, at most 1000) blobs whose keys start with `prefix` (a plain string
+   * prefix), in key order, with keys after `after` (for the next page, pass the last key of
+   * this one). */
+  list(prefix = "", after = "", limit = 100): BlobInfo[] {
+    return live().blobList(text(prefix, "prefix"), text(after, "after"), milliseconds(limit, "limit")).map(blobInfo);
+  },
+  /** A URL on the node's invoke port that lets whoever holds it `method` ("GET" or "PUT") the
+   * blob `key` with no other credential, for `ttlMs` (0: 15 minutes; at most 7 days). The node
+   * refuses it after that (`url_expired`) and when any part of it was changed
+   * (`signature_invalid`). */
+  presign(key: string, method = "GET", ttlMs = 0): string {
+    return live().blobPresign(nonEmpty(key, "blob key"), text(method, "method"), milliseconds(ttlMs, "ttlMs"));
+  },
+};
+
+function blobInfo(info: BlobInfo): BlobInfo {
+  return { key: info.key, size: info.size, contentType: info.contentType, modifiedAtMs: info.modifiedAtMs, etag: info.etag };
+}
+
 export const host = {
   /** Delivers `{"action": action, ...payload}` to `target` (`type`, `type/key` or
    * `namespace/type/key`) without waiting. Throws HostError (`not_found` for a type that is not
@@ -528,6 +724,10 @@ export const host = {
   processGroups,
 
   channels,
+
+  registry,
+
+  blobs,
 
   // Timers
 

@@ -11,4 +11,18 @@ export {
   WorkflowActor,
 } from "./actor.js";
 export { SDK_VERSION, WORLD_VERSION } from "./dispatch.js";
-export { channels, type Delivery, type Host, host, HostError, type LogLevel, processGroups, Suspended } from "./host.js";
+export {
+  type BlobInfo,
+  blobs,
+  channels,
+  type Delivery,
+  type Host,
+  host,
+  HostError,
+  type LogLevel,
+  processGroups,
+  type Registration,
+  registry,
+  type ServiceSummary,
+  Suspended,
+} from "./host.js";

@@ -84,3 +84,40 @@ declare module "plexspaces:actor/channels@0.1.0" {
   export function stopConsuming(name: string): boolean;
   export function close(name: string): boolean;
 }
+
+declare module "plexspaces:actor/registry@0.1.0" {
+  export interface Registration {
+    service: string;
+    instance: string;
+    metadata: string;
+    ttlMs: bigint | number;
+    registeredAtMs: bigint | number;
+    expiresAtMs: bigint | number;
+  }
+  export interface ServiceSummary {
+    service: string;
+    instances: number;
+  }
+  export function register(service: string, instance: string, metadata: string, ttlMs: number | bigint): Registration;
+  export function heartbeat(service: string, instance: string, ttlMs: number | bigint): Registration;
+  export function deregister(service: string, instance: string): boolean;
+  export function lookup(service: string): Registration[];
+  export function listServices(prefix: string, after: string, limit: number): ServiceSummary[];
+}
+
+declare module "plexspaces:actor/blobs@0.1.0" {
+  export interface BlobInfo {
+    key: string;
+    size: bigint | number;
+    contentType: string;
+    modifiedAtMs: bigint | number;
+    etag: string;
+  }
+  export function put(key: string, data: Uint8Array, contentType: string): BlobInfo;
+  export function get(key: string): Uint8Array | undefined | null;
+  export function head(key: string): BlobInfo | undefined | null;
+  function _delete(key: string): boolean;
+  export { _delete as delete };
+  export function listPrefix(prefix: string, after: string, limit: number): BlobInfo[];
+  export function presign(key: string, method: string, ttlMs: number | bigint): string;
+}

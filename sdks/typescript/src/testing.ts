@@ -31,13 +31,30 @@
  * `channel_full`, since nothing could make room while it waits. Consumers get their messages, one
  * at a time, once the queued tells are delivered: a handler that throws gives its message back
  * (delivered again once `nowMs` passes the backoff). `node.channelSend` sends from outside and
- * `node.channels()` shows each channel's queues. A workflow's durable `sleep` moves the clock;
- * `waitSignal` takes a signal sent before the run, or times out at once.
+ * `node.channels()` shows each channel's queues. The service registry and the blob store keep
+ * the node's rules (names, keys, defaults, limits, error codes); registrations expire as `nowMs`
+ * passes them (`node.registrations()` shows the live ones), blobs get a new etag on every write
+ * (`node.blobs()`, `node.blobBytes(key)`), one call moves at most 8 MiB, and `blobs.presign`
+ * signs real URLs (HMAC-SHA256 with a secret of this TestHost, expiring on `nowMs`) that
+ * `node.openPresigned(url, method, data)` serves as the node does. A workflow's durable `sleep`
+ * moves the clock; `waitSignal` takes a signal sent before the run, or times out at once.
  */
+
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 import { actorClasses, inspectClass, snakeCase } from "./actor.js";
 import { ClassRuntime, Failure, FSM_KEY, unwrapFsm } from "./dispatch.js";
-import { type Backend, type Grant, HostError, type LogLevel, setBackend } from "./host.js";
+import {
+  type Backend,
+  type BlobInfo,
+  type Grant,
+  HostError,
+  type LogLevel,
+  type Registration,
+  type RegistrationRecord,
+  type ServiceSummary,
+  setBackend,
+} from "./host.js";
 import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 
 export { HostError };
@@ -272,6 +289,179 @@ class Channel {
   }
 }
 
+// The registry and the blob store: the node's rules -------------------------------------------
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+/** What one guest call moves at most: a blob put, or the blob a get returns. */
+const GUEST_MOVE_LIMIT = 8 * MIB;
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+/** Unicode's control characters (category Cc), as the node's `char::is_control`. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const DEFAULT_REGISTRATION_TTL_MS = 30_000;
+const MAX_REGISTRATION_TTL_MS = 86_400_000;
+const MAX_METADATA_BYTES = 64 * KIB;
+const MAX_LOOKUP = 10_000;
+const DEFAULT_PRESIGN_TTL_MS = 900_000;
+const MAX_PRESIGN_TTL_MS = 604_800_000;
+const PRESIGNED_ROUTE = "/api/v1/presigned/";
+
+/** The order of UTF-8 bytes (code points), as the node sorts names and keys; JavaScript's `<`
+ * compares UTF-16 units, which puts U+E000..U+FFFF after the astral planes. */
+function utf8Order(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let at = 0; at < n; at++) {
+    let x = a.charCodeAt(at);
+    let y = b.charCodeAt(at);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+function checkService(service: string): string {
+  if (!SERVICE_NAME.test(service)) {
+    throw new HostError(
+      "invalid_arguments",
+      `a service name is 1 to 64 ASCII letters, digits, '.', '_', '-' or ':', starting with a letter or digit, not ${JSON.stringify(service)}`,
+    );
+  }
+  return service;
+}
+
+function checkInstance(instance: string): string {
+  const chars = [...instance].length;
+  if (chars === 0 || chars > 190 || CONTROL.test(instance)) {
+    throw new HostError("invalid_arguments", `an instance name is 1 to 190 characters with no control characters, not ${JSON.stringify(instance)}`);
+  }
+  return instance;
+}
+
+/** Metadata text as stored: a JSON object of at most 64 KiB (empty or blank text is `{}`). */
+function checkMetadata(text: string): string {
+  if (text.trim() === "") return "{}";
+  const size = encodeUtf8(text).length;
+  if (size > MAX_METADATA_BYTES) {
+    throw new HostError("invalid_arguments", `metadata is at most ${MAX_METADATA_BYTES} bytes of JSON, not ${size}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new HostError("invalid_json", `metadata is not JSON: ${(error as Error).message}`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new HostError("invalid_arguments", "metadata is a JSON object");
+  }
+  return text;
+}
+
+function checkTtl(ttlMs: number, fallback: number, most: number, what: string): number {
+  if (ttlMs > most) throw new HostError("invalid_arguments", `a ${what} time to live is at most ${most} ms, not ${ttlMs}`);
+  return ttlMs || fallback;
+}
+
+/** A prefix of service names: at most 64 of their characters. */
+function checkServicePrefix(prefix: string): string {
+  if (prefix.length > 64 || !/^[A-Za-z0-9._:-]*$/.test(prefix)) {
+    throw new HostError("invalid_arguments", `a service prefix is at most 64 of the characters of service names, not ${JSON.stringify(prefix)}`);
+  }
+  return prefix;
+}
+
+/** A prefix of blob keys: at most 1024 bytes, no control characters. */
+function checkBlobPrefix(prefix: string): string {
+  if (encodeUtf8(prefix).length > 1024 || CONTROL.test(prefix)) {
+    throw new HostError("invalid_arguments", "a prefix is at most 1024 bytes with no control characters");
+  }
+  return prefix;
+}
+
+/** A page size: 0 is 100, at most 1000. */
+function pageLimit(limit: number): number {
+  if (limit > 1000) throw new HostError("invalid_arguments", `a page holds at most 1000 entries, not ${limit}`);
+  return limit || 100;
+}
+
+function checkBlobKey(key: string): string {
+  const size = encodeUtf8(key).length;
+  const bad = (why: string) =>
+    new HostError("invalid_arguments", `a blob key is 1 to 1024 bytes of UTF-8 in segments separated by '/', none empty, '.' or '..', with no control characters: ${JSON.stringify(key)} ${why}`);
+  if (size === 0 || size > 1024) throw bad(`is ${size} bytes`);
+  if (CONTROL.test(key)) throw bad("holds a control character");
+  if (LONE_SURROGATE.test(key)) throw bad("is not UTF-8 (a lone surrogate)");
+  for (const segment of key.split("/")) {
+    if (segment === "" || segment === "." || segment === "..") throw bad(`has the segment ${JSON.stringify(segment)}`);
+    const stored = storedLength(segment);
+    if (stored > MAX_BLOB_SEGMENT) {
+      throw new HostError(
+        "invalid_arguments",
+        `a segment of a blob key is at most ${MAX_BLOB_SEGMENT} bytes once stored (letters, digits and most punctuation take 1, other characters 3 per byte of UTF-8), not ${stored}: ${JSON.stringify(segment)}`,
+      );
+    }
+  }
+  return key;
+}
+
+/** The most bytes a key segment takes once percent-encoded for storage, as the node's store
+ * (object_store) encodes it: non-ASCII bytes, controls and these characters take 3 each. */
+const MAX_BLOB_SEGMENT = 240;
+const ENCODED_IN_STORAGE = new Set(Array.from('/\\{^}%`]">[~<#|*?', (c) => c.charCodeAt(0)));
+
+function storedLength(segment: string): number {
+  let length = 0;
+  for (const byte of encodeUtf8(segment)) {
+    length += byte >= 0x80 || byte < 0x20 || byte === 0x7f || ENCODED_IN_STORAGE.has(byte) ? 3 : 1;
+  }
+  return length;
+}
+
+function checkContentType(given: string): string {
+  const contentType = given.trim();
+  if (contentType === "") return "application/octet-stream";
+  if (encodeUtf8(contentType).length > 256 || CONTROL.test(contentType)) {
+    throw new HostError("invalid_arguments", `a content type is at most 256 bytes with no control characters, not ${JSON.stringify(contentType.slice(0, 64))}`);
+  }
+  return contentType;
+}
+
+function tooLarge(size: number, key: string | null): HostError {
+  const what = key === null ? `a guest stores at most ${GUEST_MOVE_LIMIT} bytes in one call, not ${size}` : `blob ${JSON.stringify(key)} is ${size} bytes; this call moves at most ${GUEST_MOVE_LIMIT}`;
+  return new HostError("payload_too_large", `${what}: use a presigned URL (blobs.presign)`);
+}
+
+/** A path segment percent-encoded: everything but RFC 3986's unreserved characters. */
+function percentSegment(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+interface RegistryEntry {
+  metadata: string;
+  ttlMs: number;
+  registeredAtMs: number;
+  expiresAtMs: number;
+}
+
+interface StoredBlob {
+  data: Uint8Array;
+  contentType: string;
+  modifiedAtMs: number;
+  etag: string;
+}
+
+function infoOf(key: string, blob: StoredBlob): BlobInfo {
+  return { key, size: blob.data.length, contentType: blob.contentType, modifiedAtMs: blob.modifiedAtMs, etag: blob.etag };
+}
+
+function recordOf(service: string, instance: string, entry: RegistryEntry): RegistrationRecord {
+  return { service, instance, ...entry };
+}
+
 /** `namespace/type/key` as an address (a key may hold slashes). */
 function addressOf(actor: string): Address {
   const first = actor.indexOf("/");
@@ -283,6 +473,10 @@ function addressOf(actor: string): Address {
 export class TestHost {
   namespace: string;
   nowMs: number;
+  /** The tenant presigned URLs name. */
+  tenant: string;
+  /** Where presigned URLs point: the node's invoke port. */
+  baseUrl: string;
   readonly told: Told[] = [];
   readonly logs: Array<[string, LogLevel | string, string]> = [];
   droppedPgMessages = 0;
@@ -305,13 +499,37 @@ export class TestHost {
   private readonly groups = new Map<string, Map<string, Set<string> | null>>();
   private readonly pending = new Map<string, string[]>();
   private readonly channelStore = new Map<string, Channel>();
+  /** namespace \0 service -> instance -> registration (expired ones go as they are met). */
+  private readonly registryStore = new Map<string, Map<string, RegistryEntry>>();
+  /** namespace \0 key -> blob */
+  private readonly blobStore = new Map<string, StoredBlob>();
+  private blobWrites = 0;
+  private readonly presignSecret: Uint8Array;
   private timerIds = 0;
   private rng: bigint;
 
-  constructor(options: { namespace?: string; nowMs?: number; seed?: number } = {}) {
+  /**
+   * `tenant` names the tenant in presigned URLs (default "default"), `baseUrl` their origin
+   * (default "http://127.0.0.1:8080", the node's invoke port), `presignSecret` the key that signs
+   * them (default: 32 random bytes, new for each TestHost).
+   */
+  constructor(
+    options: {
+      namespace?: string;
+      nowMs?: number;
+      seed?: number;
+      tenant?: string;
+      baseUrl?: string;
+      presignSecret?: Uint8Array | string;
+    } = {},
+  ) {
     this.namespace = options.namespace ?? "default";
     this.nowMs = options.nowMs ?? 1_700_000_000_000;
     this.rng = BigInt(options.seed ?? 0);
+    this.tenant = options.tenant ?? "default";
+    this.baseUrl = options.baseUrl ?? "http://127.0.0.1:8080";
+    const secret = options.presignSecret ?? randomBytes(32);
+    this.presignSecret = typeof secret === "string" ? encodeUtf8(secret) : Uint8Array.from(secret);
   }
 
   // Setting up ---------------------------------------------------------------------------------
@@ -496,6 +714,108 @@ export class TestHost {
     return sent;
   }
 
+  /** The live registrations of a namespace by service (in name order), each service's instances
+   * in instance order (for assertions). */
+  registrations(namespace?: string): Record<string, Registration[]> {
+    const prefix = `${namespace ?? this.namespace}\u0000`;
+    const out: Record<string, Registration[]> = {};
+    const keys = [...this.registryStore.keys()].filter((key) => key.startsWith(prefix)).sort(utf8Order);
+    for (const key of keys) {
+      const service = key.slice(prefix.length);
+      const instances = [...this.liveInstances(key)].sort(([a], [b]) => utf8Order(a, b));
+      if (instances.length === 0) continue;
+      out[service] = instances.map(([instance, entry]) => ({
+        service,
+        instance,
+        metadata: JSON.parse(entry.metadata),
+        ttlMs: entry.ttlMs,
+        registeredAtMs: entry.registeredAtMs,
+        expiresAtMs: entry.expiresAtMs,
+      }));
+    }
+    return out;
+  }
+
+  /** The blobs of a namespace by key, in key order, with their info (for assertions). */
+  blobs(namespace?: string): Record<string, BlobInfo> {
+    const prefix = `${namespace ?? this.namespace}\u0000`;
+    const out: Record<string, BlobInfo> = {};
+    const keys = [...this.blobStore.keys()].filter((key) => key.startsWith(prefix)).sort(utf8Order);
+    for (const key of keys) out[key.slice(prefix.length)] = infoOf(key.slice(prefix.length), this.blobStore.get(key)!);
+    return out;
+  }
+
+  /** A copy of a blob's bytes, or null (for assertions; no size limit). */
+  blobBytes(key: string, namespace?: string): Uint8Array | null {
+    const blob = this.blobStore.get(`${namespace ?? this.namespace}\u0000${key}`);
+    return blob === undefined ? null : blob.data.slice();
+  }
+
+  /**
+   * Uses a URL `blobs.presign` made, as the node serves it to whoever holds it (no size limit:
+   * the node streams). GET returns the blob's bytes; HEAD (allowed with a GET URL) its info; PUT
+   * stores `data` (a string as its UTF-8 bytes) with `contentType` (empty: "text/plain;
+   * charset=utf-8" for a string, as `fetch` sends one, else "application/octet-stream") and
+   * returns the info. Throws HostError as the node answers: `signature_invalid` when any part of
+   * the URL was changed or it is used with another method, then `url_expired` once `nowMs` is
+   * past its expiry, then `not_found` for a GET or HEAD of a missing blob.
+   */
+  openPresigned(url: string, method?: "GET"): Uint8Array;
+  openPresigned(url: string, method: "HEAD"): BlobInfo;
+  openPresigned(url: string, method: "PUT", data?: Uint8Array | string, contentType?: string): BlobInfo;
+  openPresigned(url: string, method?: string, data?: Uint8Array | string, contentType?: string): Uint8Array | BlobInfo;
+  openPresigned(url: string, method = "GET", data: Uint8Array | string = new Uint8Array(0), contentType = ""): Uint8Array | BlobInfo {
+    const verb = method.toUpperCase();
+    if (verb !== "GET" && verb !== "HEAD" && verb !== "PUT") {
+      throw new HostError("method_not_allowed", `a presigned URL takes GET, HEAD or PUT, not ${method}`);
+    }
+    const tampered = (why: string) =>
+      new HostError("signature_invalid", `the URL's signature does not match it (${why}): it was changed, or it was signed for another method; ask for a new presigned URL`);
+    const [withoutFragment] = url.split("#", 1) as [string];
+    const question = withoutFragment.indexOf("?");
+    const pathPart = question < 0 ? withoutFragment : withoutFragment.slice(0, question);
+    // The node's routes sit under the base URL's path, if it has one.
+    const basePath = this.baseUrl.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, "").replace(/\/+$/, "");
+    const path = pathPart.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, "");
+    if (!path.startsWith(basePath + PRESIGNED_ROUTE)) {
+      throw new HostError("not_found", `no route ${JSON.stringify(path)}: not a presigned URL of this node`);
+    }
+    const query = new URLSearchParams(question < 0 ? "" : withoutFragment.slice(question + 1));
+    let segments: string[];
+    try {
+      segments = path.slice(basePath.length + PRESIGNED_ROUTE.length).split("/").map(decodeURIComponent);
+    } catch {
+      throw tampered("the path is not percent-encoded UTF-8");
+    }
+    if (segments.length < 3) throw tampered("no tenant, namespace and key");
+    const [tenant, namespace] = segments as [string, string];
+    const key = segments.slice(2).join("/");
+    const expiresText = query.get("expires") ?? "";
+    const signature = query.get("signature") ?? "";
+    // The expiry as the node reads it: a u64 written as the signer wrote it (no leading zeros).
+    if (!/^(0|[1-9][0-9]{0,19})$/.test(expiresText) || BigInt(expiresText) >= 2n ** 64n) throw tampered("no expiry");
+    const expires = Number(expiresText);
+    // Hex in either case, as the node reads it.
+    if (!/^[0-9a-fA-F]{64}$/.test(signature)) throw tampered("no signature");
+    const expected = this.sign(verb === "PUT" ? "PUT" : "GET", tenant, namespace, key, expiresText);
+    if (!timingSafeEqual(Buffer.from(signature, "hex"), Buffer.from(expected, "hex"))) throw tampered(`signed for another request than ${verb} ${key}`);
+    if (this.nowMs > expires) {
+      throw new HostError(
+        "url_expired",
+        `the URL expired ${Math.floor((this.nowMs - expires) / 1000)} s ago (at ${expires} ms since the Unix epoch); ask for a new presigned URL`,
+      );
+    }
+    const full = `${namespace}\u0000${key}`;
+    if (verb === "PUT") {
+      const bytes = typeof data === "string" ? encodeUtf8(data) : data;
+      const type = contentType === "" && typeof data === "string" ? "text/plain; charset=utf-8" : contentType;
+      return this.storeBlob(namespace, key, bytes, checkContentType(type));
+    }
+    const blob = this.blobStore.get(full);
+    if (blob === undefined) throw new HostError("not_found", `no blob ${JSON.stringify(key)} in ${namespace}`);
+    return verb === "HEAD" ? infoOf(key, blob) : blob.data.slice();
+  }
+
   /** The committed state of an actor (null before its first change). */
   stateOf(address: Address): unknown {
     const actor = this.actors.get(address.join("/"));
@@ -608,6 +928,39 @@ export class TestHost {
     if (channel.queues.has(subscription)) return false;
     channel.queues.set(subscription, new ChannelQueue());
     return true;
+  }
+
+  private serviceKey(service: string): string {
+    return `${this.current()[0]}\u0000${checkService(service)}`;
+  }
+
+  /** The live instances of `namespace \0 service`, the expired ones dropped. */
+  private liveInstances(key: string): Map<string, RegistryEntry> {
+    const instances = this.registryStore.get(key) ?? new Map<string, RegistryEntry>();
+    for (const [name, entry] of instances) {
+      if (entry.expiresAtMs <= this.nowMs) instances.delete(name);
+    }
+    if (instances.size === 0) this.registryStore.delete(key);
+    return instances;
+  }
+
+  private storeBlob(namespace: string, key: string, data: Uint8Array, contentType: string): BlobInfo {
+    this.blobWrites++;
+    const etag = `${createHash("sha256").update(data).digest("hex").slice(0, 16)}-${this.blobWrites}`;
+    const blob: StoredBlob = { data: new Uint8Array(data), contentType, modifiedAtMs: this.nowMs, etag };
+    this.blobStore.set(`${namespace}\u0000${key}`, blob);
+    return infoOf(key, blob);
+  }
+
+  /** Lowercase hex HMAC-SHA256 of "{METHOD}\n{tenant}\n{namespace}\n{key}\n{expires}". */
+  private sign(method: string, tenant: string, namespace: string, key: string, expires: number | string): string {
+    return createHmac("sha256", this.presignSecret).update(`${method}\n${tenant}\n${namespace}\n${key}\n${expires}`).digest("hex");
+  }
+
+  private presignedUrl(namespace: string, key: string, method: string, expires: number): string {
+    const base = this.baseUrl.replace(/\/+$/, "");
+    const path = key.split("/").map(percentSegment).join("/");
+    return `${base}${PRESIGNED_ROUTE}${this.tenant}/${namespace}/${path}?expires=${expires}&signature=${this.sign(method, this.tenant, namespace, key, expires)}`;
   }
 
   /** Hands each consumer one ready message; true when any was handed. */
@@ -854,6 +1207,106 @@ export class TestHost {
         const was = channel.closed;
         channel.closed = true;
         return !was;
+      },
+      regRegister(service, instance, metadata, ttlMs) {
+        const key = node.serviceKey(service);
+        const name = checkInstance(instance || id());
+        const text = checkMetadata(metadata);
+        const ttl = checkTtl(ttlMs, DEFAULT_REGISTRATION_TTL_MS, MAX_REGISTRATION_TTL_MS, "registration's");
+        const instances = node.liveInstances(key);
+        const was = instances.get(name);
+        const entry: RegistryEntry = {
+          metadata: text,
+          ttlMs: ttl,
+          registeredAtMs: was === undefined ? node.nowMs : was.registeredAtMs,
+          expiresAtMs: node.nowMs + ttl,
+        };
+        instances.set(name, entry);
+        node.registryStore.set(key, instances);
+        return recordOf(service, name, entry);
+      },
+      regHeartbeat(service, instance, ttlMs) {
+        const key = node.serviceKey(service);
+        const name = checkInstance(instance || id());
+        const ttl = checkTtl(ttlMs, 0, MAX_REGISTRATION_TTL_MS, "registration's");
+        const entry = node.liveInstances(key).get(name);
+        if (entry === undefined) {
+          throw new HostError(
+            "not_found",
+            `service ${JSON.stringify(service)} has no instance ${JSON.stringify(name)}: it expired or was never registered; register it again`,
+          );
+        }
+        if (ttl > 0) entry.ttlMs = ttl;
+        entry.expiresAtMs = node.nowMs + entry.ttlMs;
+        return recordOf(service, name, entry);
+      },
+      regDeregister(service, instance) {
+        const key = node.serviceKey(service);
+        const name = checkInstance(instance || id());
+        const instances = node.liveInstances(key);
+        const removed = instances.delete(name);
+        if (instances.size === 0) node.registryStore.delete(key);
+        return removed;
+      },
+      regLookup(service) {
+        const key = node.serviceKey(service);
+        return [...node.liveInstances(key)]
+          .sort(([a], [b]) => utf8Order(a, b))
+          .slice(0, MAX_LOOKUP)
+          .map(([name, entry]) => recordOf(service, name, { ...entry }));
+      },
+      regListServices(prefix, after, limit) {
+        checkServicePrefix(prefix);
+        const most = pageLimit(limit);
+        const scope = `${node.current()[0]}\u0000`;
+        const found: ServiceSummary[] = [];
+        const keys = [...node.registryStore.keys()].filter((key) => key.startsWith(scope)).sort(utf8Order);
+        for (const key of keys) {
+          const service = key.slice(scope.length);
+          if (!service.startsWith(prefix) || (after && utf8Order(service, after) <= 0)) continue;
+          const instances = node.liveInstances(key).size;
+          if (instances > 0) found.push({ service, instances });
+          if (found.length >= most) break;
+        }
+        return found;
+      },
+      blobPut(key, data, contentType) {
+        if (data.length > GUEST_MOVE_LIMIT) throw tooLarge(data.length, null);
+        checkBlobKey(key);
+        const type = checkContentType(contentType);
+        return node.storeBlob(node.current()[0], key, data, type);
+      },
+      blobGet(key) {
+        const blob = node.blobStore.get(`${node.current()[0]}\u0000${checkBlobKey(key)}`);
+        if (blob === undefined) return null;
+        if (blob.data.length > GUEST_MOVE_LIMIT) throw tooLarge(blob.data.length, key);
+        return blob.data.slice();
+      },
+      blobHead(key) {
+        const blob = node.blobStore.get(`${node.current()[0]}\u0000${checkBlobKey(key)}`);
+        return blob === undefined ? null : infoOf(key, blob);
+      },
+      blobDelete: (key) => node.blobStore.delete(`${node.current()[0]}\u0000${checkBlobKey(key)}`),
+      blobList(prefix, after, limit) {
+        const most = pageLimit(limit);
+        checkBlobPrefix(prefix);
+        const scope = `${node.current()[0]}\u0000`;
+        const keys = [...node.blobStore.keys()]
+          .filter((full) => full.startsWith(scope))
+          .map((full) => full.slice(scope.length))
+          .filter((key) => key.startsWith(prefix) && (!after || utf8Order(key, after) > 0))
+          .sort(utf8Order)
+          .slice(0, most);
+        return keys.map((key) => infoOf(key, node.blobStore.get(scope + key)!));
+      },
+      blobPresign(key, method, ttlMs) {
+        checkBlobKey(key);
+        const verb = method.toUpperCase();
+        if (verb !== "GET" && verb !== "PUT") {
+          throw new HostError("invalid_arguments", `a presigned URL's method is "GET" or "PUT", not ${JSON.stringify(method)}`);
+        }
+        const ttl = checkTtl(ttlMs, DEFAULT_PRESIGN_TTL_MS, MAX_PRESIGN_TTL_MS, "presigned URL's");
+        return node.presignedUrl(node.current()[0], key, verb, node.nowMs + ttl);
       },
       // Nothing is replayed here: every run runs its steps.
       wfStepBegin: () => null,

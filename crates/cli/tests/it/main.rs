@@ -14,6 +14,7 @@ mod cli;
 mod durable;
 mod fsync;
 mod node;
+mod registry_blobs;
 mod services;
 mod typescript;
 mod wasm;
@@ -91,6 +92,11 @@ impl NodeProcess {
             grpc: address("grpc"),
             child: Some(child),
         }
+    }
+
+    /// The process id (of the wrapper, when there is one).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// `--grpc http://...` for the CLI.

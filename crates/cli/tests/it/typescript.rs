@@ -132,6 +132,7 @@ fn typescript_actors_call_the_host_services() {
     }
     let missing = call(&node, "services/s1", r#"{"action":"missing"}"#).json();
     assert_eq!(missing, json!({"code": "not_found", "isHostError": true}));
+    crate::registry_blobs::check_registry_and_blobs(&node, "services/s1");
 
     let kv = call(&node, "services/s1", r#"{"action":"kv"}"#).json();
     assert_eq!(

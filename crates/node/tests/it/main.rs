@@ -14,6 +14,7 @@ mod grpc;
 mod invoke;
 mod operations;
 mod pools;
+mod registry_blobs;
 mod workflow;
 
 use std::{net::SocketAddr, time::Duration};

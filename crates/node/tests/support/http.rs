@@ -70,6 +70,12 @@ pub(crate) fn raw(address: SocketAddr, request: &[u8]) -> std::io::Result<Respon
     })
 }
 
+/// Parses a whole response.
+#[allow(dead_code)]
+pub(crate) fn parse_response(bytes: &[u8]) -> Option<Response> {
+    parse(bytes)
+}
+
 fn parse(bytes: &[u8]) -> Option<Response> {
     let end = bytes.windows(4).position(|window| window == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&bytes[..end]).ok()?;

@@ -1,11 +1,13 @@
-//! The stores through their public API: channels on each backend (`channels`), locks (`locks`), KV on each backend (`kv`), the
+//! The stores through their public API: blobs on each backend (`blobs`), the service registry on each backend (`registry`), channels on each backend (`channels`), locks (`locks`), KV on each backend (`kv`), the
 //! tuple space's journal (`tuples`), the journal of durable actors (`journal`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod blobs;
 mod channels;
 mod journal;
 mod kv;
 mod locks;
+mod registry;
 mod tuples;
 
 use std::path::PathBuf;

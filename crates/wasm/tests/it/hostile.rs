@@ -178,18 +178,18 @@ async fn modules_of_another_world_version_or_with_unknown_imports_are_refused() 
     );
 
     // Importing a host function this node does not have (a service from a later issue).
-    let with_blobs = ours
-        .replace("world actor-module {\n  import host;", "interface blobs {\n  get: func(key: string) -> option<string>;\n}\n\nworld actor-module {\n  import blobs;\n  import host;");
+    let with_secrets = ours
+        .replace("world actor-module {\n  import host;", "interface secrets {\n  get: func(key: string) -> option<string>;\n}\n\nworld actor-module {\n  import secrets;\n  import host;");
     let importing = wat.replacen(
         "(module",
-        "(module\n  (import \"plexspaces:actor/blobs@0.1.0\" \"get\" (func (param i32 i32 i32)))",
+        "(module\n  (import \"plexspaces:actor/secrets@0.1.0\" \"get\" (func (param i32 i32 i32)))",
         1,
     );
-    let unknown = component_with_wit(&importing, &with_blobs);
+    let unknown = component_with_wit(&importing, &with_secrets);
     let error = load(&host, &unknown).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidModule);
     assert!(error.message.contains("imports what this node does not provide"), "{}", error.message);
-    assert!(error.message.contains("blobs"), "{}", error.message);
+    assert!(error.message.contains("secrets"), "{}", error.message);
 
     // Not a component at all.
     for (bytes, says) in [

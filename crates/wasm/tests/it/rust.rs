@@ -111,6 +111,19 @@ async fn rust_sdk_actors_run_as_a_component() {
     ask(&door, "unlock", "{}").await.unwrap();
     assert_eq!(ask(&door, "open", "{}").await.unwrap(), r#"{"opened":1}"#);
     assert_eq!(ask(&door, "peek", "{}").await.unwrap(), r#"{"opened":1,"state":"open"}"#);
+
+    // The registry and blob calls of the Rust SDK's `host`.
+    let directory: serde_json::Value =
+        serde_json::from_str(&ask(&counters[0], "directory", "{}").await.unwrap()).unwrap();
+    let me = "default/t/c0";
+    assert_eq!(
+        directory,
+        serde_json::json!({
+            "me": me, "renewed": true, "found": [me], "services": 1, "size": 9,
+            "read": "from rust", "listed": ["rust/note.txt"], "content_type": "text/plain",
+            "deleted": true, "bad": "invalid_arguments", "deregistered": true,
+        })
+    );
 }
 
 /// A state without serde lives in the guest: the host pins an instance to each such actor

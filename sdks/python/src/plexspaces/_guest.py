@@ -10,11 +10,13 @@ from typing import Any
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import guest as wit_guest
+from wit_world.imports import blobs as wit_blobs
 from wit_world.imports import channels as wit_channels
 from wit_world.imports import host as wit_host
 from wit_world.imports import kv as wit_kv
 from wit_world.imports import locks as wit_locks
 from wit_world.imports import process_groups as wit_groups
+from wit_world.imports import registry as wit_registry
 from wit_world.imports import timers as wit_timers
 from wit_world.imports import tuplespace as wit_tuplespace
 from wit_world.imports import types as wit_types
@@ -241,6 +243,76 @@ class _WasmHost:
         except Err as error:
             raise _host_error(error) from None
 
+    def reg_register(self, service: str, instance: str, metadata: str, ttl_ms: int) -> dict[str, Any]:
+        try:
+            return _registration(wit_registry.register(service, instance, metadata, min(ttl_ms, 0xFFFFFFFFFFFFFFFF)))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def reg_heartbeat(self, service: str, instance: str, ttl_ms: int) -> dict[str, Any]:
+        try:
+            return _registration(wit_registry.heartbeat(service, instance, min(ttl_ms, 0xFFFFFFFFFFFFFFFF)))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def reg_deregister(self, service: str, instance: str) -> bool:
+        try:
+            return wit_registry.deregister(service, instance)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def reg_lookup(self, service: str) -> list[dict[str, Any]]:
+        try:
+            found = wit_registry.lookup(service)
+        except Err as error:
+            raise _host_error(error) from None
+        return [_registration(registration) for registration in found]
+
+    def reg_list(self, prefix: str, after: str, limit: int) -> list[tuple[str, int]]:
+        try:
+            found = wit_registry.list_services(prefix, after, min(limit, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+        return [(summary.service, summary.instances) for summary in found]
+
+    def bl_put(self, key: str, data: bytes, content_type: str) -> dict[str, Any]:
+        try:
+            return _blob_info(wit_blobs.put(key, data, content_type))
+        except Err as error:
+            raise _host_error(error) from None
+
+    def bl_get(self, key: str) -> bytes | None:
+        try:
+            found = wit_blobs.get(key)
+        except Err as error:
+            raise _host_error(error) from None
+        return None if found is None else bytes(found)
+
+    def bl_head(self, key: str) -> dict[str, Any] | None:
+        try:
+            found = wit_blobs.head(key)
+        except Err as error:
+            raise _host_error(error) from None
+        return None if found is None else _blob_info(found)
+
+    def bl_delete(self, key: str) -> bool:
+        try:
+            return wit_blobs.delete(key)
+        except Err as error:
+            raise _host_error(error) from None
+
+    def bl_list(self, prefix: str, after: str, limit: int) -> list[dict[str, Any]]:
+        try:
+            found = wit_blobs.list_prefix(prefix, after, min(limit, 0xFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
+        return [_blob_info(info) for info in found]
+
+    def bl_presign(self, key: str, method: str, ttl_ms: int) -> str:
+        try:
+            return wit_blobs.presign(key, method, min(ttl_ms, 0xFFFFFFFFFFFFFFFF))
+        except Err as error:
+            raise _host_error(error) from None
 
     def wf_step_begin(self, name: str) -> str | None:
         try:
@@ -300,6 +372,27 @@ def _grant(grant: Any) -> dict[str, Any]:
         "holder": grant.holder,
         "metadata": grant.metadata,
         "expires_at_ms": grant.expires_at_ms,
+    }
+
+
+def _registration(registration: Any) -> dict[str, Any]:
+    return {
+        "service": registration.service,
+        "instance": registration.instance,
+        "metadata": registration.metadata,
+        "ttl_ms": registration.ttl_ms,
+        "registered_at_ms": registration.registered_at_ms,
+        "expires_at_ms": registration.expires_at_ms,
+    }
+
+
+def _blob_info(info: Any) -> dict[str, Any]:
+    return {
+        "key": info.key,
+        "size": info.size,
+        "content_type": info.content_type,
+        "modified_at_ms": info.modified_at_ms,
+        "etag": info.etag,
     }
 
 

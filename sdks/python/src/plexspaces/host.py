@@ -4,9 +4,11 @@
 `host.log(...)`, `host.now()`, `host.random()`, the tuple space (`host.ts_write`,
 `ts_read`, `ts_take`, `ts_count`, `ts_scan`, `ts_take_later`), locks (`host.lock_acquire`,
 `lock_renew`, `lock_release`), KV (`host.kv_get`, `kv_put`, `kv_delete`, `kv_list`, `kv_cas`)
-process groups (`host.process_groups.join`, `leave`, `get_members`, `publish`) and channels
-(`host.channels.create`, `send`, `receive`, `ack`, `nack`, `subscribe`, `consume`, ...). Inside a node the calls go to the host
-through the WIT world; under `plexspaces.testing` they go to an in-memory host.
+process groups (`host.process_groups.join`, `leave`, `get_members`, `publish`), channels
+(`host.channels.create`, `send`, `receive`, `ack`, `nack`, `subscribe`, `consume`, ...), the
+service registry (`host.registry.register`, `heartbeat`, `deregister`, `lookup`, `list`) and
+blobs (`host.blobs.put`, `get`, `head`, `delete`, `list`, `presign`). Inside a node the calls go
+to the host through the WIT world; under `plexspaces.testing` they go to an in-memory host.
 """
 
 from __future__ import annotations
@@ -424,6 +426,179 @@ def _json(data: Any) -> str:
 
 
 channels = _Channels()
+
+
+# The service registry ------------------------------------------------------------------------
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise HostError("invalid_arguments", f"{name} is a str")
+    return value
+
+
+def _limit(value: Any) -> int:
+    return _milliseconds(value, "limit")
+
+
+def _metadata(metadata: Any) -> str:
+    if metadata is None:
+        return ""
+    if isinstance(metadata, str):
+        return metadata
+    if not isinstance(metadata, dict):
+        raise HostError("invalid_arguments", "metadata is a dict (or JSON text of an object)")
+    try:
+        return json.dumps(metadata, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise HostError("invalid_arguments", f"the metadata is not JSON-serializable: {error}") from None
+
+
+def _registration(found: dict[str, Any]) -> dict[str, Any]:
+    text = found["metadata"]
+    return {
+        "service": found["service"],
+        "instance": found["instance"],
+        "metadata": json.loads(text) if text.strip() else {},
+        "ttl_ms": found["ttl_ms"],
+        "registered_at_ms": found["registered_at_ms"],
+        "expires_at_ms": found["expires_at_ms"],
+    }
+
+
+class _Registry:
+    """`host.registry`: the service registry of this actor's namespace.
+
+    Instances of a named service register with metadata (a JSON object) and a time to live,
+    and stay listed only while they heartbeat: an instance whose time to live has passed is
+    gone for every call at once. A service name is 1 to 64 letters, digits, `.`, `_`, `-` or
+    `:`, starting with a letter or digit; an instance name is 1 to 190 characters with no
+    control characters (None: this actor, as `namespace/type/key`). Each registration comes as
+    `{"service", "instance", "metadata", "ttl_ms", "registered_at_ms", "expires_at_ms"}` (times
+    in ms since the Unix epoch)."""
+
+    def register(self, service: str, instance: str | None = None, metadata: dict | None = None, ttl_ms: int = 0) -> dict[str, Any]:
+        """Registers `instance` (None: this actor) of `service` with `metadata` (a dict, or
+        JSON text of an object; at most 64 KiB as JSON; None: `{}`) for `ttl_ms` (0: 30000; at
+        most a day). Registering a live instance again replaces its metadata and time to live
+        and keeps its `registered_at_ms`. HostError `invalid_arguments` for a bad name,
+        metadata that is not an object or too large, or a longer time to live; `invalid_json`
+        for metadata text that is not JSON."""
+        found = backend.reg_register(
+            _name(service, "service name"),
+            _text(instance or "", "instance"),
+            _metadata(metadata),
+            _milliseconds(ttl_ms, "ttl_ms"),
+        )
+        return _registration(found)
+
+    def heartbeat(self, service: str, instance: str | None = None, ttl_ms: int = 0) -> dict[str, Any]:
+        """Renews a live instance (None: this actor) for `ttl_ms` (0: its own time to live).
+        HostError `not_found` when it expired or was never registered: register it again."""
+        found = backend.reg_heartbeat(
+            _name(service, "service name"), _text(instance or "", "instance"), _milliseconds(ttl_ms, "ttl_ms")
+        )
+        return _registration(found)
+
+    def deregister(self, service: str, instance: str | None = None) -> bool:
+        """Removes an instance (None: this actor); False when it was not registered (or had
+        expired)."""
+        return backend.reg_deregister(_name(service, "service name"), _text(instance or "", "instance"))
+
+    def lookup(self, service: str) -> list[dict[str, Any]]:
+        """The live instances of `service`, in instance order (at most 10000); an unknown
+        service has none."""
+        return [_registration(found) for found in backend.reg_lookup(_name(service, "service name"))]
+
+    def list(self, prefix: str = "", after: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        """Up to `limit` (0: 100, at most 1000) services with live instances whose names start
+        with `prefix`, in name order, after the service `after` (for the next page, pass the
+        last service of this one); each `{"service", "instances"}` (how many are live)."""
+        found = backend.reg_list(_text(prefix, "prefix"), _text(after, "after"), _limit(limit))
+        return [{"service": service, "instances": instances} for service, instances in found]
+
+
+registry = _Registry()
+
+
+# Blobs ---------------------------------------------------------------------------------------
+
+# The most bytes one guest call moves; larger blobs travel through presigned URLs.
+MAX_BLOB_CALL = 8 * 1024 * 1024
+
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+def _blob_info(found: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": found["key"],
+        "size": found["size"],
+        "content_type": found["content_type"],
+        "modified_at_ms": found["modified_at_ms"],
+        "etag": found["etag"],
+    }
+
+
+class _Blobs:
+    """`host.blobs`: the blob store of this actor's namespace, objects of bytes by key, each
+    with a content type.
+
+    A key is 1 to 1024 bytes of UTF-8: segments separated by `/`, none empty, `.` or `..`, with
+    no control characters. One call moves at most 8 MiB (HostError `payload_too_large` past
+    it); larger blobs travel through presigned URLs, which the node streams. A blob's info is
+    `{"key", "size", "content_type", "modified_at_ms", "etag"}`; the etag changes whenever the
+    blob is written."""
+
+    def put(self, key: str, data: bytes | bytearray | memoryview | str, content_type: str = "") -> dict[str, Any]:
+        """Stores `data` under `key`, replacing what was there; returns the blob's info. A
+        `str` is stored as UTF-8 with the content type "text/plain; charset=utf-8" unless one
+        is given; bytes without one are application/octet-stream. Durable once it returns."""
+        content_type = _text(content_type, "content_type")
+        if isinstance(data, str):
+            body = data.encode("utf-8")
+            content_type = content_type or TEXT_CONTENT_TYPE
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            body = bytes(data)
+        else:
+            raise HostError("invalid_arguments", "blob data is bytes, bytearray, memoryview or str")
+        if len(body) > MAX_BLOB_CALL:
+            raise HostError(
+                "payload_too_large",
+                f"a call moves at most {MAX_BLOB_CALL} bytes, not {len(body)}: use a presigned URL (host.blobs.presign)",
+            )
+        return _blob_info(backend.bl_put(_name(key, "blob key"), body, content_type))
+
+    def get(self, key: str) -> bytes | None:
+        """The blob's bytes, or None. HostError `payload_too_large` for a blob over 8 MiB: use
+        a presigned URL."""
+        return backend.bl_get(_name(key, "blob key"))
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        """The blob's info, or None."""
+        found = backend.bl_head(_name(key, "blob key"))
+        return None if found is None else _blob_info(found)
+
+    def delete(self, key: str) -> bool:
+        """Removes the blob; False when there was none."""
+        return backend.bl_delete(_name(key, "blob key"))
+
+    def list(self, prefix: str = "", after: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        """The info of up to `limit` (0: 100, at most 1000) blobs whose keys start with `prefix`
+        (a plain string prefix: "a/b" matches "a/bc"), in key order, with keys after `after`
+        (for the next page, pass the last key of this one)."""
+        found = backend.bl_list(_text(prefix, "prefix"), _text(after, "after"), _limit(limit))
+        return [_blob_info(info) for info in found]
+
+    def presign(self, key: str, method: str = "GET", ttl_ms: int = 0) -> str:
+        """A URL on the node's invoke port that lets whoever holds it `method` ("GET" or
+        "PUT") the blob `key` with no other credential, for `ttl_ms` (0: 15 minutes; at most 7
+        days). The node refuses it after that (`url_expired`, HTTP 403) and when any part of it
+        was changed (`signature_invalid`, HTTP 403). A GET URL serves HEAD too; a PUT URL
+        stores the request's body with its Content-Type."""
+        return backend.bl_presign(_name(key, "blob key"), _name(method, "method"), _milliseconds(ttl_ms, "ttl_ms"))
+
+
+blobs = _Blobs()
 
 
 # Durable workflows -----------------------------------------------------------------------------

@@ -30,12 +30,28 @@ receipts, visibility timeouts as `now_ms` moves); a send to a full channel fails
 at a time, once the queued tells are delivered: a handler that raises gives its message back
 (delivered again once `now_ms` passes the backoff). `node.channel_send` sends from outside and
 `node.channels()` shows each channel's queues.
+
+The service registry and the blob store keep the node's rules too: the same name, key,
+metadata, time-to-live and limit checks with the same error codes. A registration is gone
+once `now_ms` reaches its `expires_at_ms` (`node.registry()` shows a namespace's live ones).
+Blobs (`node.blobs()` shows a namespace's, `node.blob_put` stores one from outside) get an etag
+per write, and a guest call moves at most 8 MiB. `host.blobs.presign` signs URLs with
+HMAC-SHA256 under a secret of this TestHost, on `base_url` (default "http://127.0.0.1:8080")
+for the tenant `tenant` (default "default"); `node.open_presigned(url, method, data,
+content_type)` serves one as the node does: the signature first (`signature_invalid`), then
+the expiry by `now_ms` (`url_expired`), then the blob (`not_found`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random as _random
+import re
+import secrets
+import unicodedata
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -150,6 +166,8 @@ class TestHost:
     seed: int = 0
     told: list[Told] = field(default_factory=list)
     logs: list[tuple[str, str, str]] = field(default_factory=list)
+    tenant: str = "default"
+    base_url: str = "http://127.0.0.1:8080"
 
     def __post_init__(self) -> None:
         self._types: dict[tuple[str, str], ClassRuntime] = {}
@@ -173,6 +191,12 @@ class TestHost:
         # Timers set and not yet fired: (id, actor, action, payload, due_ms, durable).
         self.timers: list[tuple[str, str, str, dict[str, Any], int, bool]] = []
         self._timer_ids = 0
+        # The registry: (namespace, service) -> instance -> registration (metadata as a dict).
+        self._registry: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        # Blobs: (namespace, key) -> _Blob; the presign secret is this TestHost's own.
+        self._blobs: dict[tuple[str, str], _Blob] = {}
+        self._blob_writes = 0
+        self._presign_secret = secrets.token_bytes(32)
 
     # Setting up ----------------------------------------------------------------------------
     def register(self, actor_type: str, cls: type, namespace: str | None = None) -> None:
@@ -680,6 +704,246 @@ class TestHost:
                         channel.settle(name, receipt, None, self.now_ms)
         return moved
 
+    # The service registry ------------------------------------------------------------------
+    def _live_instances(self, namespace: str, service: str) -> dict[str, dict[str, Any]]:
+        """The live instances of a service; drops the expired ones."""
+        instances = self._registry.get((namespace, service))
+        if instances is None:
+            return {}
+        for instance in [i for i, r in instances.items() if r["expires_at_ms"] <= self.now_ms]:
+            del instances[instance]
+        if not instances:
+            del self._registry[(namespace, service)]
+            return {}
+        return instances
+
+    def _instance(self, instance: str) -> str:
+        return _check_instance(instance or self.actor_id())
+
+    def registry(self, namespace: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The live registrations of a namespace (for assertions): per service in name order,
+        its instances in instance order, each as `host.registry.lookup` returns them."""
+        scope = namespace or self.namespace
+        services = sorted(service for owner, service in list(self._registry) if owner == scope)
+        found = {}
+        for service in services:
+            instances = self._live_instances(scope, service)
+            if instances:
+                found[service] = [_registration_out(instances[i]) for i in sorted(instances)]
+        return found
+
+    def reg_register(self, service: str, instance: str, metadata: str, ttl_ms: int) -> dict[str, Any]:
+        _check_service(service)
+        instance = self._instance(instance)
+        ttl_ms = _registry_ttl(ttl_ms)
+        parsed = _registry_metadata(metadata)
+        namespace = self._current()[0]
+        live = self._live_instances(namespace, service).get(instance)
+        registration = {
+            "service": service,
+            "instance": instance,
+            "metadata": parsed,
+            "ttl_ms": ttl_ms,
+            "registered_at_ms": self.now_ms if live is None else live["registered_at_ms"],
+            "expires_at_ms": self.now_ms + ttl_ms,
+        }
+        self._registry.setdefault((namespace, service), {})[instance] = registration
+        return _registration_text(registration)
+
+    def reg_heartbeat(self, service: str, instance: str, ttl_ms: int) -> dict[str, Any]:
+        _check_service(service)
+        instance = self._instance(instance)
+        if ttl_ms > 0:
+            _registry_ttl(ttl_ms)
+        live = self._live_instances(self._current()[0], service).get(instance)
+        if live is None:
+            raise HostError(
+                "not_found",
+                f"service {service!r} has no instance {instance!r}: it expired or was never registered; register it again",
+            )
+        if ttl_ms > 0:
+            live["ttl_ms"] = ttl_ms
+        live["expires_at_ms"] = self.now_ms + live["ttl_ms"]
+        return _registration_text(live)
+
+    def reg_deregister(self, service: str, instance: str) -> bool:
+        _check_service(service)
+        instance = self._instance(instance)
+        namespace = self._current()[0]
+        instances = self._live_instances(namespace, service)
+        if instance not in instances:
+            return False
+        del instances[instance]
+        if not instances:
+            del self._registry[(namespace, service)]
+        return True
+
+    def reg_lookup(self, service: str) -> list[dict[str, Any]]:
+        _check_service(service)
+        instances = self._live_instances(self._current()[0], service)
+        return [_registration_text(instances[i]) for i in sorted(instances)[:_MAX_LOOKUP]]
+
+    def reg_list(self, prefix: str, after: str, limit: int) -> list[tuple[str, int]]:
+        if len(prefix) > _MAX_SERVICE or not _SERVICE_CHARS.fullmatch(prefix):
+            raise HostError(
+                "invalid_arguments",
+                f"a service prefix is at most {_MAX_SERVICE} of the characters of service names, not {prefix!r}",
+            )
+        limit = _page_limit(limit, "services")
+        namespace = self._current()[0]
+        found = []
+        for owner, service in sorted(self._registry):
+            if owner != namespace or not service.startswith(prefix) or (after and service <= after):
+                continue
+            instances = self._live_instances(namespace, service)
+            if instances:
+                found.append((service, len(instances)))
+                if len(found) == limit:
+                    break
+        return found
+
+    # Blobs -----------------------------------------------------------------------------------
+    def _write_blob(self, namespace: str, key: str, data: bytes, content_type: str) -> dict[str, Any]:
+        self._blob_writes += 1
+        etag = f"{hashlib.sha256(data).hexdigest()[:16]}-{self._blob_writes}"
+        blob = _Blob(bytes(data), _content_type(content_type), self.now_ms, etag)
+        self._blobs[(namespace, key)] = blob
+        return blob.info(key)
+
+    def blobs(self, namespace: str | None = None) -> dict[str, bytes]:
+        """The blobs of a namespace (for assertions): key -> bytes, in key order. Their info:
+        `node.blob_info(key)`."""
+        scope = namespace or self.namespace
+        return {key: blob.data for (owner, key), blob in sorted(self._blobs.items()) if owner == scope}
+
+    def blob_info(self, key: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """A blob's info as `host.blobs.head` returns it, or None (for assertions)."""
+        blob = self._blobs.get((namespace or self.namespace, key))
+        return None if blob is None else blob.info(key)
+
+    def blob_put(self, key: str, data: bytes | str, content_type: str = "", namespace: str | None = None) -> dict[str, Any]:
+        """Stores a blob from outside any actor, with no 8 MiB limit (as a presigned PUT
+        does); returns its info."""
+        if isinstance(data, str):
+            data, content_type = data.encode("utf-8"), content_type or _host.TEXT_CONTENT_TYPE
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("blob data is bytes, bytearray, memoryview or str")
+        return self._write_blob(namespace or self.namespace, _check_blob_key(key), bytes(data), content_type)
+
+    def _blob_key(self, key: str) -> tuple[str, str]:
+        return (self._current()[0], _check_blob_key(key))
+
+    def bl_put(self, key: str, data: bytes, content_type: str) -> dict[str, Any]:
+        namespace, key = self._blob_key(key)
+        _content_type(content_type)
+        if len(data) > _MAX_BLOB_CALL:
+            raise HostError(
+                "payload_too_large",
+                f"a call moves at most {_MAX_BLOB_CALL} bytes, not {len(data)}: use a presigned URL",
+            )
+        return self._write_blob(namespace, key, bytes(data), content_type)
+
+    def bl_get(self, key: str) -> bytes | None:
+        blob = self._blobs.get(self._blob_key(key))
+        if blob is None:
+            return None
+        if len(blob.data) > _MAX_BLOB_CALL:
+            raise HostError(
+                "payload_too_large",
+                f"blob {key!r} is {len(blob.data)} bytes, more than a call moves ({_MAX_BLOB_CALL}): use a presigned URL",
+            )
+        return blob.data
+
+    def bl_head(self, key: str) -> dict[str, Any] | None:
+        blob = self._blobs.get(self._blob_key(key))
+        return None if blob is None else blob.info(key)
+
+    def bl_delete(self, key: str) -> bool:
+        return self._blobs.pop(self._blob_key(key), None) is not None
+
+    def bl_list(self, prefix: str, after: str, limit: int) -> list[dict[str, Any]]:
+        limit = _page_limit(limit, "blobs")
+        if len(prefix.encode("utf-8", "surrogatepass")) > _MAX_BLOB_KEY or _control(prefix):
+            raise HostError("invalid_arguments", f"a prefix is at most {_MAX_BLOB_KEY} bytes with no control characters")
+        namespace = self._current()[0]
+        keys = sorted(
+            key for owner, key in self._blobs if owner == namespace and key.startswith(prefix) and (not after or key > after)
+        )
+        return [self._blobs[(namespace, key)].info(key) for key in keys[:limit]]
+
+    def bl_presign(self, key: str, method: str, ttl_ms: int) -> str:
+        namespace, key = self._blob_key(key)
+        method = method.upper()
+        if method not in ("GET", "PUT"):
+            raise HostError("invalid_arguments", f'a presigned URL is for "GET" or "PUT", not {method!r}')
+        if ttl_ms == 0:
+            ttl_ms = _PRESIGN_DEFAULT_TTL_MS
+        elif ttl_ms > _PRESIGN_MAX_TTL_MS:
+            raise HostError(
+                "invalid_arguments",
+                f"a presigned URL lives at most {_PRESIGN_MAX_TTL_MS} ms (7 days), not {ttl_ms}",
+            )
+        expires = self.now_ms + ttl_ms
+        signature = self._presign_signature(method, self.tenant, namespace, key, expires)
+        path = "/".join(_segment(segment) for segment in key.split("/"))
+        return (
+            f"{self.base_url.rstrip('/')}/api/v1/presigned/{self.tenant}/{namespace}/{path}"
+            f"?expires={expires}&signature={signature}"
+        )
+
+    def _presign_signature(self, method: str, tenant: str, namespace: str, key: str, expires: int | str) -> str:
+        message = f"{method}\n{tenant}\n{namespace}\n{key}\n{expires}".encode("utf-8")
+        return hmac.new(self._presign_secret, message, hashlib.sha256).hexdigest()
+
+    def open_presigned(
+        self, url: str, method: str = "GET", data: bytes | str | None = None, content_type: str | None = None
+    ) -> Any:
+        """Uses a presigned URL as the node serves it: GET returns the blob's bytes (no 8 MiB
+        limit: the node streams), HEAD its info, PUT stores `data` with `content_type` (none:
+        application/octet-stream) and returns the new info. Raises HostError
+        `signature_invalid` when any part of the URL was changed or the method is not the one
+        it was signed for (HEAD goes with GET), then `url_expired` once `now_ms` is past its
+        expiry, then `not_found` for a GET or HEAD of a missing blob."""
+        if data is not None and not isinstance(data, (bytes, bytearray, memoryview, str)):
+            raise TypeError("a request body is bytes, bytearray, memoryview or str")
+        method = method.upper()
+        tenant, namespace, key, expires, signature = self._parse_presigned(url)
+        signed_for = "GET" if method == "HEAD" else method
+        expected = bytes.fromhex(self._presign_signature(signed_for, tenant, namespace, key, expires))
+        given = bytes.fromhex(signature) if _HEX.fullmatch(signature) else b""
+        if not hmac.compare_digest(expected, given):
+            raise HostError("signature_invalid", "the URL's signature does not match it: it was changed, or is for another method")
+        if self.now_ms > int(expires):
+            raise HostError("url_expired", f"the URL expired at {expires} ms since the Unix epoch: ask for a new one")
+        if method == "PUT":
+            body = data.encode("utf-8") if isinstance(data, str) else bytes(data or b"")
+            return self._write_blob(namespace, key, body, content_type or "")
+        blob = self._blobs.get((namespace, key))
+        if blob is None:
+            raise HostError("not_found", f"no blob {key!r} in {tenant}/{namespace}")
+        return blob.info(key) if method == "HEAD" else blob.data
+
+    def _parse_presigned(self, url: str) -> tuple[str, str, str, str, str]:
+        """tenant, namespace, key, expires, signature; signature_invalid for a URL that is not
+        one of this node's presigned URLs (it cannot have been signed)."""
+        refused = HostError("signature_invalid", f"not a presigned URL of this node: {url!r}")
+        base = self.base_url.rstrip("/") + "/api/v1/presigned/"
+        if not url.startswith(base):
+            raise refused
+        path, _, query = url[len(base):].partition("?")
+        parts = path.split("/")
+        if len(parts) < 3:
+            raise refused
+        try:
+            tenant, namespace, *segments = [urllib.parse.unquote(part, errors="strict") for part in parts]
+            params = urllib.parse.parse_qs(query, keep_blank_values=True, strict_parsing=True, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise refused from None
+        expires, signature = params.get("expires", []), params.get("signature", [])
+        if len(expires) != 1 or len(signature) != 1 or not expires[0].isdigit() or not expires[0].isascii():
+            raise refused
+        return tenant, namespace, "/".join(segments), expires[0], signature[0]
+
     def __enter__(self) -> "TestHost":
         """Installs this node as the host, for code that calls `plexspaces.host` directly."""
         self._installed = _Installed(self)
@@ -688,6 +952,166 @@ class TestHost:
 
     def __exit__(self, *exc: Any) -> None:
         self._installed.__exit__(*exc)
+
+
+# The registry's and the blob store's rules, as the node keeps them.
+_MAX_SERVICE = 64
+_MAX_INSTANCE = 190
+_MAX_METADATA = 64 * 1024
+_REGISTRY_DEFAULT_TTL_MS = 30_000
+_REGISTRY_MAX_TTL_MS = 86_400_000
+_MAX_LOOKUP = 10_000
+_PAGE_DEFAULT = 100
+_PAGE_MAX = 1_000
+_MAX_BLOB_KEY = 1024
+_MAX_CONTENT_TYPE = 256
+_MAX_BLOB_CALL = _host.MAX_BLOB_CALL
+_DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_PRESIGN_DEFAULT_TTL_MS = 900_000
+_PRESIGN_MAX_TTL_MS = 604_800_000
+_SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+_SERVICE_CHARS = re.compile(r"[A-Za-z0-9._:-]*")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+
+
+def _control(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def _check_service(service: str) -> str:
+    if not 1 <= len(service) <= _MAX_SERVICE:
+        raise HostError("invalid_arguments", f"a service name is 1 to {_MAX_SERVICE} characters, not {len(service)}")
+    if not _SERVICE.fullmatch(service):
+        raise HostError(
+            "invalid_arguments",
+            f"a service name is letters, digits, '.', '_', '-' and ':', starting with a letter or digit, not {service!r}",
+        )
+    return service
+
+
+def _check_instance(instance: str) -> str:
+    if not 1 <= len(instance) <= _MAX_INSTANCE:
+        raise HostError("invalid_arguments", f"an instance name is 1 to {_MAX_INSTANCE} characters, not {len(instance)}")
+    if _control(instance):
+        raise HostError("invalid_arguments", f"an instance name has no control characters: {instance!r}")
+    return instance
+
+
+def _registry_ttl(ttl_ms: int) -> int:
+    if ttl_ms == 0:
+        return _REGISTRY_DEFAULT_TTL_MS
+    if ttl_ms > _REGISTRY_MAX_TTL_MS:
+        raise HostError(
+            "invalid_arguments",
+            f"a registration's time to live is at most {_REGISTRY_MAX_TTL_MS} ms (a day), not {ttl_ms}",
+        )
+    return ttl_ms
+
+
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _registry_metadata(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    size = len(text.encode("utf-8"))
+    if size > _MAX_METADATA:
+        raise HostError("invalid_arguments", f"metadata is at most {_MAX_METADATA} bytes of JSON, not {size}")
+    try:
+        value = json.loads(text, parse_constant=_not_json_constant)
+    except ValueError as error:
+        raise HostError("invalid_json", f"metadata is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise HostError("invalid_arguments", "metadata is a JSON object")
+    return value
+
+
+def _registration_out(registration: dict[str, Any]) -> dict[str, Any]:
+    return {**registration, "metadata": json.loads(json.dumps(registration["metadata"]))}
+
+
+def _registration_text(registration: dict[str, Any]) -> dict[str, Any]:
+    """A registration as the WIT call returns it: metadata as JSON text."""
+    return {**registration, "metadata": json.dumps(registration["metadata"], separators=(",", ":"))}
+
+
+def _page_limit(limit: int, what: str) -> int:
+    if limit == 0:
+        return _PAGE_DEFAULT
+    if limit > _PAGE_MAX:
+        raise HostError("invalid_arguments", f"a listing holds 1 to {_PAGE_MAX} {what}, not {limit}")
+    return limit
+
+
+def _check_blob_key(key: str) -> str:
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise HostError("invalid_arguments", f"a blob key is UTF-8 text: {key!r}") from None
+    if not 1 <= size <= _MAX_BLOB_KEY:
+        raise HostError("invalid_arguments", f"a blob key is 1 to {_MAX_BLOB_KEY} bytes of UTF-8, not {size}")
+    if _control(key):
+        raise HostError("invalid_arguments", f"a blob key has no control characters: {key!r}")
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        raise HostError(
+            "invalid_arguments",
+            f"a blob key is segments separated by '/', none empty, '.' or '..' (no leading, trailing or double '/'): {key!r}",
+        )
+    for segment in key.split("/"):
+        stored = _stored_length(segment)
+        if stored > _MAX_BLOB_SEGMENT:
+            raise HostError(
+                "invalid_arguments",
+                f"a segment of a blob key is at most {_MAX_BLOB_SEGMENT} bytes once stored (letters, digits and most "
+                f"punctuation take 1, other characters 3 per byte of UTF-8), not {stored}: {segment!r}",
+            )
+    return key
+
+
+# The most bytes a key segment takes once percent-encoded for storage, as the node's store
+# (object_store) encodes it: non-ASCII bytes, controls and these characters take 3 bytes each.
+_MAX_BLOB_SEGMENT = 240
+_ENCODED_IN_STORAGE = frozenset('/\\{^}%`]">[~<#|*?')
+
+
+def _stored_length(segment: str) -> int:
+    return sum(3 if byte >= 0x80 or byte < 0x20 or byte == 0x7F or chr(byte) in _ENCODED_IN_STORAGE else 1
+               for byte in segment.encode("utf-8"))
+
+
+def _content_type(content_type: str) -> str:
+    content_type = content_type.strip()
+    if not content_type:
+        return _DEFAULT_CONTENT_TYPE
+    size = len(content_type.encode("utf-8", "surrogatepass"))
+    if size > _MAX_CONTENT_TYPE:
+        raise HostError("invalid_arguments", f"a content type is at most {_MAX_CONTENT_TYPE} bytes, not {size}")
+    if _control(content_type):
+        raise HostError("invalid_arguments", f"a content type has no control characters: {content_type!r}")
+    return content_type
+
+
+def _segment(part: str) -> str:
+    """A URL path segment: everything but RFC 3986's unreserved characters percent-encoded."""
+    return urllib.parse.quote(part, safe="-._~", encoding="utf-8")
+
+
+@dataclass
+class _Blob:
+    data: bytes
+    content_type: str
+    modified_at_ms: int
+    etag: str
+
+    def info(self, key: str) -> dict[str, Any]:
+        return {
+            "key": key,
+            "size": len(self.data),
+            "content_type": self.content_type,
+            "modified_at_ms": self.modified_at_ms,
+            "etag": self.etag,
+        }
 
 
 class _ChannelQueue:

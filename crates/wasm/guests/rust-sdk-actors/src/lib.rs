@@ -59,6 +59,32 @@ impl Counter {
         Ok(json!({ "kv": kv, "tuple": tuple }))
     }
 
+    #[handler("directory")]
+    async fn directory(
+        &mut self,
+        _ctx: &ActorContext,
+        _msg: &Message,
+    ) -> Result<Value, BehaviorError> {
+        let me = host::registry::register("rust-svc", "", &json!({"lang": "rust"}), 60_000)?;
+        let beat = host::registry::heartbeat("rust-svc", "", 0)?;
+        let found: Vec<String> =
+            host::registry::lookup("rust-svc")?.into_iter().map(|r| r.instance).collect();
+        let services = host::registry::list("rust", "", 0)?.len();
+        let stored = host::blobs::put("rust/note.txt", b"from rust", "text/plain")?;
+        let read = host::blobs::get("rust/note.txt")?.map(|data| String::from_utf8_lossy(&data).into_owned());
+        let listed: Vec<String> =
+            host::blobs::list("rust/", "", 0)?.into_iter().map(|b| b.key).collect();
+        let head = host::blobs::head("rust/note.txt")?.map(|info| info.content_type);
+        let deleted = host::blobs::delete("rust/note.txt")?;
+        let bad = host::blobs::put("a//b", b"", "").err().map(|error| error.code);
+        Ok(json!({
+            "me": me.instance, "renewed": beat.expires_at_ms >= me.expires_at_ms,
+            "found": found, "services": services, "size": stored.size, "read": read,
+            "listed": listed, "content_type": head, "deleted": deleted, "bad": bad,
+            "deregistered": host::registry::deregister("rust-svc", "")?,
+        }))
+    }
+
     #[handler("relay")]
     async fn relay(&mut self, _ctx: &ActorContext, msg: &Message) -> Result<Value, BehaviorError> {
         let payload: Value = serde_json::from_slice(&msg.payload)?;
