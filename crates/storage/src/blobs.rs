@@ -12,7 +12,7 @@
 //! whatever the blob's size), and becomes visible at once when it finishes (the local backend
 //! writes a staging file and renames it); [`Blobs::get`] returns a stream of chunks read from
 //! the file as the caller takes them. On the local backend a write is durable when it returns:
-//! the file and its folder are fsynced.
+//! `object_store` fsyncs the staging file before it renames it, then the folder.
 
 use std::{
     path::{Path as FsPath, PathBuf},
@@ -97,7 +97,8 @@ struct Meta {
 #[derive(Debug, Clone)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
-    /// The local backend's folder, whose files are fsynced after each write.
+    /// The local backend (it fsyncs each file and its folder before a write returns), to
+    /// explain a write it refused.
     local_root: Option<Arc<LocalFileSystem>>,
 }
 
@@ -179,7 +180,8 @@ impl Blobs {
         remove_staging_files(&root.join("data"));
         let local = LocalFileSystem::new_with_prefix(root)
             .map_err(|error| internal(format_args!("cannot open {}", root.display()), error))?
-            .with_automatic_cleanup(true);
+            .with_automatic_cleanup(true)
+            .with_fsync(true);
         let local = Arc::new(local);
         Ok(Self { store: Arc::clone(&local) as Arc<dyn ObjectStore>, local_root: Some(local) })
     }
@@ -413,38 +415,12 @@ impl Blobs {
         if let Err(error) = self.store.put(&meta_location, PutPayload::from(meta)).await {
             return Err(internal(format_args!("cannot store the content type of {key:?}"), error));
         }
-        self.sync(&[location, &meta_location]).await?;
         let meta = self
             .store
             .head(location)
             .await
             .map_err(|error| internal(format_args!("cannot read blob {key:?}"), error))?;
         self.info(scope, key, &meta).await
-    }
-
-    /// Fsyncs the files of `locations` and their folders (the local backend only).
-    async fn sync(&self, locations: &[&Path]) -> Result<()> {
-        let Some(local) = &self.local_root else { return Ok(()) };
-        let mut files = Vec::with_capacity(locations.len());
-        for location in locations {
-            files.push(
-                local
-                    .path_to_filesystem(location)
-                    .map_err(|error| internal("cannot name a blob's file", error))?,
-            );
-        }
-        tokio::task::spawn_blocking(move || {
-            for file in &files {
-                std::fs::File::open(file).and_then(|file| file.sync_all())?;
-                if let Some(folder) = file.parent() {
-                    std::fs::File::open(folder).and_then(|folder| folder.sync_all())?;
-                }
-            }
-            Ok::<_, std::io::Error>(())
-        })
-        .await
-        .map_err(|error| internal("a blob's fsync stopped", error))?
-        .map_err(|error| internal("cannot fsync a blob", error))
     }
 
     /// Why a write of `key` failed: a key that needs a blob as its folder, or a folder as a
@@ -541,18 +517,17 @@ impl Drop for Upload {
 }
 
 /// Reads `file` in chunks of [`READ_CHUNK`] on a blocking thread, a few chunks ahead of the
-/// stream's reader.
+/// stream's reader (each chunk read into fresh memory, not zeroed first).
 fn read_file(file: std::fs::File, path: PathBuf) -> ByteStream {
     use std::io::Read as _;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         let mut file = file;
         loop {
-            let mut chunk = vec![0_u8; READ_CHUNK];
-            let read = match file.read(&mut chunk) {
+            let mut chunk = Vec::with_capacity(READ_CHUNK);
+            match (&mut file).take(READ_CHUNK as u64).read_to_end(&mut chunk) {
                 Ok(0) => return,
-                Ok(read) => read,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(_) => {}
                 Err(error) => {
                     let _ = sender.blocking_send(Err(internal(
                         format_args!("cannot read {}", path.display()),
@@ -560,8 +535,7 @@ fn read_file(file: std::fs::File, path: PathBuf) -> ByteStream {
                     )));
                     return;
                 }
-            };
-            chunk.truncate(read);
+            }
             if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
                 return; // The reader went away.
             }
