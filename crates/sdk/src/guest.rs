@@ -54,8 +54,8 @@ pub mod bindings {
 use bindings::{
     exports::plexspaces::actor::guest::{Failure, Reply, StateIn},
     plexspaces::actor::{
-        blobs as wit_blobs, host as wit_host, kv as wit_kv, registry as wit_registry,
-        tuplespace as wit_tuplespace, types, workflow as wit_workflow,
+        blobs as wit_blobs, channels as wit_channels, host as wit_host, kv as wit_kv,
+        registry as wit_registry, tuplespace as wit_tuplespace, types, workflow as wit_workflow,
     },
 };
 
@@ -205,6 +205,88 @@ pub mod host {
     pub fn ts_take(pattern: &Value, timeout_ms: u32) -> Result<Option<String>, HostError> {
         suspension()?;
         Ok(wit_tuplespace::take(&pattern.to_string(), timeout_ms)?)
+    }
+
+    /// The channels of the actor's namespace (the WIT `channels` interface): queues, where
+    /// each message goes to one consumer, and topics, where it goes to every subscription.
+    pub mod channels {
+        use super::super::{HostError, Value, suspension, wit_channels};
+        pub use wit_channels::Delivery;
+
+        /// Creates the channel `name` of `kind` ("queue" or "topic") holding at most
+        /// `capacity` messages (0: 10000) with a visibility timeout of `visibility_ms` (0:
+        /// 30000); false when it exists with this config.
+        pub fn create(
+            name: &str,
+            kind: &str,
+            capacity: u32,
+            visibility_ms: u64,
+        ) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::create(name, kind, capacity, visibility_ms)?)
+        }
+
+        /// Sends `data`; returns how many queues got it. A full channel waits up to
+        /// `timeout_ms` for room, then `channel_full`.
+        pub fn send(name: &str, data: &Value, timeout_ms: u32) -> Result<u32, HostError> {
+            suspension()?;
+            Ok(wit_channels::send(name, &data.to_string(), timeout_ms)?)
+        }
+
+        /// Up to `max` (0: 1) messages of a queue, or of a topic's `subscription` (empty for
+        /// a queue), waiting up to `timeout_ms` for one; each delivery's `data` is JSON text.
+        pub fn receive(
+            name: &str,
+            subscription: &str,
+            max: u32,
+            timeout_ms: u32,
+        ) -> Result<Vec<Delivery>, HostError> {
+            suspension()?;
+            Ok(wit_channels::receive(name, subscription, max, timeout_ms)?)
+        }
+
+        /// Acknowledges a delivery; false when that delivery no longer holds the message.
+        pub fn ack(name: &str, receipt: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::ack(name, receipt)?)
+        }
+
+        /// Gives a delivery back, deliverable again after `delay_ms`.
+        pub fn nack(name: &str, receipt: &str, delay_ms: u64) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::nack(name, receipt, delay_ms)?)
+        }
+
+        /// Adds `subscription` to a topic; false when it was there.
+        pub fn subscribe(topic: &str, subscription: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::subscribe(topic, subscription)?)
+        }
+
+        /// Removes a subscription with its messages.
+        pub fn unsubscribe(topic: &str, subscription: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::unsubscribe(topic, subscription)?)
+        }
+
+        /// Has the node hand this actor the channel's messages one at a time as `{"action":
+        /// action, "channel", "subscription", "data", "receipt", "attempt"}`.
+        pub fn consume(name: &str, subscription: &str, action: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::consume(name, subscription, action)?)
+        }
+
+        /// Ends this actor's `consume` of a channel.
+        pub fn stop_consuming(name: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::stop_consuming(name)?)
+        }
+
+        /// Stops the channel's intake; what it holds is still delivered.
+        pub fn close(name: &str) -> Result<bool, HostError> {
+            suspension()?;
+            Ok(wit_channels::close(name)?)
+        }
     }
 
     /// The service registry of the actor's namespace: instances registered with metadata and

@@ -124,6 +124,18 @@ async fn rust_sdk_actors_run_as_a_component() {
             "deleted": true, "bad": "invalid_arguments", "deregistered": true,
         })
     );
+    // Its channel calls.
+    let queue: serde_json::Value =
+        serde_json::from_str(&ask(&counters[0], "queue", "{}").await.unwrap()).unwrap();
+    assert_eq!(
+        queue,
+        serde_json::json!({
+            "created": true, "sent": 2, "first": [r#"{"n":1}"#, r#"{"n":2}"#], "acked": true,
+            "nacked": true, "again": [[r#"{"n":2}"#, 2]], "closed": true,
+            "refused": "invalid_state", "subscribed": true, "fanned": 1,
+            "from_topic": r#""hello""#, "unsubscribed": true,
+        })
+    );
 }
 
 /// A state without serde lives in the guest: the host pins an instance to each such actor

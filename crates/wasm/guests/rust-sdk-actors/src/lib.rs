@@ -85,6 +85,31 @@ impl Counter {
         }))
     }
 
+    #[handler("queue")]
+    async fn queue(&mut self, _ctx: &ActorContext, _msg: &Message) -> Result<Value, BehaviorError> {
+        use host::channels;
+        let created = channels::create("rust-q", "queue", 10, 60_000)?;
+        let sent = channels::send("rust-q", &json!({"n": 1}), 0)?
+            + channels::send("rust-q", &json!({"n": 2}), 0)?;
+        let first = channels::receive("rust-q", "", 2, 0)?;
+        let acked = channels::ack("rust-q", &first[0].receipt)?;
+        let nacked = channels::nack("rust-q", &first[1].receipt, 0)?;
+        let again = channels::receive("rust-q", "", 1, 1000)?;
+        let closed = channels::close("rust-q")?;
+        let refused = channels::send("rust-q", &json!(3), 0).err().map(|error| error.code);
+        channels::create("rust-t", "topic", 0, 0)?;
+        let subscribed = channels::subscribe("rust-t", "s1")?;
+        let fanned = channels::send("rust-t", &json!("hello"), 0)?;
+        let from_topic = channels::receive("rust-t", "s1", 1, 0)?.pop().map(|d| d.data);
+        Ok(json!({
+            "created": created, "sent": sent, "first": first.iter().map(|d| d.data.clone()).collect::<Vec<_>>(),
+            "acked": acked, "nacked": nacked,
+            "again": again.iter().map(|d| (d.data.clone(), d.attempt)).collect::<Vec<_>>(),
+            "closed": closed, "refused": refused, "subscribed": subscribed, "fanned": fanned,
+            "from_topic": from_topic, "unsubscribed": channels::unsubscribe("rust-t", "s1")?,
+        }))
+    }
+
     #[handler("relay")]
     async fn relay(&mut self, _ctx: &ActorContext, msg: &Message) -> Result<Value, BehaviorError> {
         let payload: Value = serde_json::from_slice(&msg.payload)?;
