@@ -397,7 +397,8 @@ impl Blobs {
             size: meta.size,
             content_type,
             modified_at_ms: millis(meta),
-            etag: meta.e_tag.clone().unwrap_or_default(),
+            // Bare: HTTP quotes it in its `ETag` header.
+            etag: meta.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
         })
     }
 

@@ -35,6 +35,7 @@ async fn put_get_head_delete_with_content_types_and_scopes() {
         assert_eq!((first.key.as_str(), first.size), ("a.txt", 5), "{name}");
         assert_eq!(first.content_type, "text/plain", "{name}");
         assert!(first.modified_at_ms > 0 && !first.etag.is_empty(), "{name}: {first:?}");
+        assert!(!first.etag.contains('"'), "{name}: an etag is bare: {first:?}");
         assert_eq!(bytes_of(&blobs, SCOPE, "a.txt").await.unwrap(), b"hello", "{name}");
         let second = blobs.put(SCOPE, "a.txt", "", Bytes::from_static(b"bye!!!")).await.unwrap();
         assert_eq!(second.content_type, "application/octet-stream", "{name}");
