@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use plexspaces_proto::v1::{self as pb, blob_service_server::BlobService};
 use plexspaces_storage::{
-    blobs::{BlobInfo, ByteStream},
+    blobs::{BlobInfo, ByteStream, Upload},
     now_ms,
     presign::{Method, Presigned, Presigner},
 };
@@ -92,33 +92,13 @@ impl Api {
             .upload(scope.pair(), key, content_type)
             .await
             .map_err(|error| Stopped::Store(error.into()))?;
-        let mut body = std::pin::pin!(body);
-        loop {
-            let next = match tokio::time::timeout(timeout, body.next()).await {
-                Ok(next) => next,
-                Err(_elapsed) => {
-                    upload.abort().await;
-                    return Err(Stopped::Slow(timeout));
-                }
-            };
-            let chunk = match next {
-                None => break,
-                Some(Ok(chunk)) => chunk,
-                Some(Err(error)) => {
-                    upload.abort().await;
-                    return Err(Stopped::Body(error.to_string()));
-                }
-            };
-            if upload.written() + chunk.len() as u64 > limit {
+        match feed(&mut upload, body, limit, timeout).await {
+            Ok(()) => upload.finish().await.map_err(|error| Stopped::Store(error.into())),
+            Err(stopped) => {
                 upload.abort().await;
-                return Err(Stopped::TooLarge(limit));
-            }
-            if let Err(error) = upload.write(chunk).await {
-                upload.abort().await;
-                return Err(Stopped::Store(error.into()));
+                Err(stopped)
             }
         }
-        upload.finish().await.map_err(|error| Stopped::Store(error.into()))
     }
 
     /// The blob's info and a stream of its bytes.
@@ -180,6 +160,28 @@ impl Api {
     ) -> Result<()> {
         self.presigner()?.verify(method, scope.pair(), key, expires, signature, now_ms())?;
         Ok(())
+    }
+}
+
+/// Writes the chunks of `body` to `upload` until it ends, or stops at the first chunk past
+/// `limit` bytes, later than `timeout`, or failed.
+async fn feed<E: std::fmt::Display>(
+    upload: &mut Upload,
+    body: impl Stream<Item = Result<Bytes, E>>,
+    limit: u64,
+    timeout: Duration,
+) -> Result<(), Stopped> {
+    let mut body = std::pin::pin!(body);
+    loop {
+        let next = tokio::time::timeout(timeout, body.next()).await;
+        let chunk = match next.map_err(|_elapsed| Stopped::Slow(timeout))? {
+            None => return Ok(()),
+            Some(chunk) => chunk.map_err(|error| Stopped::Body(error.to_string()))?,
+        };
+        if upload.written() + chunk.len() as u64 > limit {
+            return Err(Stopped::TooLarge(limit));
+        }
+        upload.write(chunk).await.map_err(|error| Stopped::Store(error.into()))?;
     }
 }
 

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Api,
-    http::{Problem, Segments, body_bytes, problem, query_pairs},
+    http::{Problem, Segments, body_bytes, page_query, problem},
     payload::is_json,
 };
 
@@ -128,30 +128,14 @@ fn text(value: &[Value]) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn limit(pairs: &[(String, String)]) -> Result<u32, Problem> {
-    match pairs.iter().find(|(name, _)| name == "limit") {
-        None => Ok(0),
-        Some((_, value)) => value.parse().map_err(|_| {
-            problem(
-                ErrorCode::InvalidArguments,
-                format!("limit must be a whole number, not {value:?}"),
-            )
-        }),
-    }
-}
-
-fn query(pairs: &[(String, String)], name: &str) -> String {
-    pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).unwrap_or_default()
-}
-
 async fn kv_list(api: Api, path: ScopePath, raw: Option<String>) -> Result<Response, Problem> {
     let Segments((tenant, namespace)) = path;
-    let pairs = query_pairs(raw.as_deref())?;
+    let page = page_query(raw.as_deref())?;
     let request = pb::KvListRequest {
         scope: scope(tenant, namespace),
-        prefix: query(&pairs, "prefix"),
-        after: query(&pairs, "after"),
-        limit: limit(&pairs)?,
+        prefix: page.prefix,
+        after: page.after,
+        limit: page.limit,
     };
     let page = api.kv_list(request).await?;
     let entries: Vec<Value> = page.entries.iter().map(entry_json).collect();

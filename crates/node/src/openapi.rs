@@ -23,6 +23,21 @@ pub(crate) fn merge(mut base: Value, extra: Value) -> Value {
     base
 }
 
+/// A required JSON request body of `schema`.
+pub(crate) fn body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+/// A JSON answer of `schema`.
+pub(crate) fn answer(schema: Value) -> Value {
+    json!({"description": "done", "content": {"application/json": {"schema": schema}}})
+}
+
+/// A JSON object with these properties and no others.
+pub(crate) fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties})
+}
+
 pub(crate) fn segment(name: &str, description: &str) -> Value {
     json!({
         "name": name, "in": "path", "required": true, "description": description,
@@ -169,8 +184,6 @@ fn channel_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
     let mut with_name = scope.clone();
     with_name.push(json!({"name": "name", "in": "path", "required": true,
         "description": "the channel (1 to 128 of A-Z a-z 0-9 _ . -)", "schema": name.clone()}));
-    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
-    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
     let flag = |field: &str| json!({"type": "object", "required": [field], "properties": {field: {"type": "boolean"}}});
     let timeout = json!({"type": "integer", "minimum": 0, "maximum": max_timeout_ms.min(u64::from(u32::MAX))});
     let ms = json!({"type": "integer", "minimum": 0, "maximum": MAX_VISIBILITY_MS});
@@ -197,7 +210,6 @@ fn channel_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
         json!({"parameters": with_name.clone(), "post": {"summary": summary, "operationId": id,
             "requestBody": body(request), "responses": merge(json!({"200": answer(reply)}), errors(codes))}})
     };
-    let object = |required: &[&str], properties: Value| json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties});
     let mut paths = json!({
         "/api/v1/channels/{tenant}/{namespace}": {
             "parameters": scope,
@@ -343,8 +355,6 @@ fn coordination_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
     let entry = json!({"type": "object", "required": ["key", "value", "expires_at_ms"],
         "properties": {"key": {"type": "string"}, "value": {"type": "string"},
             "expires_at_ms": {"type": "integer", "nullable": true}}});
-    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
-    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
     let errors = problem_responses(&[400, 401, 413, 415]);
     // A time to live of at most 10 years; a tuple's lease of at most one.
     let ms = json!({"type": "integer", "minimum": 0, "maximum": 315_360_000_000_u64});
@@ -443,8 +453,6 @@ fn lock_and_group_paths(max_timeout_ms: u64) -> serde_json::Map<String, Value> {
                 "schema": {"type": "string", "minLength": 1, "maxLength": 256}}),
         ]
     };
-    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
-    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
     let errors = problem_responses(&[400, 401, 413, 415]);
     let version = json!({"type": "string", "pattern": "^[0-9]{1,19}$", "description": "the grant's fencing token"});
     let lease = json!({"type": "integer", "minimum": 1, "maximum": 86_400_000});
@@ -670,8 +678,6 @@ pub(crate) fn pool_paths(admin: bool, max_timeout_ms: u64) -> serde_json::Map<St
     let scope = vec![segment("tenant", "the tenant"), segment("namespace", "the namespace")];
     let mut with_pool = scope.clone();
     with_pool.push(segment("pool", "the pool's name"));
-    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
-    let answer = |schema: Value| json!({"description": "done", "content": {"application/json": {"schema": schema}}});
     let name = json!({"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"});
     let pool = json!({"type": "object",
         "required": ["tenant", "namespace", "name", "actor_type", "shards", "strategy", "split_points", "config", "created_ms", "shard_actor_ids"],

@@ -2,19 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openapi::{merge, problem_responses, segment};
-
-fn answer(schema: Value) -> Value {
-    json!({"description": "done", "content": {"application/json": {"schema": schema}}})
-}
-
-fn json_body(schema: Value) -> Value {
-    json!({"required": true, "content": {"application/json": {"schema": schema}}})
-}
-
-fn object(required: &[&str], properties: Value) -> Value {
-    json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties})
-}
+use crate::openapi::{answer, body, merge, object, problem_responses, segment};
 
 fn into_map(paths: Value) -> Map<String, Value> {
     match paths {
@@ -70,7 +58,7 @@ pub(crate) fn registry_paths() -> Map<String, Value> {
         "/api/v1/registry/{tenant}/{namespace}/{service}/{instance}": {
             "parameters": with_instance.clone(),
             "put": {"summary": "register an instance (again: new metadata and time to live, same registered_at_ms)", "operationId": "register_instance",
-                "requestBody": json_body(object(&[], json!({"metadata": {"type": "object", "nullable": true}, "ttl_ms": ttl.clone()}))),
+                "requestBody": body(object(&[], json!({"metadata": {"type": "object", "nullable": true}, "ttl_ms": ttl.clone()}))),
                 "responses": merge(json!({"200": answer(registration.clone())}), errors(&[400, 401, 413, 415]))},
             "delete": {"summary": "deregister an instance", "operationId": "deregister_instance",
                 "responses": merge(json!({"200": answer(json!({"type": "object", "required": ["deregistered"],
@@ -79,7 +67,7 @@ pub(crate) fn registry_paths() -> Map<String, Value> {
         "/api/v1/registry/{tenant}/{namespace}/{service}/{instance}/heartbeat": {
             "parameters": with_instance,
             "post": {"summary": "renew a live instance; 404 once it expired (register again)", "operationId": "heartbeat_instance",
-                "requestBody": json_body(object(&[], json!({"ttl_ms": ttl}))),
+                "requestBody": body(object(&[], json!({"ttl_ms": ttl}))),
                 "responses": merge(json!({"200": answer(registration)}), errors(&[400, 401, 404, 413, 415]))}
         }
     }))
@@ -141,7 +129,7 @@ pub(crate) fn blob_paths() -> Map<String, Value> {
             "parameters": scope,
             "post": {"summary": "a presigned URL: whoever holds it may GET or PUT the blob, with no other credential, until it expires",
                 "operationId": "presign_blob",
-                "requestBody": json_body(object(&["key"], json!({
+                "requestBody": body(object(&["key"], json!({
                     "key": {"type": "string", "pattern": format!("^{segment_pattern}(/{segment_pattern}){{0,3}}$")},
                     "method": {"type": "string", "enum": ["GET", "PUT"]},
                     "ttl_ms": {"type": "integer", "minimum": 0, "maximum": MAX_TTL_MS, "description": "0: 900000"}}))),

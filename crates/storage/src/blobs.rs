@@ -159,6 +159,18 @@ fn millis(meta: &ObjectMeta) -> u64 {
     u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0)
 }
 
+/// What a blob is, from its object's metadata and its content type.
+fn info_of(key: &str, meta: &ObjectMeta, content_type: String) -> BlobInfo {
+    BlobInfo {
+        key: key.to_owned(),
+        size: meta.size,
+        content_type,
+        modified_at_ms: millis(meta),
+        // Bare: HTTP quotes it in its `ETag` header.
+        etag: meta.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
+    }
+}
+
 /// The key of a listed object of `scope`, its segments decoded.
 fn key_of(location: &Path) -> String {
     let segments: Vec<String> = location
@@ -303,8 +315,10 @@ impl Blobs {
     /// Removes the blob; true when it was there.
     pub async fn delete(&self, scope: Scope<'_>, key: &str) -> Result<bool> {
         // Stores that delete idempotently (S3, memory) say nothing of what was there.
-        if self.head(scope, key).await?.is_none() {
-            return Ok(false);
+        match self.store.head(&object("data", scope, key)).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(error) => return Err(internal(format_args!("cannot read blob {key:?}"), error)),
         }
         match self.store.delete(&object("data", scope, key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -380,26 +394,21 @@ impl Blobs {
     }
 
     async fn info(&self, scope: Scope<'_>, key: &str, meta: &ObjectMeta) -> Result<BlobInfo> {
-        let content_type = match self.store.get(&object("meta", scope, key)).await {
-            Ok(got) => {
-                let bytes = got
-                    .bytes()
-                    .await
-                    .map_err(|error| internal("cannot read a blob's content type", error))?;
-                serde_json::from_slice::<Meta>(&bytes)
-                    .map(|meta| meta.content_type)
-                    .unwrap_or_else(|_| DEFAULT_CONTENT_TYPE.to_owned())
-            }
-            Err(_) => DEFAULT_CONTENT_TYPE.to_owned(),
+        let content_type = self.content_type_of(scope, key).await?;
+        Ok(info_of(key, meta, content_type))
+    }
+
+    /// The content type stored beside the blob `key` (the default when there is none).
+    async fn content_type_of(&self, scope: Scope<'_>, key: &str) -> Result<String> {
+        let Ok(got) = self.store.get(&object("meta", scope, key)).await else {
+            return Ok(DEFAULT_CONTENT_TYPE.to_owned());
         };
-        Ok(BlobInfo {
-            key: key.to_owned(),
-            size: meta.size,
-            content_type,
-            modified_at_ms: millis(meta),
-            // Bare: HTTP quotes it in its `ETag` header.
-            etag: meta.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
-        })
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|error| internal("cannot read a blob's content type", error))?;
+        Ok(serde_json::from_slice::<Meta>(&bytes)
+            .map_or_else(|_| DEFAULT_CONTENT_TYPE.to_owned(), |meta| meta.content_type))
     }
 
     /// After the data of `key` is in place: its content type beside it, both durable.
@@ -411,9 +420,9 @@ impl Blobs {
         content_type: String,
     ) -> Result<BlobInfo> {
         let meta_location = object("meta", scope, key);
-        let meta = serde_json::to_vec(&Meta { content_type })
+        let sidecar = serde_json::to_vec(&Meta { content_type: content_type.clone() })
             .map_err(|error| internal("cannot encode a content type", error))?;
-        if let Err(error) = self.store.put(&meta_location, PutPayload::from(meta)).await {
+        if let Err(error) = self.store.put(&meta_location, PutPayload::from(sidecar)).await {
             return Err(internal(format_args!("cannot store the content type of {key:?}"), error));
         }
         let meta = self
@@ -421,7 +430,7 @@ impl Blobs {
             .head(location)
             .await
             .map_err(|error| internal(format_args!("cannot read blob {key:?}"), error))?;
-        self.info(scope, key, &meta).await
+        Ok(info_of(key, &meta, content_type))
     }
 
     /// Why a write of `key` failed: a key that needs a blob as its folder, or a folder as a

@@ -219,15 +219,31 @@ fn damaged(key: &str, error: &serde_json::Error) -> Error {
 fn registration(entry: &Entry) -> Result<Registration> {
     let stored: Stored =
         serde_json::from_str(&entry.value).map_err(|error| damaged(&entry.key, &error))?;
-    let (service, instance) = split(&entry.key);
-    Ok(Registration {
-        service: service.to_owned(),
-        instance: instance.to_owned(),
-        metadata: stored.metadata,
-        ttl_ms: stored.ttl_ms,
-        registered_at_ms: stored.registered_at_ms,
-        expires_at_ms: entry.expires_at_ms.unwrap_or(u64::MAX),
-    })
+    Ok(stored.registration(&entry.key, entry.expires_at_ms.unwrap_or(u64::MAX)))
+}
+
+impl Stored {
+    /// The registration of the instance `key` whose time to live ends at `expires_at_ms`.
+    fn registration(self, key: &str, expires_at_ms: u64) -> Registration {
+        let (service, instance) = split(key);
+        Registration {
+            service: service.to_owned(),
+            instance: instance.to_owned(),
+            metadata: self.metadata,
+            ttl_ms: self.ttl_ms,
+            registered_at_ms: self.registered_at_ms,
+            expires_at_ms,
+        }
+    }
+}
+
+/// The entry that stores an instance from `now` for its time to live, and its registration.
+fn entry(key: &str, stored: Stored, now: u64) -> Result<(Entry, Registration)> {
+    let expires_at_ms = now.saturating_add(stored.ttl_ms);
+    let value = serde_json::to_string(&stored)
+        .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))?;
+    let entry = Entry { key: key.to_owned(), value, expires_at_ms: Some(expires_at_ms) };
+    Ok((entry, stored.registration(key, expires_at_ms)))
 }
 
 /// How often a register or heartbeat tries when another writer changed the instance between
@@ -298,7 +314,7 @@ impl Registry {
                 None => now,
             };
             let stored = Stored { metadata: metadata.clone(), ttl_ms, registered_at_ms };
-            let (entry, registration) = self.entry(&key, stored, now)?;
+            let (entry, registration) = entry(&key, stored, now)?;
             let expected = current.as_ref().map(|entry| entry.value.as_str());
             if self.store.compare_and_swap(scope, &key, expected, Some(entry), now).await? {
                 return Ok(registration);
@@ -339,7 +355,7 @@ impl Registry {
             if ttl_ms > 0 {
                 stored.ttl_ms = ttl_ms;
             }
-            let (entry, registration) = self.entry(&key, stored, now)?;
+            let (entry, registration) = entry(&key, stored, now)?;
             let expected = Some(current.value.as_str());
             if self.store.compare_and_swap(scope, &key, expected, Some(entry), now).await? {
                 return Ok(registration);
@@ -411,22 +427,6 @@ impl Registry {
                 _ => return Ok(Page { services, next_after: None }),
             }
         }
-    }
-
-    fn entry(&self, key: &str, stored: Stored, now: u64) -> Result<(Entry, Registration)> {
-        let expires_at_ms = now.saturating_add(stored.ttl_ms);
-        let value = serde_json::to_string(&stored)
-            .map_err(|error| Error::new(ErrorCode::Internal, error.to_string()))?;
-        let (service, instance) = split(key);
-        let registration = Registration {
-            service: service.to_owned(),
-            instance: instance.to_owned(),
-            metadata: stored.metadata,
-            ttl_ms: stored.ttl_ms,
-            registered_at_ms: stored.registered_at_ms,
-            expires_at_ms,
-        };
-        Ok((Entry { key: key.to_owned(), value, expires_at_ms: Some(expires_at_ms) }, registration))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use plexspaces_storage::{blobs::BlobInfo, now_ms, presign::Method};
-use plexspaces_types::ErrorCode;
+use plexspaces_types::{ErrorCode, Refusal};
 
 use crate::{
     bindings::{HostError, plexspaces::actor},
@@ -25,13 +25,6 @@ fn info(info: BlobInfo) -> actor::blobs::BlobInfo {
     }
 }
 
-impl Ctx {
-    fn blob_scope(&self) -> Result<(String, String), HostError> {
-        let me = self.serving()?;
-        Ok((me.tenant.as_str().to_owned(), me.namespace.as_str().to_owned()))
-    }
-}
-
 impl actor::blobs::Host for Ctx {
     async fn put(
         &mut self,
@@ -40,17 +33,17 @@ impl actor::blobs::Host for Ctx {
         content_type: String,
     ) -> Result<actor::blobs::BlobInfo, HostError> {
         journaled!(self, CallKind::BlobPut, effect = true, |this| {
-            let (tenant, namespace) = this.blob_scope()?;
+            let (tenant, namespace) = this.scope()?;
             if data.len() as u64 > MAX_GUEST_BLOB {
-                return Err(HostError {
-                    code: ErrorCode::PayloadTooLarge.as_str().to_owned(),
-                    message: format!(
+                return Err(Refusal::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
                         "a guest stores at most {MAX_GUEST_BLOB} bytes in one call, not {}: use \
                          a presigned URL",
                         data.len()
                     ),
-                    error_type: None,
-                });
+                )
+                .into());
             }
             let blobs = &this.services.blobs;
             let stored =
@@ -61,7 +54,7 @@ impl actor::blobs::Host for Ctx {
 
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
         journaled!(self, CallKind::BlobGet, effect = false, |this| {
-            let (tenant, namespace) = this.blob_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let read =
                 this.services.blobs.read((&tenant, &namespace), &key, MAX_GUEST_BLOB).await?;
             Ok(read.map(|(_, data)| data.to_vec()))
@@ -70,14 +63,14 @@ impl actor::blobs::Host for Ctx {
 
     async fn head(&mut self, key: String) -> Result<Option<actor::blobs::BlobInfo>, HostError> {
         journaled!(self, CallKind::BlobHead, effect = false, |this| {
-            let (tenant, namespace) = this.blob_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this.services.blobs.head((&tenant, &namespace), &key).await?.map(info))
         })
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, HostError> {
         journaled!(self, CallKind::BlobDelete, effect = true, |this| {
-            let (tenant, namespace) = this.blob_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this.services.blobs.delete((&tenant, &namespace), &key).await?)
         })
     }
@@ -89,7 +82,7 @@ impl actor::blobs::Host for Ctx {
         limit: u32,
     ) -> Result<Vec<actor::blobs::BlobInfo>, HostError> {
         journaled!(self, CallKind::BlobList, effect = false, |this| {
-            let (tenant, namespace) = this.blob_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let after = (!after.is_empty()).then_some(after.as_str());
             let page =
                 this.services.blobs.list((&tenant, &namespace), &prefix, after, limit).await?;
@@ -104,14 +97,11 @@ impl actor::blobs::Host for Ctx {
         ttl_ms: u64,
     ) -> Result<String, HostError> {
         journaled!(self, CallKind::BlobPresign, effect = false, |this| {
-            let (tenant, namespace) = this.blob_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let method = Method::parse(&method)?;
             let Some(presigner) = &this.services.presigner else {
-                return Err(HostError {
-                    code: ErrorCode::Unavailable.as_str().to_owned(),
-                    message: "presigned URLs need a node: this host has none".to_owned(),
-                    error_type: None,
-                });
+                let missing = "presigned URLs need a node: this host has none";
+                return Err(Refusal::new(ErrorCode::Unavailable, missing).into());
             };
             let signed = presigner.sign(method, (&tenant, &namespace), &key, ttl_ms, now_ms())?;
             Ok(signed.url)

@@ -76,13 +76,6 @@ fn subscription(subscription: &str) -> Option<&str> {
     (!subscription.is_empty()).then_some(subscription)
 }
 
-impl Ctx {
-    fn channel_scope(&self) -> Result<(String, String), HostError> {
-        let me = self.serving()?;
-        Ok((me.tenant.as_str().to_owned(), me.namespace.as_str().to_owned()))
-    }
-}
-
 impl actor::channels::Host for Ctx {
     async fn create(
         &mut self,
@@ -92,7 +85,7 @@ impl actor::channels::Host for Ctx {
         visibility_ms: u64,
     ) -> Result<bool, HostError> {
         journaled!(self, CallKind::ChannelCreate, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let kind = Kind::parse(&kind).ok_or_else(|| {
                 invalid(format!("a channel's kind is \"queue\" or \"topic\", not {kind:?}"))
             })?;
@@ -116,7 +109,7 @@ impl actor::channels::Host for Ctx {
         timeout_ms: u32,
     ) -> Result<u32, HostError> {
         journaled!(self, CallKind::ChannelSend, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let wait = wait(timeout_ms)?;
             Ok(this.services.channels.send((&tenant, &namespace), &name, data, wait).await?)
         })
@@ -130,7 +123,7 @@ impl actor::channels::Host for Ctx {
         timeout_ms: u32,
     ) -> Result<Vec<actor::channels::Delivery>, HostError> {
         journaled!(self, CallKind::ChannelReceive, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let wait = wait(timeout_ms)?;
             let got = this
                 .services
@@ -157,7 +150,7 @@ impl actor::channels::Host for Ctx {
 
     async fn ack(&mut self, name: String, receipt: String) -> Result<bool, HostError> {
         journaled!(self, CallKind::ChannelAck, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this.services.channels.ack((&tenant, &namespace), &name, &receipt).await?)
         })
     }
@@ -169,7 +162,7 @@ impl actor::channels::Host for Ctx {
         delay_ms: u64,
     ) -> Result<bool, HostError> {
         journaled!(self, CallKind::ChannelNack, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let delay = Duration::from_millis(delay_ms);
             Ok(this.services.channels.nack((&tenant, &namespace), &name, &receipt, delay).await?)
         })
@@ -177,7 +170,7 @@ impl actor::channels::Host for Ctx {
 
     async fn subscribe(&mut self, topic: String, subscription: String) -> Result<bool, HostError> {
         journaled!(self, CallKind::ChannelSubscribe, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this
                 .services
                 .channels
@@ -192,7 +185,7 @@ impl actor::channels::Host for Ctx {
         subscription: String,
     ) -> Result<bool, HostError> {
         journaled!(self, CallKind::ChannelUnsubscribe, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let channels = &this.services.channels;
             Ok(channels.unsubscribe((&tenant, &namespace), &topic, &subscription).await?)
         })
@@ -227,7 +220,7 @@ impl actor::channels::Host for Ctx {
 
     async fn close(&mut self, name: String) -> Result<bool, HostError> {
         journaled!(self, CallKind::ChannelClose, effect = true, |this| {
-            let (tenant, namespace) = this.channel_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this.services.channels.close((&tenant, &namespace), &name).await?)
         })
     }

@@ -292,6 +292,12 @@ impl Ctx {
             error_type: None,
         })
     }
+
+    /// The tenant and namespace of the actor being served: the scope of its service calls.
+    pub(crate) fn scope(&self) -> Result<(String, String), HostError> {
+        let me = self.serving()?;
+        Ok((me.tenant.as_str().to_owned(), me.namespace.as_str().to_owned()))
+    }
 }
 
 impl WasiView for Ctx {

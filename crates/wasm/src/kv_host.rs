@@ -21,17 +21,10 @@ fn entry(entry: Entry) -> actor::kv::Entry {
     actor::kv::Entry { key: entry.key, value: entry.value, expires_at_ms: entry.expires_at_ms }
 }
 
-impl Ctx {
-    fn kv_scope(&self) -> Result<(String, String), HostError> {
-        let me = self.serving()?;
-        Ok((me.tenant.as_str().to_owned(), me.namespace.as_str().to_owned()))
-    }
-}
-
 impl actor::kv::Host for Ctx {
     async fn get(&mut self, key: String) -> Result<Option<String>, HostError> {
         journaled!(self, CallKind::KvGet, effect = false, |this| {
-            let (tenant, namespace) = this.kv_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let found = this.services.kv.get((&tenant, &namespace), &key).await?;
             Ok(found.map(|entry| entry.value))
         })
@@ -39,14 +32,14 @@ impl actor::kv::Host for Ctx {
 
     async fn put(&mut self, key: String, value: String, ttl_ms: u64) -> Result<(), HostError> {
         journaled!(self, CallKind::KvPut, effect = true, |this| {
-            let (tenant, namespace) = this.kv_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this.services.kv.put((&tenant, &namespace), &key, value, ttl(ttl_ms)).await?)
         })
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, HostError> {
         journaled!(self, CallKind::KvDelete, effect = true, |this| {
-            let (tenant, namespace) = this.kv_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this.services.kv.delete((&tenant, &namespace), &key).await?)
         })
     }
@@ -58,7 +51,7 @@ impl actor::kv::Host for Ctx {
         limit: u32,
     ) -> Result<Vec<actor::kv::Entry>, HostError> {
         journaled!(self, CallKind::KvList, effect = false, |this| {
-            let (tenant, namespace) = this.kv_scope()?;
+            let (tenant, namespace) = this.scope()?;
             let limit = if limit == 0 { DEFAULT_LIST } else { limit };
             let after = (!after.is_empty()).then_some(after.as_str());
             let page = this
@@ -78,7 +71,7 @@ impl actor::kv::Host for Ctx {
         ttl_ms: u64,
     ) -> Result<bool, HostError> {
         journaled!(self, CallKind::KvCas, effect = true, |this| {
-            let (tenant, namespace) = this.kv_scope()?;
+            let (tenant, namespace) = this.scope()?;
             Ok(this
                 .services
                 .kv

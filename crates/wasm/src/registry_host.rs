@@ -22,10 +22,8 @@ fn registration(registration: Registration) -> actor::registry::Registration {
 impl Ctx {
     /// The scope of the calling actor, and the instance a call names (empty: the caller).
     fn registry_call(&self, instance: String) -> Result<((String, String), String), HostError> {
-        let me = self.serving()?;
-        let scope = (me.tenant.as_str().to_owned(), me.namespace.as_str().to_owned());
-        let instance = if instance.is_empty() { me.local_name() } else { instance };
-        Ok((scope, instance))
+        let instance = if instance.is_empty() { self.serving()?.local_name() } else { instance };
+        Ok((self.scope()?, instance))
     }
 }
 
@@ -79,7 +77,7 @@ impl actor::registry::Host for Ctx {
         service: String,
     ) -> Result<Vec<actor::registry::Registration>, HostError> {
         journaled!(self, CallKind::RegistryLookup, effect = false, |this| {
-            let ((tenant, namespace), _) = this.registry_call(String::new())?;
+            let (tenant, namespace) = this.scope()?;
             let found = this.services.registry.lookup((&tenant, &namespace), &service).await?;
             Ok(found.into_iter().map(registration).collect())
         })
@@ -92,7 +90,7 @@ impl actor::registry::Host for Ctx {
         limit: u32,
     ) -> Result<Vec<actor::registry::ServiceSummary>, HostError> {
         journaled!(self, CallKind::RegistryList, effect = false, |this| {
-            let ((tenant, namespace), _) = this.registry_call(String::new())?;
+            let (tenant, namespace) = this.scope()?;
             let after = (!after.is_empty()).then_some(after.as_str());
             let page =
                 this.services.registry.list((&tenant, &namespace), &prefix, after, limit).await?;

@@ -8,6 +8,7 @@ import pytest
 
 from plexspaces import actor, handler, host, state
 from plexspaces.testing import HostError, TestHost
+from support import refused
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[3] / "examples/python/seda_pipeline.py"
 
@@ -69,14 +70,6 @@ class Recorder:
     @handler("seen")
     def get_seen(self):
         return self.seen
-
-
-def refused(call, **payload) -> str:
-    """The code of the HostError a handler let escape (it arrives as `actor_error`)."""
-    with pytest.raises(HostError) as raised:
-        call(**payload)
-    assert (raised.value.code, raised.value.error_type) == ("actor_error", "HostError")
-    return raised.value.message.split(":", 1)[0]
 
 
 def node_with(*types):

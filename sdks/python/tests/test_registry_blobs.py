@@ -12,6 +12,7 @@ import pytest
 
 from plexspaces import actor, handler, host
 from plexspaces.testing import HostError, TestHost
+from support import refusal, refused
 
 T0 = 1_700_000_000_000
 MIB = 1024 * 1024
@@ -96,20 +97,6 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def refused(call, **payload) -> tuple[str, str]:
-    """The code and message of the HostError a handler let escape (it arrives as
-    `actor_error` with the error type HostError, the message `code: message`)."""
-    with pytest.raises(HostError) as raised:
-        call(**payload)
-    assert (raised.value.code, raised.value.error_type) == ("actor_error", "HostError"), raised.value
-    code, _, message = raised.value.message.partition(": ")
-    return code, message
-
-
-def code_of(call, **payload) -> str:
-    return refused(call, **payload)[0]
-
-
 def served(node, *args, **kwargs) -> str:
     """The code of the HostError open_presigned raises."""
     with pytest.raises(HostError) as raised:
@@ -192,7 +179,7 @@ def test_heartbeat_extends_and_expiry_removes_an_instance_from_every_call():
     node.now_ms = beat["expires_at_ms"]
     assert [r["instance"] for r in svc.call("lookup", service="cache")] == ["c2"]
     assert svc.call("list") == [{"service": "cache", "instances": 1}]
-    code, message = refused(svc.call, action="heartbeat", service="cache", instance="c1")
+    code, message = refusal(svc.call, action="heartbeat", service="cache", instance="c1")
     assert code == "not_found"
     assert "expired or was never registered" in message and "register it again" in message
     assert svc.call("deregister", service="cache", instance="c1") is False
@@ -200,7 +187,7 @@ def test_heartbeat_extends_and_expiry_removes_an_instance_from_every_call():
     # Registered again after expiry it is new: registered now.
     fresh = svc.call("register", service="cache", instance="c1")
     assert fresh["registered_at_ms"] == node.now_ms
-    assert code_of(svc.call, action="heartbeat", service="cache", instance="never") == "not_found"
+    assert refused(svc.call, action="heartbeat", service="cache", instance="never") == "not_found"
     # The last instance gone: the service is gone from the listing.
     node.now_ms += 60_000
     assert svc.call("lookup", service="cache") == []
@@ -256,9 +243,9 @@ def test_list_pages_services_by_prefix_after_and_limit():
         svc.call("register", service=f"many-{n:03d}", instance="x")
     assert len(svc.call("list", prefix="many-", limit=0)) == 100
     assert len(svc.call("list", prefix="many-", limit=1000)) == 101
-    assert code_of(svc.call, action="list", limit=1001) == "invalid_arguments"
-    assert code_of(svc.call, action="list", prefix="a/b") == "invalid_arguments"
-    assert code_of(svc.call, action="list", limit=-1) == "invalid_arguments"
+    assert refused(svc.call, action="list", limit=1001) == "invalid_arguments"
+    assert refused(svc.call, action="list", prefix="a/b") == "invalid_arguments"
+    assert refused(svc.call, action="list", limit=-1) == "invalid_arguments"
 
 
 @pytest.mark.parametrize(
@@ -285,7 +272,7 @@ def test_service_names(service, ok):
         assert len(svc.call("lookup", service=service)) == 1
     else:
         for action in ("register", "heartbeat", "deregister", "lookup"):
-            assert code_of(svc.call, action=action, service=service) == "invalid_arguments", action
+            assert refused(svc.call, action=action, service=service) == "invalid_arguments", action
 
 
 def test_bad_instances_metadata_and_times_to_live():
@@ -295,23 +282,23 @@ def test_bad_instances_metadata_and_times_to_live():
     assert svc.call("register", service="s", instance="\u00fcber/ok")["instance"] == "\u00fcber/ok"
     for instance in ("x" * 191, "bad\nname", "tab\there", "nul\x00", "del\x7f", "c1\u0085"):
         for action in ("register", "heartbeat", "deregister"):
-            assert code_of(svc.call, action=action, service="s", instance=instance) == "invalid_arguments"
+            assert refused(svc.call, action=action, service="s", instance=instance) == "invalid_arguments"
     # Metadata: a JSON object of at most 64 KiB; not JSON is invalid_json.
-    assert code_of(svc.call, action="register", service="s", metadata="[1, 2]") == "invalid_arguments"
-    assert code_of(svc.call, action="register", service="s", metadata='"text"') == "invalid_arguments"
-    assert code_of(svc.call, action="register", service="s", metadata="{nope") == "invalid_json"
-    assert code_of(svc.call, action="register", service="s", metadata='{"x": NaN}') == "invalid_json"
-    assert code_of(svc.call, action="register", service="s", metadata=[1]) == "invalid_arguments"
+    assert refused(svc.call, action="register", service="s", metadata="[1, 2]") == "invalid_arguments"
+    assert refused(svc.call, action="register", service="s", metadata='"text"') == "invalid_arguments"
+    assert refused(svc.call, action="register", service="s", metadata="{nope") == "invalid_json"
+    assert refused(svc.call, action="register", service="s", metadata='{"x": NaN}') == "invalid_json"
+    assert refused(svc.call, action="register", service="s", metadata=[1]) == "invalid_arguments"
     filler = "x" * (64 * 1024 - len('{"k":""}'))
     assert svc.call("register", service="s", instance="big", metadata=f'{{"k":"{filler}"}}')["metadata"] == {"k": filler}
     too_big = f'{{"k":"{filler}x"}}'
-    assert code_of(svc.call, action="register", service="s", metadata=too_big) == "invalid_arguments"
+    assert refused(svc.call, action="register", service="s", metadata=too_big) == "invalid_arguments"
     # Times to live: at most a day.
     day = svc.call("register", service="s", instance="day", ttl_ms=86_400_000)
     assert day["expires_at_ms"] == T0 + 86_400_000
-    assert code_of(svc.call, action="register", service="s", ttl_ms=86_400_001) == "invalid_arguments"
-    assert code_of(svc.call, action="heartbeat", service="s", instance="day", ttl_ms=86_400_001) == "invalid_arguments"
-    assert code_of(svc.call, action="register", service="s", ttl_ms=-1) == "invalid_arguments"
+    assert refused(svc.call, action="register", service="s", ttl_ms=86_400_001) == "invalid_arguments"
+    assert refused(svc.call, action="heartbeat", service="s", instance="day", ttl_ms=86_400_001) == "invalid_arguments"
+    assert refused(svc.call, action="register", service="s", ttl_ms=-1) == "invalid_arguments"
     # Nothing refused was stored.
     assert [r["instance"] for r in node.registry()["s"]] == ["big", "day", "x" * 190, "\u00fcber/ok"]
 
@@ -335,7 +322,7 @@ def test_put_get_head_delete_with_content_types_and_etags():
     md = store.call("put", key="docs/a.md", text="# hi", content_type="text/markdown")
     assert md["content_type"] == "text/markdown"
     # A JSON list of byte values is not blob data.
-    assert code_of(store.call, action="put_raw", key="k", data=[1, 2]) == "invalid_arguments"
+    assert refused(store.call, action="put_raw", key="k", data=[1, 2]) == "invalid_arguments"
     # Every write changes the etag, the same bytes again too, and moves modified_at_ms.
     node.now_ms += 5
     same = store.call("put", key="docs/readme.txt", text="h\u00e9llo")
@@ -385,9 +372,9 @@ def test_list_is_a_plain_prefix_in_key_order_with_after_and_limit():
         store.call("put", key=f"many/{n:03d}", text="")
     assert len(store.call("keys", prefix="many/", limit=0)) == 100
     assert len(store.call("keys", prefix="many/", limit=1000)) == 101
-    assert code_of(store.call, action="list", limit=1001) == "invalid_arguments"
-    assert code_of(store.call, action="list", prefix="a\nb") == "invalid_arguments"
-    assert code_of(store.call, action="list", prefix="p" * 1025) == "invalid_arguments"
+    assert refused(store.call, action="list", limit=1001) == "invalid_arguments"
+    assert refused(store.call, action="list", prefix="a\nb") == "invalid_arguments"
+    assert refused(store.call, action="list", prefix="p" * 1025) == "invalid_arguments"
     assert store.call("keys", prefix="p" * 1024) == []
     # A prefix that no key can start with lists nothing.
     assert store.call("keys", prefix="a//") == []
@@ -418,7 +405,7 @@ def test_bad_keys_are_refused_by_every_call(key):
     node = new_node()
     store = node.actor("store")
     for action, extra in (("put", {"text": "x"}), ("get", {}), ("head", {}), ("delete", {}), ("presign", {})):
-        assert code_of(store.call, action=action, key=key, **extra) == "invalid_arguments", action
+        assert refused(store.call, action=action, key=key, **extra) == "invalid_arguments", action
     assert node.blobs() == {}
 
 
@@ -437,8 +424,8 @@ def test_content_types_are_checked():
     node = new_node()
     store = node.actor("store")
     assert store.call("put", key="a", text="x", content_type="t" * 256)["content_type"] == "t" * 256
-    assert code_of(store.call, action="put", key="a", text="x", content_type="t" * 257) == "invalid_arguments"
-    assert code_of(store.call, action="put", key="a", text="x", content_type="text/plain\r\nX: y") == "invalid_arguments"
+    assert refused(store.call, action="put", key="a", text="x", content_type="t" * 257) == "invalid_arguments"
+    assert refused(store.call, action="put", key="a", text="x", content_type="text/plain\r\nX: y") == "invalid_arguments"
     assert node.blob_info("a")["content_type"] == "t" * 256
     # Whitespace around a content type is dropped; only whitespace is no content type.
     assert store.call("put", key="b", b64=b64(b"1"), content_type=" image/png ")["content_type"] == "image/png"
@@ -451,7 +438,7 @@ def test_a_guest_call_moves_at_most_8_mib_both_ways():
     full = store.call("put", key="big/exact", size=8 * MIB)
     assert full["size"] == 8 * MIB
     assert store.call("get_digest", key="big/exact") == [8 * MIB, hashlib.sha256(b"x" * (8 * MIB)).hexdigest()]
-    code, message = refused(store.call, action="put", key="big/over", size=8 * MIB + 1)
+    code, message = refusal(store.call, action="put", key="big/over", size=8 * MIB + 1)
     assert code == "payload_too_large" and "presigned URL" in message
     assert store.call("head", key="big/over") is None
     # The testing host refuses it on its own too, as the node does (host.blobs checks first).
@@ -462,7 +449,7 @@ def test_a_guest_call_moves_at_most_8_mib_both_ways():
     # it, but can see its info, and a presigned GET serves all of it.
     stored = node.blob_put("big/over", b"y" * (8 * MIB + 1))
     assert stored["size"] == 8 * MIB + 1
-    code, message = refused(store.call, action="get", key="big/over")
+    code, message = refusal(store.call, action="get", key="big/over")
     assert code == "payload_too_large" and "presigned URL" in message
     assert store.call("head", key="big/over") == stored
     url = store.call("presign", key="big/over")
@@ -592,10 +579,10 @@ def test_any_change_to_a_presigned_url_breaks_its_signature_and_is_checked_befor
 def test_presign_arguments_and_the_base_url_and_tenant():
     node = new_node()
     store = node.actor("store")
-    assert code_of(store.call, action="presign", key="a", method="DELETE") == "invalid_arguments"
-    assert code_of(store.call, action="presign", key="a", method="") == "invalid_arguments"
-    assert code_of(store.call, action="presign", key="a", ttl_ms=604_800_001) == "invalid_arguments"
-    assert code_of(store.call, action="presign", key="a", ttl_ms=-5) == "invalid_arguments"
+    assert refused(store.call, action="presign", key="a", method="DELETE") == "invalid_arguments"
+    assert refused(store.call, action="presign", key="a", method="") == "invalid_arguments"
+    assert refused(store.call, action="presign", key="a", ttl_ms=604_800_001) == "invalid_arguments"
+    assert refused(store.call, action="presign", key="a", ttl_ms=-5) == "invalid_arguments"
     put_url = store.call("presign", key="a", method="pUt")
     assert node.open_presigned(put_url, "PUT", data="text body", content_type="text/plain")["size"] == 9
     custom = new_node(base_url="https://blobs.example.com/", tenant="acme")
@@ -695,8 +682,8 @@ def test_the_wasm_bindings_carry_every_registry_and_blob_call(wasm_host):
     assert svc.call("lookup", service="orders") == [{**me, "ttl_ms": 2_000, "expires_at_ms": T0 + 2_000}]
     assert svc.call("list") == [{"service": "orders", "instances": 1}]
     assert svc.call("deregister", service="orders") is True
-    assert refused(svc.call, action="heartbeat", service="orders")[0] == "not_found"
-    assert refused(svc.call, action="register", service="-bad")[0] == "invalid_arguments"
+    assert refusal(svc.call, action="heartbeat", service="orders")[0] == "not_found"
+    assert refusal(svc.call, action="register", service="-bad")[0] == "invalid_arguments"
     put = store.call("put", key="a/b", text="hi")
     assert (put["key"], put["size"], put["content_type"]) == ("a/b", 2, "text/plain; charset=utf-8")
     assert store.call("get", key="a/b") == b64(b"hi")
@@ -707,4 +694,4 @@ def test_the_wasm_bindings_carry_every_registry_and_blob_call(wasm_host):
     url = store.call("presign", key="a/b", method="GET")
     assert node.open_presigned(url) == b"hi"
     assert store.call("delete", key="a/b") is True
-    assert refused(store.call, action="get", key="a//b")[0] == "invalid_arguments"
+    assert refusal(store.call, action="get", key="a//b")[0] == "invalid_arguments"

@@ -7,6 +7,7 @@ import { channels, host, HostError, PlexSpacesActor } from "@plexspaces/sdk";
 import { TestHost } from "@plexspaces/sdk/testing";
 
 import * as seda from "./fixtures/seda_pipeline.ts";
+import { refused } from "./support.ts";
 
 type Payload = Record<string, any>;
 
@@ -58,18 +59,6 @@ export class Recorder extends PlexSpacesActor<{ seen: unknown[]; failFirst: bool
   onSeen() {
     return this.state.seen;
   }
-}
-
-/** The code of the HostError a handler let escape (it arrives as `actor_error`). */
-function refused(call: () => unknown): string {
-  try {
-    call();
-  } catch (error) {
-    assert.ok(error instanceof HostError, `a HostError, not ${error}`);
-    assert.deepEqual([error.code, error.errorType], ["actor_error", "HostError"], error.message);
-    return error.detail.split(":", 1)[0]!;
-  }
-  assert.fail("expected the handler to fail");
 }
 
 function nodeWith(...types: Array<[string, Function]>): TestHost {

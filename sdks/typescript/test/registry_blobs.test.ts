@@ -7,6 +7,8 @@ import { test } from "node:test";
 import { blobs, host, HostError, PlexSpacesActor, registry } from "@plexspaces/sdk";
 import { TestHost } from "@plexspaces/sdk/testing";
 
+import { refused } from "./support.ts";
+
 const T0 = 1_700_000_000_000; // a TestHost's clock at the start
 const MiB = 1024 * 1024;
 
@@ -66,18 +68,6 @@ export class Store extends PlexSpacesActor<Record<string, never>> {
   onPresign(p: { key: string; method?: string; ttlMs?: number }) {
     return host.blobs.presign(p.key, p.method, p.ttlMs);
   }
-}
-
-/** The code of the HostError a handler let escape (it arrives as `actor_error`). */
-function refused(call: () => unknown): string {
-  try {
-    call();
-  } catch (error) {
-    assert.ok(error instanceof HostError, `a HostError, not ${error}`);
-    assert.deepEqual([error.code, error.errorType], ["actor_error", "HostError"], error.message);
-    return error.detail.split(":", 1)[0]!;
-  }
-  assert.fail("expected the handler to fail");
 }
 
 /** The code and message of a HostError thrown to the test itself (openPresigned, the backend). */
