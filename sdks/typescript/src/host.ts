@@ -501,7 +501,8 @@ export const registry = {
 
 /** The blob store of this actor's namespace: bytes by key, each with a content type. A key is 1
  * to 1024 bytes of UTF-8: segments separated by `/`, none empty, `.` or `..`, with no control
- * characters. One call moves at most 8 MiB (more: HostError `payload_too_large`); larger blobs
+ * characters, each at most 240 bytes once stored (letters, digits and most punctuation take 1,
+ * other characters 3 per byte of UTF-8). One call moves at most 8 MiB (more: HostError `payload_too_large`); larger blobs
  * travel through presigned URLs, which the node streams. */
 export const blobs = {
   /** Stores `data` under `key`, replacing what was there; a string is stored as its UTF-8

@@ -113,6 +113,7 @@ fn kv_over_http_and_grpc() {
         ("PUT", "/api/v1/kv/bad%20tenant/shop/k", r#"{"value":"x"}"#, "invalid_arguments"),
         ("GET", "/api/v1/kv/acme/shop?limit=lots", "", "invalid_arguments"),
         ("GET", "/api/v1/kv/acme/shop?limit=20000", "", "invalid_arguments"),
+        ("GET", "/api/v1/kv/acme/shop?limt=5", "", "invalid_arguments"),
     ] {
         let refused = send(&node, method, path, body);
         assert_eq!(refused.code(), code, "{method} {path} {body}: {refused:?}");

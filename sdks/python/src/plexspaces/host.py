@@ -544,7 +544,8 @@ class _Blobs:
     with a content type.
 
     A key is 1 to 1024 bytes of UTF-8: segments separated by `/`, none empty, `.` or `..`, with
-    no control characters. One call moves at most 8 MiB (HostError `payload_too_large` past
+    no control characters, each at most 240 bytes once stored (letters, digits and most
+    punctuation take 1, other characters 3 per byte of UTF-8). One call moves at most 8 MiB (HostError `payload_too_large` past
     it); larger blobs travel through presigned URLs, which the node streams. A blob's info is
     `{"key", "size", "content_type", "modified_at_ms", "etag"}`; the etag changes whenever the
     blob is written."""
