@@ -155,18 +155,28 @@ async fn blocking<T: Send + 'static>(
     })?
 }
 
-/// Writes a file so that a crash leaves the old one or the new one, never a torn one.
+/// Writes a file so that a crash leaves the old one or the new one, never a torn one. Each
+/// write has a temporary file of its own (process and sequence in its name): nodes sharing a
+/// compile cache may write the same artifact at once, and each renames whole bytes into place.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|error| io("create", parent, error))?;
     }
-    let partial = path.with_extension("partial");
-    let mut file =
-        std::fs::File::create(&partial).map_err(|error| io("create", &partial, error))?;
-    file.write_all(bytes).map_err(|error| io("write", &partial, error))?;
-    file.sync_all().map_err(|error| io("sync", &partial, error))?;
-    std::fs::rename(&partial, path).map_err(|error| io("rename", &partial, error))
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = path.with_extension(format!("partial-{}-{write}", std::process::id()));
+    let written = (|| {
+        let mut file =
+            std::fs::File::create(&partial).map_err(|error| io("create", &partial, error))?;
+        file.write_all(bytes).map_err(|error| io("write", &partial, error))?;
+        file.sync_all().map_err(|error| io("sync", &partial, error))?;
+        std::fs::rename(&partial, path).map_err(|error| io("rename", &partial, error))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 impl Deployments {
@@ -610,5 +620,38 @@ fn info(deployment: &Deployment) -> pb::DeploymentInfo {
         instances: stats.live as u64,
         discarded_instances: stats.discarded,
         pinned_instances: stats.pinned as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes sharing a compile cache write the same artifact at once: every write succeeds
+    /// and the file holds one writer's whole bytes.
+    #[test]
+    fn concurrent_writes_of_one_file_all_land_whole() {
+        let dir = std::env::temp_dir().join(format!("plexspaces-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("artifact.cwasm");
+        let writers: Vec<_> = (0..8_u8)
+            .map(|writer| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        write_atomically(&path, &[writer; 4096]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() == 4096 && bytes.iter().all(|byte| *byte == bytes[0]));
+        let left: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("artifact.cwasm")], "no temporary file stays");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
